@@ -1,0 +1,45 @@
+/*
+ * mbxd.yaml: where the socket, policy and audit log live, who the daemon
+ * runs as, and which devices it owns through which transport.
+ */
+#ifndef MBX_CONFIG_H
+#define MBX_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "transport.h"
+
+struct config_device {
+	char *name;
+	char *transport;
+	int line;
+	uint32_t timeout_ms; /* default command timeout, spec: 2000 */
+	struct mbx_transport_option *options;
+	size_t n_options;
+};
+
+struct config {
+	char *path;           /* the file read */
+	char *socket_path;
+	mode_t socket_mode;   /* default 0660 */
+	char *socket_group;   /* NULL: the daemon's group */
+	char *policy_path;
+	char *audit_path;
+	char *run_user;       /* default "_mbxd" */
+	uint32_t max_inflight;  /* per connection, default 64 */
+	uint32_t max_queue_per_user; /* per device, default 32 */
+	uint32_t max_clients; /* default 16384 */
+	struct config_device *devices;
+	size_t n_devices;
+};
+
+/*
+ * Reads path. Relative paths inside are taken relative to the folder of
+ * path. On error returns -EINVAL (or -errno) with "file:line: message" in err.
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+void config_free(struct config *c);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * libmbx: the C client library for mbxd.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno
+ * value on failure; mbx_strerror() names it. The library never exits, never
+ * prints, and never aborts on allocation failure. A struct mbx_client is not
+ * thread-safe: use one per thread.
+ */
+#ifndef MBX_MBX_H
+#define MBX_MBX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbx/proto.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MBX_DEFAULT_SOCKET "/run/mbxd/mbxd.sock"
+
+struct mbx_client;
+
+/*
+ * Connects to the daemon at path (NULL: $MBX_SOCKET, then
+ * MBX_DEFAULT_SOCKET) and exchanges HELLO. On success *out is a connected
+ * client. Errors: -ENOENT/-ECONNREFUSED/-EACCES (daemon unreachable),
+ * -EPROTO (not an mbxd, or no common version).
+ */
+int mbx_open(const char *path, struct mbx_client **out);
+
+/* Closes the connection and frees the client. NULL is allowed. */
+void mbx_close(struct mbx_client *c);
+
+/* The server's HELLO: version and limits. Owned by the client. */
+const struct mbx_hello_rep *mbx_server(const struct mbx_client *c);
+
+/*
+ * Lists the daemon's devices. *list is allocated and owned by the caller
+ * (free with free()); *count entries.
+ */
+int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *count);
+
+/* A command to submit or explain. Strings are NUL-terminated; reason may be NULL. */
+struct mbx_request {
+	const char *device;
+	uint16_t opcode;
+	const void *payload;
+	size_t payload_len;
+	const char *reason;
+	uint32_t timeout_ms; /* 0: the device's default */
+};
+
+/*
+ * A decoded RESULT that owns its output payload: result.payload points into
+ * memory released by mbx_reply_free().
+ */
+struct mbx_reply {
+	struct mbx_result result;
+	uint8_t *frame; /* owned; result's pointers point into it */
+};
+
+void mbx_reply_free(struct mbx_reply *r);
+
+/*
+ * Sends one command and waits for its RESULT. A return of 0 means a RESULT
+ * arrived; the broker's verdict is in reply->result.status. EVENTs that
+ * arrive meanwhile are queued for mbx_next_event().
+ */
+int mbx_submit(struct mbx_client *c, const struct mbx_request *req, struct mbx_reply *reply);
+
+/* As mbx_submit, but the daemon only classifies and decides: nothing reaches the device. */
+int mbx_explain(struct mbx_client *c, const struct mbx_request *req, struct mbx_reply *reply);
+
+/*
+ * Waits up to timeout_ms (-1: forever) for the next background EVENT.
+ * *tag is the tag of the SUBMIT it belongs to. -ETIMEDOUT when none came.
+ */
+int mbx_next_event(struct mbx_client *c, int timeout_ms, struct mbx_event *ev, uint32_t *tag);
+
+/*
+ * Pipelining: send without waiting, then collect RESULTs in any order.
+ * mbx_send returns the tag it chose in *tag. mbx_receive waits for the next
+ * RESULT (events are queued as above) and reports its tag.
+ */
+int mbx_send(struct mbx_client *c, const struct mbx_request *req, uint32_t *tag);
+int mbx_receive(struct mbx_client *c, int timeout_ms, struct mbx_reply *reply, uint32_t *tag);
+
+/* The socket's file descriptor, for poll(). */
+int mbx_fd(const struct mbx_client *c);
+
+/* A human sentence for a negative return value of this library. */
+const char *mbx_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * The policy: classify a command by its blast radius, then decide whether
+ * this principal may send it to this device, naming the rule that decided.
+ *
+ * A struct policy is compiled from YAML once and never changes afterwards,
+ * except for rate-limit buckets; reload builds a new one and swaps. Decisions
+ * copy every string they report, so a policy may be freed while the answers
+ * it gave are still in flight.
+ */
+#ifndef MBX_POLICY_H
+#define MBX_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mbx/proto.h>
+
+struct policy;
+
+/* One error found while loading: "file:line: message". */
+struct policy_error {
+	char file[256];
+	int line;
+	char message[256];
+};
+
+/* Every error of one load, in file order. */
+struct policy_errors {
+	struct policy_error *v;
+	size_t n;
+};
+
+/*
+ * Loads the main policy file and the per-user files of its users_dir (or of
+ * users_dir_override when not NULL). On success *out is the compiled policy
+ * and errs is empty; on failure returns -EINVAL with every error in errs.
+ * check_owner: refuse files not owned by root or writable by group/others.
+ */
+int policy_load(const char *path, const char *users_dir_override, bool check_owner,
+		struct policy **out, struct policy_errors *errs);
+void policy_free(struct policy *p);
+void policy_errors_free(struct policy_errors *errs);
+/* The users_dir the policy names, or NULL; owned by the policy. */
+const char *policy_users_dir(const struct policy *p);
+
+/* One Command Effects Log entry (CXL r3.1 Table 8-75). */
+struct cel_entry {
+	uint16_t opcode;
+	uint16_t effects;
+};
+
+/*
+ * Parses a CEL as Get Log returns it: le16 opcode, le16 effects per entry.
+ * Duplicates are kept out; *out is malloc'ed. -EPROTO if len % 4 != 0.
+ */
+int policy_cel_parse(const uint8_t *buf, size_t len, struct cel_entry **out, size_t *n);
+
+/* What the policy knows of a device, from its transport at open. */
+struct policy_device {
+	const char *name;
+	bool have_cel;                /* false: no CEL read, nothing is marked unsupported */
+	const struct cel_entry *cel;
+	size_t n_cel;
+	bool kernel_owned;            /* a kernel driver owns it: kernel-owned opcodes refused */
+	uint32_t payload_max;
+};
+
+/* Who is asking, as the kernel told the broker. */
+struct policy_principal {
+	uid_t uid;
+	gid_t gid;
+	const char *user;              /* name of uid */
+	const char *const *groups;     /* names of gid and supplementary groups */
+	size_t n_groups;
+};
+
+struct policy_request {
+	const struct policy_principal *who;
+	const struct policy_device *dev;
+	uint16_t opcode;
+	const uint8_t *payload;
+	size_t payload_len;
+	const char *reason; /* NULL or "": none given */
+	uint64_t now_ms;    /* monotonic clock, for rate limits */
+};
+
+struct policy_decision {
+	enum mbx_decision decision;
+	enum mbx_status status; /* OK when allowed; DENIED, INVALID, UNSUPPORTED,
+				   KERNEL_OWNED or RATE_LIMITED otherwise */
+	enum mbx_class cls;
+	char name[64];          /* the opcode's name */
+	char rule[MBX_RULE_MAX];     /* "" for the default deny */
+	char source[MBX_SOURCE_MAX]; /* "file:line", "" for the default deny */
+	char message[MBX_MESSAGE_MAX]; /* a sentence for the person refused */
+	bool audited;           /* write-ahead audit before the device */
+	bool reason_required;
+	bool background;        /* may start a background operation */
+	uint32_t retry_after_ms;
+	size_t n_inner;
+	struct mbx_inner inner[MBX_INNER_MAX];
+};
+
+/* Classifies and decides one request. Never fails: the worst answer is deny. */
+void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out);
+
+#endif

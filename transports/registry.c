@@ -1,0 +1,63 @@
+/* The table of built-in transports and the option helpers they share. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport.h"
+
+extern const struct mbx_transport_ops sim_transport_ops;
+
+/* Adding a transport: one new file and one row here. */
+const struct mbx_transport_ops *const transport_registry[] = {
+	&sim_transport_ops,
+	NULL,
+};
+
+/* Finds a transport by name. */
+const struct mbx_transport_ops *transport_find(const char *name)
+{
+	for (size_t i = 0; transport_registry[i]; i++)
+		if (strcmp(transport_registry[i]->name, name) == 0)
+			return transport_registry[i];
+	return NULL;
+}
+
+/* Returns the value of option key, or NULL when the config does not set it. */
+const char *transport_option(const struct mbx_transport_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->n_options; i++)
+		if (strcmp(cfg->options[i].key, key) == 0)
+			return cfg->options[i].value;
+	return NULL;
+}
+
+static int option_line(const struct mbx_transport_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->n_options; i++)
+		if (strcmp(cfg->options[i].key, key) == 0)
+			return cfg->options[i].line;
+	return 0;
+}
+
+/* Parses option key as an unsigned number in [min, max]. */
+int transport_option_u64(const struct mbx_transport_config *cfg, const char *key, uint64_t min,
+			 uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	const char *v = transport_option(cfg, key);
+	unsigned long long n;
+	char *end;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 0);
+	if (errno || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
+		snprintf(err, errlen, "%s:%d: %s: \"%s\" is not a number from %" PRIu64 " to %" PRIu64,
+			 cfg->config_file, option_line(cfg, key), key, v, min, max);
+		return -EINVAL;
+	}
+	*out = n;
+	return 0;
+}
