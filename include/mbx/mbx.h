@@ -30,6 +30,16 @@ struct mbx_client;
  */
 int mbx_open(const char *path, struct mbx_client **out);
 
+/*
+ * As mbx_open; on failure, when msg is not NULL, msg receives a sentence
+ * naming the cause when there is more to say than the error code (the
+ * server's ERROR message, or what was wrong with its HELLO), else "".
+ */
+int mbx_open_diag(const char *path, struct mbx_client **out, char *msg, size_t msg_len);
+
+/* The socket mbx_open(path) connects to: path, else $MBX_SOCKET, else the default. */
+const char *mbx_socket_path(const char *path);
+
 /* Closes the connection and frees the client. NULL is allowed. */
 void mbx_close(struct mbx_client *c);
 
@@ -38,7 +48,7 @@ const struct mbx_hello_rep *mbx_server(const struct mbx_client *c);
 
 /*
  * Lists the daemon's devices. *list is allocated and owned by the caller
- * (free with free()); *count entries.
+ * (free with free()); *count entries (*list is NULL when there are none).
  */
 int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *count);
 
@@ -66,7 +76,11 @@ void mbx_reply_free(struct mbx_reply *r);
 /*
  * Sends one command and waits for its RESULT. A return of 0 means a RESULT
  * arrived; the broker's verdict is in reply->result.status. EVENTs that
- * arrive meanwhile are queued for mbx_next_event().
+ * arrive meanwhile are queued for mbx_next_event(), and RESULTs of requests
+ * sent with mbx_send() for mbx_receive(). Errors before sending: -EINVAL (no
+ * device), -ENAMETOOLONG (device name), -E2BIG (reason), -EMSGSIZE (payload
+ * over the server's max_payload), -EBUSY (max_inflight requests open).
+ * Waits as long as the daemon takes: the daemon enforces device timeouts.
  */
 int mbx_submit(struct mbx_client *c, const struct mbx_request *req, struct mbx_reply *reply);
 
@@ -82,13 +96,21 @@ int mbx_next_event(struct mbx_client *c, int timeout_ms, struct mbx_event *ev, u
 /*
  * Pipelining: send without waiting, then collect RESULTs in any order.
  * mbx_send returns the tag it chose in *tag. mbx_receive waits for the next
- * RESULT (events are queued as above) and reports its tag.
+ * RESULT (events are queued as above) and reports its tag; -ETIMEDOUT
+ * when none came in timeout_ms (-1: forever), -ENOMSG when none is in flight.
  */
 int mbx_send(struct mbx_client *c, const struct mbx_request *req, uint32_t *tag);
 int mbx_receive(struct mbx_client *c, int timeout_ms, struct mbx_reply *reply, uint32_t *tag);
 
 /* The socket's file descriptor, for poll(). */
 int mbx_fd(const struct mbx_client *c);
+
+/*
+ * Why the connection failed, when a call returned -EPROTO or
+ * -ECONNRESET: the server's ERROR message ("mbxd: ...") or what libmbx
+ * found wrong with a frame. "" when there is nothing to say. Owned by c.
+ */
+const char *mbx_last_error(const struct mbx_client *c);
 
 /* A human sentence for a negative return value of this library. */
 const char *mbx_strerror(int err);
