@@ -54,12 +54,17 @@ struct audit_record {
 	const char *background; /* "started", "completed", "aborted" or NULL */
 };
 
-/* Opens (creating, mode 0600) the log at path, continuing its chain. */
+/*
+ * Opens (creating, mode 0600) the log at path, continuing its chain from the
+ * last complete line; a torn final line is cut away (see audit_torn_bytes).
+ * A last line that is not a record is an error: the operator moves the file.
+ */
 int audit_open(const char *path, struct audit **out, char *err, size_t errlen);
 void audit_close(struct audit *a);
 
 /*
- * Appends one record; INTENT records are fsync'ed before this returns.
+ * Appends one record; INTENT, RESULT and BACKGROUND records are fsync'ed
+ * before this returns (DECISION records are written, not synced).
  * *seq gets the record's sequence number. Returns 0 or -errno; after a
  * failure the log is unusable until audit_healthy() says otherwise, and the
  * caller must refuse audited commands.
@@ -68,5 +73,43 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq);
 
 /* Whether the last write succeeded (a failed log retries on the next write). */
 bool audit_healthy(const struct audit *a);
+
+/*
+ * Rotation (SIGUSR1): opens path anew (a new file if the old one was renamed
+ * away) and continues the chain from the last record written: the new file's
+ * first record names the old file's last hash and the next sequence number.
+ * On failure the old file stays open and in use; returns -errno with err set.
+ */
+int audit_reopen(struct audit *a, char *err, size_t errlen);
+
+/* The sequence number of the last record in the chain (0: none yet). */
+uint64_t audit_last_seq(const struct audit *a);
+
+/*
+ * Bytes of a torn final line (a crash in the middle of a write) that the last
+ * audit_open or audit_reopen cut away; 0 when the file ended cleanly. The
+ * caller should log it: the cut bytes never were a complete record.
+ */
+size_t audit_torn_bytes(const struct audit *a);
+
+/* Hex SHA-256 plus NUL. */
+#define AUDIT_HASH_HEX 65
+
+/*
+ * Checks one audit file (audit-verify.c, linked by mbxctl too): every line is
+ * a JSON object ending in a newline, seq goes up by one, and each prev is the
+ * SHA-256 of the previous line's bytes. The first record's prev must equal
+ * expected_prev (NULL: accepted as is). Fills last_hash_out with the hash of
+ * the last line (the expected_prev of the next file).
+ * Returns 0 when the chain holds (err then holds a one-line summary),
+ * -EBADMSG when it is broken: *first_bad_seq and *first_bad_line name the
+ * record that was altered (0 when unknown), err says how; -errno when the
+ * file cannot be read.
+ */
+int audit_verify_file(const char *path, const char *expected_prev, char *last_hash_out,
+		      uint64_t *first_bad_seq, int *first_bad_line, char *err, size_t errlen);
+
+/* Hex SHA-256 of len bytes into hex[AUDIT_HASH_HEX]; returns 0 or -EIO. */
+int audit_sha256_hex(const void *data, size_t len, char hex[AUDIT_HASH_HEX]);
 
 #endif
