@@ -1,0 +1,1005 @@
+/*
+ * Unit tests of the wire codec (clients/libmbx/proto.c, names.c): every
+ * message round-trips, and every malformation a peer could send is refused.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbx/proto.h>
+
+/* A frame encoded into a fresh buffer, split into header and body. */
+struct frame {
+	struct mbx_wbuf w;
+	struct mbx_header h;
+	const uint8_t *body;
+	size_t len;
+};
+
+/* Checks the header of the frame in f->w and points f->body at its body. */
+static void frame_split(struct frame *f, uint16_t type, uint32_t tag)
+{
+	ck_assert_uint_ge(f->w.len, MBX_HEADER_SIZE);
+	ck_assert_int_eq(mbx_decode_header(f->w.data, &f->h), 0);
+	ck_assert_uint_eq(f->h.type, type);
+	ck_assert_uint_eq(f->h.tag, tag);
+	ck_assert_uint_eq(f->h.flags, 0);
+	ck_assert_uint_eq(f->h.length, f->w.len - MBX_HEADER_SIZE);
+	f->body = f->w.data + MBX_HEADER_SIZE;
+	f->len = f->h.length;
+}
+
+/* A copy of body with room for one more byte, so ASan sees every over-read. */
+static uint8_t *dup_body(const uint8_t *body, size_t len, size_t extra)
+{
+	uint8_t *p = malloc(len + extra + 1);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, body, len);
+	memset(p + len, 0xAB, extra + 1);
+	return p;
+}
+
+static const uint8_t sample_payload[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01};
+
+static void sample_submit(struct mbx_submit *m)
+{
+	memset(m, 0, sizeof(*m));
+	strcpy(m->device, "mem0");
+	m->opcode = 0x4400;
+	m->timeout_ms = 12345;
+	strcpy(m->reason, "CHG-1234 decommission");
+	m->payload = sample_payload;
+	m->payload_len = sizeof(sample_payload);
+}
+
+static void sample_result(struct mbx_result *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->status = MBX_STATUS_DENIED;
+	m->cxl_rc = 0x16;
+	m->vendor_status = 0xbeef;
+	m->cls = MBX_CLASS_FABRIC;
+	m->decision = MBX_DECISION_DENY;
+	m->audit_seq = 0x0102030405060708ull;
+	m->duration_us = 4242;
+	m->retry_after_ms = 1500;
+	strcpy(m->rule, "never-sanitize-the-switch");
+	strcpy(m->source, "/etc/mbxd/policy.yaml:27");
+	strcpy(m->message, "denied by rule never-sanitize-the-switch");
+	m->n_inner = 2;
+	m->inner[0] = (struct mbx_inner){.opcode = 0x5300, .cls = MBX_CLASS_DATA, .depth = 1, .target = 3};
+	m->inner[1] = (struct mbx_inner){.opcode = 0x4400, .cls = MBX_CLASS_DATA, .depth = 2, .target = 0x0102};
+	m->payload = sample_payload;
+	m->payload_len = sizeof(sample_payload);
+}
+
+static void sample_device(struct mbx_device_desc *d, int i)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "mem%d", i);
+	strcpy(d->transport, "sim");
+	strcpy(d->kind, i % 2 ? "switch" : "memdev");
+	strcpy(d->model, "mbxd simulated CXL Type 3 device");
+	snprintf(d->serial, sizeof(d->serial), "SIM-%08d", i);
+	d->state = (uint8_t)(i % 3);
+	d->bg_percent = (uint8_t)(i * 10 % 101);
+	d->bg_opcode = 0x4400;
+	d->payload_max = 1u << (8 + i);
+}
+
+static void sample_event(struct mbx_event *m)
+{
+	memset(m, 0, sizeof(*m));
+	strcpy(m->device, "mem0");
+	m->opcode = 0x4400;
+	m->kind = MBX_EVENT_COMPLETE;
+	m->percent = 100;
+	m->cxl_rc = 0;
+	m->vendor_status = 7;
+	m->audit_seq = 99;
+}
+
+START_TEST(test_hello_req_roundtrip)
+{
+	struct mbx_hello_req in = {.version_min = 1, .version_max = 3}, out;
+	struct frame f;
+
+	strcpy(in.software, "mbxctl 0.1");
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_hello_req(&f.w, 0, &in), 0);
+	frame_split(&f, MBX_MSG_HELLO, 0);
+	memset(&out, 0x55, sizeof(out));
+	ck_assert_int_eq(mbx_decode_hello_req(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.version_min, 1);
+	ck_assert_uint_eq(out.version_max, 3);
+	ck_assert_str_eq(out.software, "mbxctl 0.1");
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_hello_rep_roundtrip)
+{
+	struct mbx_hello_rep in = {.version = 1, .max_payload = 1u << 20, .max_inflight = 64}, out;
+	struct frame f;
+
+	strcpy(in.software, "mbxd 0.1.0");
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_hello_rep(&f.w, 0xfffffffe, &in), 0);
+	frame_split(&f, MBX_MSG_HELLO, 0xfffffffe);
+	ck_assert_int_eq(mbx_decode_hello_rep(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.version, 1);
+	ck_assert_uint_eq(out.max_payload, 1u << 20);
+	ck_assert_uint_eq(out.max_inflight, 64);
+	ck_assert_str_eq(out.software, "mbxd 0.1.0");
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_devices_req_is_empty)
+{
+	struct frame f;
+
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_devices_req(&f.w, 7), 0);
+	frame_split(&f, MBX_MSG_DEVICES, 7);
+	ck_assert_uint_eq(f.len, 0);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_devices_rep_roundtrip)
+{
+	struct mbx_device_desc in[3], out[4];
+	struct frame f;
+	size_t n = 99;
+
+	for (int i = 0; i < 3; i++)
+		sample_device(&in[i], i);
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_devices_rep(&f.w, 8, in, 3), 0);
+	frame_split(&f, MBX_MSG_DEVICES, 8);
+	ck_assert_int_eq(mbx_decode_devices_rep(f.body, f.len, out, 4, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_str_eq(out[i].name, in[i].name);
+		ck_assert_str_eq(out[i].transport, in[i].transport);
+		ck_assert_str_eq(out[i].kind, in[i].kind);
+		ck_assert_str_eq(out[i].model, in[i].model);
+		ck_assert_str_eq(out[i].serial, in[i].serial);
+		ck_assert_uint_eq(out[i].state, in[i].state);
+		ck_assert_uint_eq(out[i].bg_percent, in[i].bg_percent);
+		ck_assert_uint_eq(out[i].bg_opcode, in[i].bg_opcode);
+		ck_assert_uint_eq(out[i].payload_max, in[i].payload_max);
+	}
+	/* A list longer than the caller's array is -EMSGSIZE, not a truncation. */
+	ck_assert_int_eq(mbx_decode_devices_rep(f.body, f.len, out, 2, &n), -EMSGSIZE);
+	ck_assert_uint_eq(n, 0);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_devices_rep_empty_list)
+{
+	struct mbx_device_desc out[1];
+	struct frame f;
+	size_t n = 5;
+
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_devices_rep(&f.w, 1, NULL, 0), 0);
+	frame_split(&f, MBX_MSG_DEVICES, 1);
+	ck_assert_uint_eq(f.len, 2);
+	ck_assert_int_eq(mbx_decode_devices_rep(f.body, f.len, out, 1, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_submit_roundtrip)
+{
+	static const uint16_t types[] = {MBX_MSG_SUBMIT, MBX_MSG_EXPLAIN};
+	struct mbx_submit in, out;
+	struct frame f;
+
+	sample_submit(&in);
+	for (size_t t = 0; t < 2; t++) {
+		mbx_wbuf_init(&f.w);
+		ck_assert_int_eq(mbx_encode_submit(&f.w, types[t], 42, &in), 0);
+		frame_split(&f, types[t], 42);
+		memset(&out, 0, sizeof(out));
+		ck_assert_int_eq(mbx_decode_submit(f.body, f.len, &out), 0);
+		ck_assert_str_eq(out.device, "mem0");
+		ck_assert_uint_eq(out.opcode, 0x4400);
+		ck_assert_uint_eq(out.flags, 0);
+		ck_assert_uint_eq(out.timeout_ms, 12345);
+		ck_assert_str_eq(out.reason, "CHG-1234 decommission");
+		ck_assert_uint_eq(out.payload_len, sizeof(sample_payload));
+		/* The payload is borrowed from the body, not copied. */
+		ck_assert(out.payload >= f.body && out.payload < f.body + f.len);
+		ck_assert_mem_eq(out.payload, sample_payload, sizeof(sample_payload));
+		mbx_wbuf_free(&f.w);
+	}
+}
+END_TEST
+
+START_TEST(test_submit_empty_payload_and_reason)
+{
+	struct mbx_submit in, out;
+	struct frame f;
+
+	sample_submit(&in);
+	in.reason[0] = '\0';
+	in.payload = NULL;
+	in.payload_len = 0;
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_submit(&f.w, MBX_MSG_SUBMIT, 1, &in), 0);
+	frame_split(&f, MBX_MSG_SUBMIT, 1);
+	ck_assert_int_eq(mbx_decode_submit(f.body, f.len, &out), 0);
+	ck_assert_str_eq(out.reason, "");
+	ck_assert_uint_eq(out.payload_len, 0);
+	ck_assert_ptr_null(out.payload);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_submit_max_payload)
+{
+	struct mbx_submit in, out;
+	uint8_t *big = malloc(MBX_PAYLOAD_MAX);
+	struct frame f;
+
+	ck_assert_ptr_nonnull(big);
+	for (size_t i = 0; i < MBX_PAYLOAD_MAX; i++)
+		big[i] = (uint8_t)(i * 7);
+	sample_submit(&in);
+	memset(in.reason, 'r', MBX_REASON_MAX - 1);
+	in.reason[MBX_REASON_MAX - 1] = '\0';
+	memset(in.device, 'd', MBX_NAME_MAX - 1);
+	in.device[MBX_NAME_MAX - 1] = '\0';
+	in.payload = big;
+	in.payload_len = MBX_PAYLOAD_MAX;
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_submit(&f.w, MBX_MSG_SUBMIT, 3, &in), 0);
+	frame_split(&f, MBX_MSG_SUBMIT, 3);
+	ck_assert_int_eq(mbx_decode_submit(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(strlen(out.device), MBX_NAME_MAX - 1);
+	ck_assert_uint_eq(strlen(out.reason), MBX_REASON_MAX - 1);
+	ck_assert_uint_eq(out.payload_len, MBX_PAYLOAD_MAX);
+	ck_assert_mem_eq(out.payload, big, MBX_PAYLOAD_MAX);
+	mbx_wbuf_free(&f.w);
+	free(big);
+}
+END_TEST
+
+START_TEST(test_result_roundtrip)
+{
+	struct mbx_result in, out;
+	struct frame f;
+
+	sample_result(&in);
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_result(&f.w, 77, &in), 0);
+	frame_split(&f, MBX_MSG_RESULT, 77);
+	memset(&out, 0, sizeof(out));
+	ck_assert_int_eq(mbx_decode_result(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.status, MBX_STATUS_DENIED);
+	ck_assert_uint_eq(out.cxl_rc, 0x16);
+	ck_assert_uint_eq(out.vendor_status, 0xbeef);
+	ck_assert_uint_eq(out.cls, MBX_CLASS_FABRIC);
+	ck_assert_uint_eq(out.decision, MBX_DECISION_DENY);
+	ck_assert(out.audit_seq == 0x0102030405060708ull);
+	ck_assert_uint_eq(out.duration_us, 4242);
+	ck_assert_uint_eq(out.retry_after_ms, 1500);
+	ck_assert_str_eq(out.rule, "never-sanitize-the-switch");
+	ck_assert_str_eq(out.source, "/etc/mbxd/policy.yaml:27");
+	ck_assert_str_eq(out.message, "denied by rule never-sanitize-the-switch");
+	ck_assert_uint_eq(out.n_inner, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_uint_eq(out.inner[i].opcode, in.inner[i].opcode);
+		ck_assert_uint_eq(out.inner[i].cls, in.inner[i].cls);
+		ck_assert_uint_eq(out.inner[i].depth, in.inner[i].depth);
+		ck_assert_uint_eq(out.inner[i].target, in.inner[i].target);
+	}
+	ck_assert_uint_eq(out.payload_len, sizeof(sample_payload));
+	ck_assert_mem_eq(out.payload, sample_payload, sizeof(sample_payload));
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_result_full_inner)
+{
+	struct mbx_result in, out;
+	struct frame f;
+
+	sample_result(&in);
+	in.n_inner = MBX_INNER_MAX;
+	for (int i = 0; i < MBX_INNER_MAX; i++)
+		in.inner[i] = (struct mbx_inner){.opcode = (uint16_t)(0x5300 + i),
+						 .cls = MBX_CLASS_READ,
+						 .depth = (uint8_t)(i + 1),
+						 .target = (uint16_t)i};
+	in.payload = NULL;
+	in.payload_len = 0;
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_result(&f.w, 1, &in), 0);
+	frame_split(&f, MBX_MSG_RESULT, 1);
+	ck_assert_int_eq(mbx_decode_result(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.n_inner, MBX_INNER_MAX);
+	ck_assert_uint_eq(out.inner[MBX_INNER_MAX - 1].opcode, 0x5300 + MBX_INNER_MAX - 1);
+	ck_assert_ptr_null(out.payload);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_event_roundtrip)
+{
+	struct mbx_event in, out;
+	struct frame f;
+
+	sample_event(&in);
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_event(&f.w, 5, &in), 0);
+	frame_split(&f, MBX_MSG_EVENT, 5);
+	ck_assert_int_eq(mbx_decode_event(f.body, f.len, &out), 0);
+	ck_assert_str_eq(out.device, "mem0");
+	ck_assert_uint_eq(out.opcode, 0x4400);
+	ck_assert_uint_eq(out.kind, MBX_EVENT_COMPLETE);
+	ck_assert_uint_eq(out.percent, 100);
+	ck_assert_uint_eq(out.cxl_rc, 0);
+	ck_assert_uint_eq(out.vendor_status, 7);
+	ck_assert(out.audit_seq == 99);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+START_TEST(test_error_roundtrip)
+{
+	struct mbx_error in = {.code = MBX_ERROR_VERSION}, out;
+	struct frame f;
+
+	strcpy(in.message, "no common protocol version: client speaks 2..3, server 1..1");
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_error(&f.w, 0, &in), 0);
+	frame_split(&f, MBX_MSG_ERROR, 0);
+	ck_assert_int_eq(mbx_decode_error(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.code, MBX_ERROR_VERSION);
+	ck_assert_str_eq(out.message, in.message);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+/* Frames append: a buffer can hold several, each decodable in turn. */
+START_TEST(test_frames_append)
+{
+	struct mbx_event ev;
+	struct mbx_header h;
+	struct mbx_wbuf w;
+	size_t first;
+
+	sample_event(&ev);
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(mbx_encode_devices_req(&w, 1), 0);
+	first = w.len;
+	ck_assert_int_eq(mbx_encode_event(&w, 2, &ev), 0);
+	ck_assert_int_eq(mbx_decode_header(w.data, &h), 0);
+	ck_assert_uint_eq(h.tag, 1);
+	ck_assert_int_eq(mbx_decode_header(w.data + first, &h), 0);
+	ck_assert_uint_eq(h.tag, 2);
+	ck_assert_uint_eq(h.type, MBX_MSG_EVENT);
+	ck_assert_int_eq(mbx_decode_event(w.data + first + MBX_HEADER_SIZE, h.length, &ev), 0);
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+/* Builds a raw header. */
+static void raw_header(uint8_t *b, uint32_t len, uint16_t type, uint16_t flags, uint32_t tag)
+{
+	for (int i = 0; i < 4; i++) {
+		b[i] = (uint8_t)(len >> (8 * i));
+		b[8 + i] = (uint8_t)(tag >> (8 * i));
+	}
+	b[4] = (uint8_t)type;
+	b[5] = (uint8_t)(type >> 8);
+	b[6] = (uint8_t)flags;
+	b[7] = (uint8_t)(flags >> 8);
+}
+
+START_TEST(test_header_rejects)
+{
+	uint8_t b[MBX_HEADER_SIZE];
+	struct mbx_header h;
+
+	raw_header(b, 0, 0, 0, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, 0, MBX_MSG_ERROR + 1, 0, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, 0, 0x0105, 0, 1); /* a valid type in the low byte only */
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, 0, 0xffff, 0, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, 0, MBX_MSG_SUBMIT, 1, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, 0, MBX_MSG_SUBMIT, 0x8000, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
+	raw_header(b, MBX_BODY_MAX + 1, MBX_MSG_SUBMIT, 0, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EMSGSIZE);
+	raw_header(b, 0xffffffff, MBX_MSG_SUBMIT, 0, 1);
+	ck_assert_int_eq(mbx_decode_header(b, &h), -EMSGSIZE);
+	raw_header(b, MBX_BODY_MAX, MBX_MSG_SUBMIT, 0, 0xabcdef01);
+	ck_assert_int_eq(mbx_decode_header(b, &h), 0);
+	ck_assert_uint_eq(h.length, MBX_BODY_MAX);
+	ck_assert_uint_eq(h.tag, 0xabcdef01);
+	for (uint16_t t = MBX_MSG_HELLO; t <= MBX_MSG_ERROR; t++) {
+		raw_header(b, 3, t, 0, 9);
+		ck_assert_int_eq(mbx_decode_header(b, &h), 0);
+		ck_assert_uint_eq(h.type, t);
+	}
+}
+END_TEST
+
+/* One message kind: a way to encode a sample and to decode a body. */
+struct kind {
+	const char *name;
+	int (*encode)(struct mbx_wbuf *w);
+	int (*decode)(const uint8_t *body, size_t len);
+};
+
+static int enc_hello_req(struct mbx_wbuf *w)
+{
+	struct mbx_hello_req m = {.version_min = 1, .version_max = 1};
+
+	strcpy(m.software, "x");
+	return mbx_encode_hello_req(w, 0, &m);
+}
+
+static int dec_hello_req(const uint8_t *b, size_t n)
+{
+	struct mbx_hello_req m;
+
+	return mbx_decode_hello_req(b, n, &m);
+}
+
+static int enc_hello_rep(struct mbx_wbuf *w)
+{
+	struct mbx_hello_rep m = {.version = 1, .max_payload = 4096, .max_inflight = 8};
+
+	strcpy(m.software, "mbxd");
+	return mbx_encode_hello_rep(w, 0, &m);
+}
+
+static int dec_hello_rep(const uint8_t *b, size_t n)
+{
+	struct mbx_hello_rep m;
+
+	return mbx_decode_hello_rep(b, n, &m);
+}
+
+static int enc_devices(struct mbx_wbuf *w)
+{
+	struct mbx_device_desc d[2];
+
+	sample_device(&d[0], 0);
+	sample_device(&d[1], 1);
+	return mbx_encode_devices_rep(w, 0, d, 2);
+}
+
+static int dec_devices(const uint8_t *b, size_t n)
+{
+	struct mbx_device_desc d[4];
+	size_t count;
+
+	return mbx_decode_devices_rep(b, n, d, 4, &count);
+}
+
+static int enc_submit(struct mbx_wbuf *w)
+{
+	struct mbx_submit m;
+
+	sample_submit(&m);
+	return mbx_encode_submit(w, MBX_MSG_SUBMIT, 0, &m);
+}
+
+static int dec_submit(const uint8_t *b, size_t n)
+{
+	struct mbx_submit m;
+
+	return mbx_decode_submit(b, n, &m);
+}
+
+static int enc_result(struct mbx_wbuf *w)
+{
+	struct mbx_result m;
+
+	sample_result(&m);
+	return mbx_encode_result(w, 0, &m);
+}
+
+static int dec_result(const uint8_t *b, size_t n)
+{
+	struct mbx_result m;
+
+	return mbx_decode_result(b, n, &m);
+}
+
+static int enc_event(struct mbx_wbuf *w)
+{
+	struct mbx_event m;
+
+	sample_event(&m);
+	return mbx_encode_event(w, 0, &m);
+}
+
+static int dec_event(const uint8_t *b, size_t n)
+{
+	struct mbx_event m;
+
+	return mbx_decode_event(b, n, &m);
+}
+
+static int enc_error(struct mbx_wbuf *w)
+{
+	struct mbx_error m = {.code = 1};
+
+	strcpy(m.message, "bad frame");
+	return mbx_encode_error(w, 0, &m);
+}
+
+static int dec_error(const uint8_t *b, size_t n)
+{
+	struct mbx_error m;
+
+	return mbx_decode_error(b, n, &m);
+}
+
+static const struct kind kinds[] = {
+	{"hello_req", enc_hello_req, dec_hello_req}, {"hello_rep", enc_hello_rep, dec_hello_rep},
+	{"devices", enc_devices, dec_devices},	     {"submit", enc_submit, dec_submit},
+	{"result", enc_result, dec_result},	     {"event", enc_event, dec_event},
+	{"error", enc_error, dec_error},
+};
+
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* Every strict prefix of a valid body is refused: truncated fields and strings. */
+START_TEST(test_truncated_bodies)
+{
+	const struct kind *k = &kinds[_i];
+	struct mbx_wbuf w;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(k->encode(&w), 0);
+	for (size_t n = 0; n < w.len - MBX_HEADER_SIZE; n++) {
+		uint8_t *b = dup_body(w.data + MBX_HEADER_SIZE, n, 0);
+
+		ck_assert_msg(k->decode(b, n) == -EPROTO, "%s: prefix of %zu bytes accepted",
+			      k->name, n);
+		free(b);
+	}
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+/* A valid body followed by anything is refused: no trailing bytes. */
+START_TEST(test_trailing_bytes)
+{
+	const struct kind *k = &kinds[_i];
+	size_t len;
+	struct mbx_wbuf w;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(k->encode(&w), 0);
+	len = w.len - MBX_HEADER_SIZE;
+	for (size_t extra = 1; extra <= 4; extra++) {
+		uint8_t *b = dup_body(w.data + MBX_HEADER_SIZE, len, extra);
+
+		ck_assert_int_eq(k->decode(b, len), 0);
+		ck_assert_msg(k->decode(b, len + extra) == -EPROTO, "%s: %zu trailing bytes accepted",
+			      k->name, extra);
+		free(b);
+	}
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+/*
+ * Offset of the first string of a body: the le16 length, then its bytes.
+ * Writes the offset of the string's bytes into *at.
+ */
+static size_t first_string(const char *kind, const uint8_t *body, size_t *at)
+{
+	size_t off = 0;
+
+	if (!strcmp(kind, "hello_req"))
+		off = 4;
+	else if (!strcmp(kind, "hello_rep"))
+		off = 12;
+	else if (!strcmp(kind, "devices"))
+		off = 2;
+	else if (!strcmp(kind, "result"))
+		off = 24;
+	else if (!strcmp(kind, "error"))
+		off = 2;
+	*at = off + 2;
+	return (size_t)(body[off] | body[off + 1] << 8);
+}
+
+/* A NUL inside a string is refused wherever the string is. */
+START_TEST(test_embedded_nul)
+{
+	const struct kind *k = &kinds[_i];
+	struct mbx_wbuf w;
+	size_t at, n, len;
+	uint8_t *b;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(k->encode(&w), 0);
+	len = w.len - MBX_HEADER_SIZE;
+	b = dup_body(w.data + MBX_HEADER_SIZE, len, 0);
+	n = first_string(k->name, b, &at);
+	ck_assert_uint_gt(n, 0);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t saved = b[at + i];
+
+		b[at + i] = '\0';
+		ck_assert_msg(k->decode(b, len) == -EPROTO, "%s: NUL at %zu accepted", k->name, i);
+		b[at + i] = saved;
+	}
+	ck_assert_int_eq(k->decode(b, len), 0);
+	free(b);
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+/* Appends a wire string of n bytes of c. */
+static size_t put_str(uint8_t *p, size_t n, char c)
+{
+	p[0] = (uint8_t)n;
+	p[1] = (uint8_t)(n >> 8);
+	memset(p + 2, c, n);
+	return n + 2;
+}
+
+static size_t put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return (size_t)bytes;
+}
+
+/* Builds a SUBMIT body by hand, so each field can be made wrong. */
+static size_t raw_submit(uint8_t *b, size_t dev_len, uint16_t flags, size_t reason_len,
+			 uint32_t claimed_payload, size_t real_payload)
+{
+	size_t o = 0;
+
+	o += put_str(b + o, dev_len, 'm');
+	o += put_le(b + o, 0x0001, 2);
+	o += put_le(b + o, flags, 2);
+	o += put_le(b + o, 0, 4);
+	o += put_str(b + o, reason_len, 'r');
+	o += put_le(b + o, claimed_payload, 4);
+	memset(b + o, 0x5a, real_payload);
+	return o + real_payload;
+}
+
+START_TEST(test_submit_rejects)
+{
+	static uint8_t b[4096];
+	struct mbx_submit m;
+	size_t n;
+
+	n = raw_submit(b, 4, 0, 0, 3, 3);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), 0);
+	ck_assert_str_eq(m.device, "mmmm");
+	/* Device name: longest that fits, one too long, far too long, empty. */
+	n = raw_submit(b, MBX_NAME_MAX - 1, 0, 0, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), 0);
+	n = raw_submit(b, MBX_NAME_MAX, 0, 0, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	n = raw_submit(b, 1000, 0, 0, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	n = raw_submit(b, 0, 0, 0, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	/* Reason: longest that fits, one too long. */
+	n = raw_submit(b, 4, 0, MBX_REASON_MAX - 1, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), 0);
+	n = raw_submit(b, 4, 0, MBX_REASON_MAX, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	/* Reserved flags. */
+	n = raw_submit(b, 4, 1, 0, 0, 0);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	/* Payload length lies: more than present, less than present, absurd. */
+	n = raw_submit(b, 4, 0, 0, 10, 9);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	n = raw_submit(b, 4, 0, 0, 8, 9);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	n = raw_submit(b, 4, 0, 0, 0xffffffff, 16);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+	n = raw_submit(b, 4, 0, 0, MBX_PAYLOAD_MAX + 1, 16);
+	ck_assert_int_eq(mbx_decode_submit(b, n, &m), -EPROTO);
+}
+END_TEST
+
+/* A string length that runs past the end of the body. */
+START_TEST(test_string_length_past_end)
+{
+	uint8_t b[16];
+	struct mbx_error e;
+
+	put_le(b, 1, 2);
+	put_le(b + 2, 200, 2);
+	memset(b + 4, 'x', 12);
+	ck_assert_int_eq(mbx_decode_error(b, sizeof(b), &e), -EPROTO);
+	put_le(b + 2, 12, 2);
+	ck_assert_int_eq(mbx_decode_error(b, sizeof(b), &e), 0);
+	ck_assert_uint_eq(strlen(e.message), 12);
+}
+END_TEST
+
+/* Fields of a RESULT body at fixed offsets (see proto.c, docs/protocol.md). */
+#define RES_STATUS 0
+#define RES_CLS 6
+#define RES_DECISION 7
+
+/* Encodes the sample RESULT with one field changed after encoding. */
+static int result_with_byte(size_t off, uint8_t v)
+{
+	struct mbx_result m;
+	struct mbx_wbuf w;
+	int r;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(enc_result(&w), 0);
+	w.data[MBX_HEADER_SIZE + off] = v;
+	r = mbx_decode_result(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &m);
+	mbx_wbuf_free(&w);
+	return r;
+}
+
+START_TEST(test_result_rejects_enums)
+{
+	struct mbx_result m;
+
+	ck_assert_int_eq(result_with_byte(RES_STATUS, MBX_STATUS_COUNT - 1), 0);
+	ck_assert_int_eq(result_with_byte(RES_STATUS, MBX_STATUS_COUNT), -EPROTO);
+	ck_assert_int_eq(result_with_byte(RES_STATUS + 1, 1), -EPROTO); /* status 256+ */
+	ck_assert_int_eq(result_with_byte(RES_CLS, MBX_CLASS_VENDOR), 0);
+	ck_assert_int_eq(result_with_byte(RES_CLS, MBX_CLASS_COUNT), -EPROTO);
+	ck_assert_int_eq(result_with_byte(RES_DECISION, MBX_DECISION_INVALID), 0);
+	ck_assert_int_eq(result_with_byte(RES_DECISION, MBX_DECISION_INVALID + 1), -EPROTO);
+
+	/* n_inner above the maximum, and a bad class in an inner level. */
+	sample_result(&m);
+	{
+		struct mbx_wbuf w;
+		size_t inner_at;
+		uint8_t *b;
+		size_t len;
+
+		mbx_wbuf_init(&w);
+		ck_assert_int_eq(mbx_encode_result(&w, 0, &m), 0);
+		len = w.len - MBX_HEADER_SIZE;
+		b = w.data + MBX_HEADER_SIZE;
+		/* n_inner follows the three strings. */
+		inner_at = 24 + 2 + strlen(m.rule) + 2 + strlen(m.source) + 2 + strlen(m.message);
+		ck_assert_uint_eq(b[inner_at], 2);
+		b[inner_at] = MBX_INNER_MAX + 1;
+		ck_assert_int_eq(mbx_decode_result(b, len, &m), -EPROTO);
+		b[inner_at] = 2;
+		ck_assert_int_eq(mbx_decode_result(b, len, &m), 0);
+		b[inner_at + 2 + 2] = MBX_CLASS_COUNT; /* cls of inner[0] */
+		ck_assert_int_eq(mbx_decode_result(b, len, &m), -EPROTO);
+		mbx_wbuf_free(&w);
+	}
+}
+END_TEST
+
+START_TEST(test_event_rejects)
+{
+	struct mbx_event m;
+	struct mbx_wbuf w;
+	size_t kind_at;
+	uint8_t *b;
+	size_t len;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(enc_event(&w), 0);
+	b = w.data + MBX_HEADER_SIZE;
+	len = w.len - MBX_HEADER_SIZE;
+	kind_at = 2 + strlen("mem0") + 2;
+	ck_assert_uint_eq(b[kind_at], MBX_EVENT_COMPLETE);
+	b[kind_at] = 0;
+	ck_assert_int_eq(mbx_decode_event(b, len, &m), -EPROTO);
+	b[kind_at] = 3;
+	ck_assert_int_eq(mbx_decode_event(b, len, &m), -EPROTO);
+	b[kind_at] = MBX_EVENT_PROGRESS;
+	ck_assert_int_eq(mbx_decode_event(b, len, &m), 0);
+	b[kind_at + 1] = 101;
+	ck_assert_int_eq(mbx_decode_event(b, len, &m), -EPROTO);
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+START_TEST(test_hello_rejects)
+{
+	struct mbx_hello_req q = {.version_min = 2, .version_max = 1};
+	struct mbx_hello_rep p;
+	struct mbx_wbuf w;
+
+	/* A client range whose minimum is above its maximum. */
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(mbx_encode_hello_req(&w, 0, &q), 0);
+	ck_assert_int_eq(mbx_decode_hello_req(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &q),
+			 -EPROTO);
+	mbx_wbuf_free(&w);
+	/* The server HELLO's reserved bytes must be zero. */
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(enc_hello_rep(&w), 0);
+	w.data[MBX_HEADER_SIZE + 2] = 1;
+	ck_assert_int_eq(mbx_decode_hello_rep(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &p),
+			 -EPROTO);
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+START_TEST(test_devices_rejects)
+{
+	struct mbx_device_desc d[2];
+	struct mbx_wbuf w;
+	size_t n, len, state_at;
+	uint8_t *b;
+
+	sample_device(&d[0], 0);
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(mbx_encode_devices_rep(&w, 0, d, 1), 0);
+	b = w.data + MBX_HEADER_SIZE;
+	len = w.len - MBX_HEADER_SIZE;
+	state_at = 2 + 2 + strlen(d[0].name) + 2 + strlen(d[0].transport) + 2 +
+		   strlen(d[0].kind) + 2 + strlen(d[0].model) + 2 + strlen(d[0].serial);
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), 0);
+	b[state_at] = MBX_DEVICE_FAILED + 1;
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), -EPROTO);
+	b[state_at] = MBX_DEVICE_BACKGROUND;
+	b[state_at + 1] = 101;
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), -EPROTO);
+	b[state_at + 1] = 100;
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), 0);
+	/* A count that claims more devices than the body holds. */
+	b[0] = 2;
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), -EPROTO);
+	/* A count over the protocol maximum, whatever the caller's array. */
+	put_le(b, MBX_DEVICES_MAX + 1, 2);
+	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), -EMSGSIZE);
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+/* Encoders refuse what cannot be sent, and leave the buffer as it was. */
+START_TEST(test_encoders_refuse)
+{
+	struct mbx_device_desc *many;
+	struct mbx_submit s;
+	struct mbx_result res;
+	struct mbx_hello_req h = {.version_min = 1, .version_max = 1};
+	struct mbx_wbuf w;
+	size_t before;
+
+	mbx_wbuf_init(&w);
+	ck_assert_int_eq(mbx_encode_devices_req(&w, 1), 0);
+	before = w.len;
+
+	sample_submit(&s);
+	memset(s.device, 'x', sizeof(s.device)); /* unterminated field */
+	ck_assert_int_eq(mbx_encode_submit(&w, MBX_MSG_SUBMIT, 2, &s), -EMSGSIZE);
+	ck_assert_uint_eq(w.len, before);
+
+	sample_submit(&s);
+	s.payload_len = MBX_PAYLOAD_MAX + 1;
+	ck_assert_int_eq(mbx_encode_submit(&w, MBX_MSG_SUBMIT, 2, &s), -EMSGSIZE);
+	ck_assert_uint_eq(w.len, before);
+
+	sample_submit(&s);
+	ck_assert_int_lt(mbx_encode_submit(&w, MBX_MSG_RESULT, 2, &s), 0);
+	ck_assert_uint_eq(w.len, before);
+
+	sample_result(&res);
+	res.n_inner = MBX_INNER_MAX + 1;
+	ck_assert_int_eq(mbx_encode_result(&w, 2, &res), -EMSGSIZE);
+	ck_assert_uint_eq(w.len, before);
+
+	memset(h.software, 's', sizeof(h.software));
+	ck_assert_int_eq(mbx_encode_hello_req(&w, 0, &h), -EMSGSIZE);
+	ck_assert_uint_eq(w.len, before);
+
+	many = calloc(MBX_DEVICES_MAX + 1, sizeof(*many));
+	ck_assert_ptr_nonnull(many);
+	for (int i = 0; i <= MBX_DEVICES_MAX; i++)
+		sample_device(&many[i], i % 8);
+	ck_assert_int_eq(mbx_encode_devices_rep(&w, 2, many, MBX_DEVICES_MAX + 1), -EMSGSIZE);
+	ck_assert_uint_eq(w.len, before);
+	ck_assert_int_eq(mbx_encode_devices_rep(&w, 2, many, MBX_DEVICES_MAX), 0);
+	ck_assert_uint_gt(w.len, before);
+	free(many);
+
+	/* The frame that was there first is intact. */
+	{
+		struct mbx_header hd;
+
+		ck_assert_int_eq(mbx_decode_header(w.data, &hd), 0);
+		ck_assert_uint_eq(hd.type, MBX_MSG_DEVICES);
+		ck_assert_uint_eq(hd.length, 0);
+	}
+	mbx_wbuf_free(&w);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	for (int i = 0; i < MBX_STATUS_COUNT; i++)
+		ck_assert_str_ne(mbx_status_name(i), "unknown");
+	ck_assert_str_eq(mbx_status_name(MBX_STATUS_DENIED), "denied");
+	ck_assert_str_eq(mbx_status_name(MBX_STATUS_COUNT), "unknown");
+	ck_assert_str_eq(mbx_status_name(-1), "unknown");
+	for (int i = 0; i < MBX_CLASS_COUNT; i++)
+		ck_assert_int_eq(mbx_class_from_name(mbx_class_name(i)), i);
+	ck_assert_str_eq(mbx_class_name(MBX_CLASS_FABRIC), "fabric");
+	ck_assert_str_eq(mbx_class_name(MBX_CLASS_COUNT), "unknown");
+	ck_assert_int_eq(mbx_class_from_name("reed"), -1);
+	ck_assert_int_eq(mbx_class_from_name(""), -1);
+	ck_assert_str_eq(mbx_decision_name(MBX_DECISION_ALLOW), "allow");
+	ck_assert_str_eq(mbx_decision_name(MBX_DECISION_DENY), "deny");
+	ck_assert_str_eq(mbx_decision_name(MBX_DECISION_INVALID), "invalid");
+	ck_assert_str_eq(mbx_decision_name(3), "unknown");
+	ck_assert_str_eq(mbx_decision_name(-1), "unknown");
+}
+END_TEST
+
+static Suite *proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *rt = tcase_create("roundtrip");
+	TCase *rej = tcase_create("reject");
+
+	tcase_add_test(rt, test_hello_req_roundtrip);
+	tcase_add_test(rt, test_hello_rep_roundtrip);
+	tcase_add_test(rt, test_devices_req_is_empty);
+	tcase_add_test(rt, test_devices_rep_roundtrip);
+	tcase_add_test(rt, test_devices_rep_empty_list);
+	tcase_add_test(rt, test_submit_roundtrip);
+	tcase_add_test(rt, test_submit_empty_payload_and_reason);
+	tcase_add_test(rt, test_submit_max_payload);
+	tcase_add_test(rt, test_result_roundtrip);
+	tcase_add_test(rt, test_result_full_inner);
+	tcase_add_test(rt, test_event_roundtrip);
+	tcase_add_test(rt, test_error_roundtrip);
+	tcase_add_test(rt, test_frames_append);
+	tcase_add_test(rt, test_names);
+	suite_add_tcase(s, rt);
+
+	tcase_add_test(rej, test_header_rejects);
+	tcase_add_loop_test(rej, test_truncated_bodies, 0, N_KINDS);
+	tcase_add_loop_test(rej, test_trailing_bytes, 0, N_KINDS);
+	tcase_add_loop_test(rej, test_embedded_nul, 0, N_KINDS);
+	tcase_add_test(rej, test_submit_rejects);
+	tcase_add_test(rej, test_string_length_past_end);
+	tcase_add_test(rej, test_result_rejects_enums);
+	tcase_add_test(rej, test_event_rejects);
+	tcase_add_test(rej, test_hello_rejects);
+	tcase_add_test(rej, test_devices_rejects);
+	tcase_add_test(rej, test_encoders_refuse);
+	suite_add_tcase(s, rej);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(proto_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
