@@ -17,6 +17,7 @@ static const char *const status_names[MBX_STATUS_COUNT] = {
 	[MBX_STATUS_SHUTTING_DOWN] = "shutting-down",
 	[MBX_STATUS_KERNEL_OWNED] = "kernel-owned",
 	[MBX_STATUS_RAW_DISABLED] = "raw-disabled",
+	[MBX_STATUS_CANCELLED] = "cancelled",
 };
 
 static const char *const class_names[MBX_CLASS_COUNT] = {

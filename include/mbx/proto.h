@@ -66,6 +66,7 @@ enum mbx_status {
 	MBX_STATUS_SHUTTING_DOWN = 10,
 	MBX_STATUS_KERNEL_OWNED = 11,
 	MBX_STATUS_RAW_DISABLED = 12,
+	MBX_STATUS_CANCELLED = 13, /* dropped before it ran (client left, daemon stopping) */
 	MBX_STATUS_COUNT
 };
 

@@ -1,0 +1,352 @@
+/* Device lifecycle, the per-device worker thread and its fair queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "broker.h"
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "request.h"
+
+/* The next job for the worker: the broker's own first, then users round-robin. */
+static struct job *device_next_job(struct device *d)
+{
+	struct user_queue *uq;
+	struct job *j;
+
+	j = TAILQ_FIRST(&d->internal);
+	if (j) {
+		TAILQ_REMOVE(&d->internal, j, qentry);
+		return j;
+	}
+	uq = TAILQ_FIRST(&d->ring);
+	if (!uq)
+		return NULL;
+	j = TAILQ_FIRST(&uq->jobs);
+	TAILQ_REMOVE(&uq->jobs, j, qentry);
+	uq->depth--;
+	TAILQ_REMOVE(&d->ring, uq, ring);
+	if (uq->depth)
+		TAILQ_INSERT_TAIL(&d->ring, uq, ring); /* this user waits for the others */
+	else
+		free(uq);
+	return j;
+}
+
+/* Runs one job through the transport, outside the lock. */
+static void device_run(struct device *d, struct job *j)
+{
+	struct mbx_transport_cmd *cmd = &j->cmd;
+
+	cmd->in = j->in;
+	cmd->in_len = j->in_len;
+	cmd->out = d->outbuf;
+	cmd->out_cap = d->info.payload_max;
+	cmd->out_len = 0;
+	cmd->error[0] = '\0';
+	j->xrc = d->ops->submit(d->priv, cmd);
+	if (cmd->out_len > cmd->out_cap)
+		cmd->out_len = 0; /* a transport bug must not become an over-read */
+	if (j->xrc == MBX_XPORT_OK && cmd->out_len) {
+		j->out = malloc(cmd->out_len);
+		if (j->out) {
+			memcpy(j->out, d->outbuf, cmd->out_len);
+		} else {
+			j->xrc = MBX_XPORT_IO;
+			snprintf(cmd->error, sizeof(cmd->error), "out of memory for the output");
+		}
+	}
+}
+
+/* The worker thread: take a job, run it, hand it back, until told to stop. */
+static void *device_worker(void *arg)
+{
+	struct device *d = arg;
+	struct job *j;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		while (!d->stop && !(j = device_next_job(d)))
+			pthread_cond_wait(&d->wake, &d->lock);
+		if (d->stop)
+			break;
+		j->state = JOB_RUNNING;
+		d->running = j;
+		d->running_since_us = broker_now_us();
+		pthread_mutex_unlock(&d->lock);
+
+		j->started_us = broker_now_us();
+		device_run(d, j);
+		j->ended_us = broker_now_us();
+
+		pthread_mutex_lock(&d->lock);
+		d->running = NULL;
+		j->state = JOB_DONE;
+		TAILQ_INSERT_TAIL(&d->done, j, qentry);
+		event_active(d->done_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Loop thread: collect finished jobs and finish each request. */
+static void device_on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct device *d = arg;
+	TAILQ_HEAD(, job) batch = TAILQ_HEAD_INITIALIZER(batch);
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&d->lock);
+	TAILQ_CONCAT(&batch, &d->done, qentry);
+	pthread_mutex_unlock(&d->lock);
+	while ((j = TAILQ_FIRST(&batch))) {
+		TAILQ_REMOVE(&batch, j, qentry);
+		d->queued--;
+		request_complete(j);
+	}
+}
+
+/* A new job with an owned copy of the input. */
+struct job *device_job_new(struct device *d, const uint8_t *in, size_t in_len)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	if (in_len) {
+		j->in = malloc(in_len);
+		if (!j->in) {
+			free(j);
+			return NULL;
+		}
+		memcpy(j->in, in, in_len);
+	}
+	j->dev = d;
+	j->in_len = in_len;
+	j->xrc = -1;
+	j->cmd.timeout_ms = d->timeout_ms;
+	return j;
+}
+
+/* Frees a job that is in no queue. */
+void device_job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->in);
+	free(j->out);
+	free(j);
+}
+
+static struct user_queue *device_user_queue(struct device *d, uid_t uid)
+{
+	struct user_queue *uq;
+
+	TAILQ_FOREACH(uq, &d->ring, ring)
+		if (uq->uid == uid)
+			return uq;
+	return NULL;
+}
+
+/* Queues a job; a user's FIFO is bounded so no one can queue without limit. */
+int device_enqueue(struct device *d, struct job *j)
+{
+	struct user_queue *uq;
+
+	pthread_mutex_lock(&d->lock);
+	if (j->internal) {
+		TAILQ_INSERT_TAIL(&d->internal, j, qentry);
+	} else {
+		uq = device_user_queue(d, j->uid);
+		if (uq && uq->depth >= d->max_queue_per_user) {
+			pthread_mutex_unlock(&d->lock);
+			return -EBUSY;
+		}
+		if (!uq) {
+			uq = calloc(1, sizeof(*uq));
+			if (!uq) {
+				pthread_mutex_unlock(&d->lock);
+				return -ENOMEM;
+			}
+			uq->uid = j->uid;
+			TAILQ_INIT(&uq->jobs);
+			TAILQ_INSERT_TAIL(&d->ring, uq, ring);
+		}
+		TAILQ_INSERT_TAIL(&uq->jobs, j, qentry);
+		uq->depth++;
+	}
+	j->state = JOB_QUEUED;
+	d->queued++;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* Takes a still-queued job back out (its client left). */
+bool device_dequeue(struct device *d, struct job *j)
+{
+	struct user_queue *uq;
+	bool removed = false;
+
+	pthread_mutex_lock(&d->lock);
+	if (j->state == JOB_QUEUED) {
+		if (j->internal) {
+			TAILQ_REMOVE(&d->internal, j, qentry);
+		} else {
+			uq = device_user_queue(d, j->uid);
+			TAILQ_REMOVE(&uq->jobs, j, qentry);
+			if (--uq->depth == 0) {
+				TAILQ_REMOVE(&d->ring, uq, ring);
+				free(uq);
+			}
+		}
+		d->queued--;
+		removed = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return removed;
+}
+
+/* Fails every queued job with status and why, through the usual completion path. */
+void device_fail_queued(struct device *d, enum mbx_status status, const char *why)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&d->lock);
+	while ((j = device_next_job(d))) {
+		j->state = JOB_DONE;
+		j->xrc = -1;
+		j->not_run_status = status;
+		snprintf(j->cmd.error, sizeof(j->cmd.error), "%s", why);
+		TAILQ_INSERT_TAIL(&d->done, j, qentry);
+	}
+	if (!TAILQ_EMPTY(&d->done))
+		event_active(d->done_ev, EV_READ, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int device_init_transport(struct device *d, const struct config_device *cd, char *err,
+				 size_t errlen)
+{
+	struct mbx_transport_config tc = {
+		.device_name = cd->name,
+		.config_file = d->broker->cfg->path,
+		.options = cd->options,
+		.n_options = cd->n_options,
+	};
+	int rc;
+
+	d->ops = transport_find(cd->transport);
+	if (!d->ops) {
+		snprintf(err, errlen, "device %s: unknown transport \"%s\"", cd->name, cd->transport);
+		return -EINVAL;
+	}
+	d->priv = calloc(1, d->ops->priv_size ? d->ops->priv_size : 1);
+	if (!d->priv)
+		return -ENOMEM;
+	rc = d->ops->open(d->priv, &tc, err, errlen);
+	if (rc < 0) {
+		free(d->priv);
+		d->priv = NULL;
+		return rc;
+	}
+	d->ops->describe(d->priv, &d->info);
+	if (d->info.payload_max < 256 || d->info.payload_max > MBX_PAYLOAD_MAX) {
+		snprintf(err, errlen, "device %s: transport reports payload size %u, outside 256..%u",
+			 cd->name, d->info.payload_max, MBX_PAYLOAD_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Opens a device: its transport, then its CEL. */
+int device_open(struct broker *b, const struct config_device *cd, struct device **out, char *err,
+		size_t errlen)
+{
+	struct device *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->broker = b;
+	snprintf(d->name, sizeof(d->name), "%s", cd->name);
+	d->transport_name = cd->transport;
+	d->timeout_ms = cd->timeout_ms ? cd->timeout_ms : 2000;
+	d->max_queue_per_user = b->cfg->max_queue_per_user;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->wake, NULL);
+	TAILQ_INIT(&d->internal);
+	TAILQ_INIT(&d->ring);
+	TAILQ_INIT(&d->done);
+	*out = d;
+
+	rc = device_init_transport(d, cd, err, errlen);
+	if (rc < 0)
+		return rc;
+	d->outbuf = malloc(d->info.payload_max);
+	if (!d->outbuf)
+		return -ENOMEM;
+	rc = device_probe(d, err, errlen);
+	if (rc < 0)
+		return rc;
+	d->done_ev = event_new(b->base, -1, 0, device_on_done, d);
+	if (!d->done_ev)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Starts the worker thread; after daemon(), since fork keeps only the caller's thread. */
+int device_start(struct device *d, char *err, size_t errlen)
+{
+	int rc = pthread_create(&d->thread, NULL, device_worker, d);
+
+	if (rc) {
+		snprintf(err, errlen, "device %s: cannot start worker thread: %s", d->name, strerror(rc));
+		return -rc;
+	}
+	d->thread_started = true;
+	return 0;
+}
+
+/* Stops the worker and closes the transport. A worker stuck in a hung device is left behind. */
+void device_close(struct device *d)
+{
+	bool stuck;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	stuck = d->running != NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (stuck) {
+		/* Joining would wait for the device; the process is exiting anyway. */
+		log_warnx("device %s: still running a command at exit, leaving it", d->name);
+		return;
+	}
+	if (d->thread_started) {
+		pthread_mutex_lock(&d->lock);
+		d->stop = true;
+		pthread_cond_signal(&d->wake);
+		pthread_mutex_unlock(&d->lock);
+		pthread_join(d->thread, NULL);
+	}
+	if (d->bg.poll_ev)
+		event_free(d->bg.poll_ev);
+	if (d->done_ev)
+		event_free(d->done_ev);
+	if (d->priv && d->ops)
+		d->ops->close(d->priv);
+	free(d->priv);
+	free(d->outbuf);
+	free(d->cel);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->wake);
+	free(d);
+}

@@ -1,0 +1,134 @@
+/*
+ * One mailbox: its transport, its worker thread, and the queue between.
+ *
+ * The loop thread decides and enqueues jobs; the device's worker thread runs
+ * them one at a time through the transport (which may block for seconds)
+ * and hands each back to the loop through an event. Users' jobs wait in
+ * per-user FIFOs served round-robin, so one tenant's flood cannot starve
+ * another; the broker's own jobs (background polling) go first.
+ */
+#ifndef MBX_DEVICE_H
+#define MBX_DEVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "policy.h"
+#include "transport.h"
+
+struct broker;
+struct session;
+struct config_device;
+
+enum job_state {
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_DONE,
+};
+
+struct job {
+	TAILQ_ENTRY(job) qentry; /* in a user queue, the internal queue or done */
+	TAILQ_ENTRY(job) sentry; /* in its session's list */
+	struct device *dev;
+	struct session *session; /* NULL once the client has gone */
+	enum job_state state;
+	bool internal;           /* the broker's own command, not a client's */
+	uint32_t tag;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];
+	char reason[MBX_REASON_MAX];
+	struct policy_decision decision;
+	uint64_t intent_seq;     /* 0 when not audited */
+	uint8_t *in;             /* owned copy of the input payload */
+	size_t in_len;
+	uint8_t *out;            /* owned output, set by the worker */
+	struct mbx_transport_cmd cmd;
+	int xrc;                 /* enum mbx_xport_rc, or -1: never ran */
+	int not_run_status;      /* enum mbx_status when xrc is -1 */
+	uint64_t started_us;
+	uint64_t ended_us;
+};
+
+struct user_queue {
+	uid_t uid;
+	size_t depth;
+	TAILQ_HEAD(, job) jobs;
+	TAILQ_ENTRY(user_queue) ring;
+};
+
+/* The background operation a device runs, as the loop thread sees it. */
+struct background {
+	bool active;
+	uint16_t opcode;
+	uint8_t percent;
+	struct job *origin;  /* the job that started it: requester, audit identity */
+	bool poll_pending;   /* a status poll is queued or running */
+	unsigned failures;   /* polls that failed in a row */
+	struct event *poll_ev;
+};
+
+struct device {
+	struct broker *broker;
+	char name[MBX_NAME_MAX];
+	const char *transport_name;
+	const struct mbx_transport_ops *ops;
+	void *priv;
+	struct mbx_transport_info info;
+	struct policy_device pdev;
+	struct cel_entry *cel;
+	uint32_t timeout_ms;
+	uint32_t max_queue_per_user;
+
+	/* Shared with the worker thread, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool thread_started;
+	bool stop;
+	TAILQ_HEAD(, job) internal;
+	TAILQ_HEAD(, user_queue) ring;
+	TAILQ_HEAD(, job) done;
+	struct job *running;
+	uint64_t running_since_us;
+	uint8_t *outbuf; /* worker-only: payload_max bytes */
+
+	/* Loop thread only. */
+	struct event *done_ev;
+	enum mbx_device_state state;
+	struct background bg;
+	size_t queued; /* jobs queued or running, for orderly stop */
+};
+
+/* Opens the transport and reads the device's CEL. */
+int device_open(struct broker *b, const struct config_device *cd, struct device **out, char *err,
+		size_t errlen);
+/* Starts the device's worker thread. */
+int device_start(struct device *d, char *err, size_t errlen);
+/*
+ * Reads the device's Command Effects Log (Get Supported Logs, Get Log) into
+ * d->pdev, so the policy knows what the device supports. Called before the
+ * worker starts. A device without Get Supported Logs has no CEL (have_cel false).
+ */
+int device_probe(struct device *d, char *err, size_t errlen);
+/* Stops the worker (after its current command) and closes the transport. */
+void device_close(struct device *d);
+
+/* A new job for this device, with a copy of the input payload. */
+struct job *device_job_new(struct device *d, const uint8_t *in, size_t in_len);
+void device_job_free(struct job *j);
+/*
+ * Queues a job for the worker. Returns 0, or -EBUSY when the user's FIFO is
+ * full (the caller answers busy with a retry hint).
+ */
+int device_enqueue(struct device *d, struct job *j);
+/* Removes a job that is still queued; false if the worker already took it. */
+bool device_dequeue(struct device *d, struct job *j);
+/* Fails every queued job (not the running one) through the completion path. */
+void device_fail_queued(struct device *d, enum mbx_status status, const char *why);
+
+#endif

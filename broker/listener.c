@@ -1,0 +1,151 @@
+/* The Unix socket clients connect to: created with the configured mode and group. */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "broker.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+
+#define LISTEN_BACKLOG 1024
+
+/* Removes a stale socket left by a previous run, but never any other kind of file. */
+static int listener_unlink_stale(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket; refusing to remove it", path);
+		return -EEXIST;
+	}
+	if (unlink(path) < 0) {
+		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Gives the socket its configured group and mode before anyone can connect. */
+static int listener_set_access(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->socket_group) {
+		struct group *gr = getgrnam(cfg->socket_group);
+
+		if (!gr) {
+			snprintf(err, errlen, "%s: socket group \"%s\" does not exist", cfg->path,
+				 cfg->socket_group);
+			return -ENOENT;
+		}
+		if (chown(cfg->socket_path, (uid_t)-1, gr->gr_gid) < 0) {
+			snprintf(err, errlen, "chown %s: %s", cfg->socket_path, strerror(errno));
+			return -errno;
+		}
+	}
+	if (chmod(cfg->socket_path, cfg->socket_mode) < 0) {
+		snprintf(err, errlen, "chmod %s: %s", cfg->socket_path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Creates, binds and listens; returns the descriptor or -errno with err set. */
+int listener_open(const struct config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	mode_t old_umask;
+	int fd, rc;
+
+	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path %s is longer than %zu bytes", cfg->socket_path,
+			 sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, cfg->socket_path);
+	rc = listener_unlink_stale(cfg->socket_path, err, errlen);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	/* Nobody may connect between bind and chmod: bind with no permissions at all. */
+	old_umask = umask(0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
+	if (rc < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "bind %s: %s", cfg->socket_path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	rc = listener_set_access(cfg, err, errlen);
+	if (rc == 0 && listen(fd, LISTEN_BACKLOG) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "listen %s: %s", cfg->socket_path, strerror(errno));
+	}
+	if (rc < 0) {
+		close(fd);
+		unlink(cfg->socket_path);
+		return rc;
+	}
+	return fd;
+}
+
+/* Accepts every pending client; beyond max_clients, new ones are turned away. */
+static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct broker *b = arg;
+	int fd;
+
+	(void)what;
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("accept");
+			return;
+		}
+		if (b->n_sessions >= b->cfg->max_clients) {
+			log_warnx("refusing a client: %zu clients connected (limit %u)",
+				  b->n_sessions, b->cfg->max_clients);
+			close(fd);
+			continue;
+		}
+		session_new(b, fd);
+	}
+}
+
+/* Starts accepting on the loop. */
+int listener_start(struct broker *b)
+{
+	b->accept_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, listener_accept_cb, b);
+	if (!b->accept_ev)
+		return -ENOMEM;
+	return event_add(b->accept_ev, NULL);
+}
+
+/* Stops accepting and removes the socket file. */
+void listener_close(struct broker *b)
+{
+	if (b->accept_ev) {
+		event_free(b->accept_ev);
+		b->accept_ev = NULL;
+	}
+	if (b->listen_fd >= 0) {
+		close(b->listen_fd);
+		b->listen_fd = -1;
+		unlink(b->cfg->socket_path);
+	}
+}

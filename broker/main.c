@@ -1,0 +1,201 @@
+/*
+ * mbxd: the CXL mailbox broker. Start-up, signals and the event loop; the
+ * only place in the project allowed to exit on error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "audit.h"
+#include "broker.h"
+#include "config.h"
+#include "device.h"
+#include "listener.h"
+#include "log.h"
+#include "policy.h"
+#include "session.h"
+
+#define DEFAULT_CONFIG "/etc/mbxd/mbxd.yaml"
+
+struct options {
+	const char *config;
+	bool foreground;
+	bool check_only;
+	int verbose;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mbxd [-dnv] [-f config]\n"
+			"  -f FILE  configuration (default " DEFAULT_CONFIG ")\n"
+			"  -d       stay in the foreground, log to stderr\n"
+			"  -n       check the configuration and policy, then exit\n"
+			"  -v       verbose logging\n");
+	exit(2);
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	int ch;
+
+	o->config = DEFAULT_CONFIG;
+	while ((ch = getopt(argc, argv, "f:dnvh")) != -1) {
+		switch (ch) {
+		case 'f':
+			o->config = optarg;
+			break;
+		case 'd':
+			o->foreground = true;
+			break;
+		case 'n':
+			o->check_only = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+}
+
+/* Loads the policy or prints every error as file:line and exits. */
+static struct policy *load_policy_or_exit(const struct config *cfg)
+{
+	struct policy_errors errs = {0};
+	struct policy *p = NULL;
+
+	if (policy_load(cfg->policy_path, NULL, true, &p, &errs) == 0)
+		return p;
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s:%d: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+	if (errs.n == 0)
+		fprintf(stderr, "%s: cannot load the policy\n", cfg->policy_path);
+	exit(1);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct broker *b = arg;
+	char err[256];
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		broker_stop(b);
+		break;
+	case SIGHUP:
+		broker_reload_policy(b);
+		break;
+	case SIGUSR1:
+		if (audit_reopen(b->audit, err, sizeof(err)) < 0)
+			log_warnx("audit log reopen failed: %s", err);
+		else
+			log_info("audit log reopened");
+		break;
+	}
+}
+
+static void add_signal(struct broker *b, int sig, struct event **ev)
+{
+	*ev = evsignal_new(b->base, sig, on_signal, b);
+	if (!*ev || event_add(*ev, NULL) < 0)
+		fatalx("cannot watch signal %d", sig);
+}
+
+/* Opens every configured device; one that fails stops the start. */
+static void open_devices(struct broker *b)
+{
+	char err[512];
+
+	b->devices = calloc(b->cfg->n_devices, sizeof(*b->devices));
+	if (!b->devices)
+		fatal("calloc");
+	for (size_t i = 0; i < b->cfg->n_devices; i++) {
+		err[0] = '\0';
+		if (device_open(b, &b->cfg->devices[i], &b->devices[i], err, sizeof(err)) < 0) {
+			fatalx("%s", err[0] ? err : "cannot open a device");
+		}
+		b->n_devices++;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct broker b = {.listen_fd = -1};
+	struct event *sigs[4];
+	struct options o = {0};
+	char err[512] = "";
+
+	parse_args(argc, argv, &o);
+	log_init(true, o.verbose);
+	if (config_load(o.config, &b.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	b.policy = load_policy_or_exit(b.cfg);
+	if (o.check_only) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() < 0)
+		fatalx("libevent has no pthreads support");
+	b.base = event_base_new();
+	if (!b.base)
+		fatalx("cannot create the event loop");
+	TAILQ_INIT(&b.sessions);
+	if (audit_open(b.cfg->audit_path, &b.audit, err, sizeof(err)) < 0)
+		fatalx("audit log: %s", err);
+	open_devices(&b);
+	b.listen_fd = listener_open(b.cfg, err, sizeof(err));
+	if (b.listen_fd < 0)
+		fatalx("%s", err);
+	if (!o.foreground) {
+		if (daemon(0, 0) < 0)
+			fatal("daemon");
+		log_init(false, o.verbose);
+		if (event_reinit(b.base) < 0)
+			fatalx("cannot reinitialise the event loop after fork");
+	}
+	for (size_t i = 0; i < b.n_devices; i++)
+		if (device_start(b.devices[i], err, sizeof(err)) < 0)
+			fatalx("%s", err);
+	if (listener_start(&b) < 0)
+		fatalx("cannot accept on %s", b.cfg->socket_path);
+	add_signal(&b, SIGTERM, &sigs[0]);
+	add_signal(&b, SIGINT, &sigs[1]);
+	add_signal(&b, SIGHUP, &sigs[2]);
+	add_signal(&b, SIGUSR1, &sigs[3]);
+	log_info("%s listening on %s with %zu devices", MBX_SOFTWARE, b.cfg->socket_path,
+		 b.n_devices);
+
+	event_base_dispatch(b.base);
+
+	while (!TAILQ_EMPTY(&b.sessions))
+		session_free(TAILQ_FIRST(&b.sessions));
+	for (size_t i = 0; i < b.n_devices; i++)
+		device_close(b.devices[i]);
+	for (size_t i = 0; i < 4; i++)
+		event_free(sigs[i]);
+	if (b.stop_check)
+		event_free(b.stop_check);
+	listener_close(&b);
+	audit_close(b.audit);
+	policy_free(b.policy);
+	free(b.devices);
+	config_free(b.cfg);
+	event_base_free(b.base);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,314 @@
+/*
+ * The path of one request: decide, audit ahead for audited classes, queue
+ * for the device, then answer and close the audit record. DESIGN.md
+ * "The path of one request" is the map of this file.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "broker.h"
+#include "catalog.h"
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "policy.h"
+#include "request.h"
+#include "session.h"
+
+#define BUSY_RETRY_MS 100
+
+/* Copies a decision into the RESULT fields that report it. */
+static void request_result_from_decision(struct mbx_result *r, const struct policy_decision *d)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = (uint16_t)d->status;
+	r->cls = (uint8_t)d->cls;
+	r->decision = (uint8_t)d->decision;
+	r->retry_after_ms = d->retry_after_ms;
+	snprintf(r->rule, sizeof(r->rule), "%s", d->rule);
+	snprintf(r->source, sizeof(r->source), "%s", d->source);
+	snprintf(r->message, sizeof(r->message), "%s", d->message);
+	r->n_inner = (uint16_t)(d->n_inner < MBX_INNER_MAX ? d->n_inner : MBX_INNER_MAX);
+	memcpy(r->inner, d->inner, r->n_inner * sizeof(r->inner[0]));
+}
+
+/* Writes one audit record about a job; returns 0 or -errno. */
+static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_result *r,
+			 const char *background, uint64_t *seq)
+{
+	struct audit_record rec = {
+		.kind = kind,
+		.intent_seq = j->intent_seq,
+		.uid = j->uid,
+		.gid = j->gid,
+		.pid = j->pid,
+		.user = j->user,
+		.device = j->dev->name,
+		.transport = j->dev->transport_name,
+		.opcode = j->cmd.opcode,
+		.opcode_name = j->decision.name,
+		.inner = j->decision.inner,
+		.n_inner = j->decision.n_inner,
+		.cls = j->decision.cls,
+		.decision = j->decision.decision,
+		.status = r ? (enum mbx_status)r->status : j->decision.status,
+		.rule = j->decision.rule[0] ? j->decision.rule : NULL,
+		.source = j->decision.source[0] ? j->decision.source : NULL,
+		.reason = j->reason[0] ? j->reason : NULL,
+		.payload = j->in,
+		.payload_len = j->in_len,
+		.have_rc = r && r->status == MBX_STATUS_OK,
+		.cxl_rc = r ? r->cxl_rc : 0,
+		.vendor_status = r ? r->vendor_status : 0,
+		.duration_us = r ? r->duration_us : 0,
+		.background = background,
+	};
+	uint64_t dummy;
+
+	return audit_write(j->dev->broker->audit, &rec, seq ? seq : &dummy);
+}
+
+/* Answers a request at once with a status and a message, touching nothing else. */
+static void request_refuse(struct session *s, uint32_t tag, enum mbx_status status,
+			   uint32_t retry_ms, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void request_refuse(struct session *s, uint32_t tag, enum mbx_status status,
+			   uint32_t retry_ms, const char *fmt, ...)
+{
+	struct mbx_result r = {.status = (uint16_t)status, .retry_after_ms = retry_ms};
+	va_list ap;
+
+	r.decision = status == MBX_STATUS_INVALID ? MBX_DECISION_INVALID : MBX_DECISION_DENY;
+	va_start(ap, fmt);
+	vsnprintf(r.message, sizeof(r.message), fmt, ap);
+	va_end(ap);
+	session_send_result(s, tag, &r);
+}
+
+/* A new job carrying the requester's identity and the decision. */
+static struct job *request_job(struct session *s, struct device *d, uint32_t tag,
+			       const struct mbx_submit *m, const struct policy_decision *dec)
+{
+	struct job *j = device_job_new(d, m->payload, m->payload_len);
+
+	if (!j)
+		return NULL;
+	j->tag = tag;
+	j->uid = s->who.uid;
+	j->gid = s->who.gid;
+	j->pid = s->who.pid;
+	snprintf(j->user, sizeof(j->user), "%s", s->who.user);
+	snprintf(j->reason, sizeof(j->reason), "%s", m->reason);
+	j->decision = *dec;
+	j->cmd.opcode = m->opcode;
+	if (m->timeout_ms)
+		j->cmd.timeout_ms = m->timeout_ms;
+	return j;
+}
+
+/* Refuses what the device cannot take right now: failed, or busy with a background op. */
+static bool request_device_ready(struct session *s, uint32_t tag, struct device *d,
+				 const struct policy_decision *dec)
+{
+	if (d->state == MBX_DEVICE_FAILED) {
+		request_refuse(s, tag, MBX_STATUS_DEVICE_ERROR, 0,
+			       "device %s has failed and is being probed again", d->name);
+		return false;
+	}
+	if (dec->background && d->bg.active) {
+		const struct catalog_entry *e = catalog_lookup(d->bg.opcode);
+
+		request_refuse(s, tag, MBX_STATUS_BUSY, 1000,
+			       "device %s is running %s (0x%04x), %u%% done: one background "
+			       "operation at a time",
+			       d->name, e ? e->name : "a background operation", d->bg.opcode,
+			       d->bg.percent);
+		return false;
+	}
+	return true;
+}
+
+/* Audits ahead, then queues; answers the client itself on any failure. */
+static void request_dispatch(struct session *s, struct job *j)
+{
+	struct mbx_result r;
+	int rc;
+
+	if (j->decision.audited) {
+		rc = request_audit(j, AUDIT_INTENT, NULL, NULL, &j->intent_seq);
+		if (rc < 0) {
+			/* Fail closed: no audited command reaches a device unrecorded. */
+			request_refuse(s, j->tag, MBX_STATUS_AUDIT_UNAVAILABLE, 0,
+				       "audit log unavailable (%s): %s-class commands are refused "
+				       "until it can be written",
+				       strerror(-rc), mbx_class_name(j->decision.cls));
+			device_job_free(j);
+			return;
+		}
+	} else {
+		/* Reads are recorded too, but never held up by the log. */
+		request_audit(j, AUDIT_DECISION, NULL, NULL, NULL);
+	}
+	rc = device_enqueue(j->dev, j);
+	if (rc < 0) {
+		request_result_from_decision(&r, &j->decision);
+		r.status = MBX_STATUS_BUSY;
+		r.retry_after_ms = BUSY_RETRY_MS;
+		snprintf(r.message, sizeof(r.message),
+			 "device %s: your queue is full (%u requests); retry later", j->dev->name,
+			 j->dev->max_queue_per_user);
+		if (j->decision.audited)
+			request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+		session_send_result(s, j->tag, &r);
+		device_job_free(j);
+		return;
+	}
+	session_add_job(s, j);
+}
+
+/* Handles SUBMIT and EXPLAIN: the edge checks, the decision, then dispatch. */
+void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m, bool explain)
+{
+	struct broker *b = s->broker;
+	struct policy_request pr = {0};
+	struct policy_decision dec;
+	struct mbx_result r;
+	struct device *d;
+	struct job *j;
+
+	if (b->stopping && !explain) {
+		request_refuse(s, tag, MBX_STATUS_SHUTTING_DOWN, 0, "mbxd is shutting down");
+		return;
+	}
+	d = broker_find_device(b, m->device);
+	if (!d) {
+		request_refuse(s, tag, MBX_STATUS_NO_DEVICE, 0, "no device named \"%s\"", m->device);
+		return;
+	}
+	if (!explain && s->n_jobs >= b->cfg->max_inflight) {
+		request_refuse(s, tag, MBX_STATUS_BUSY, BUSY_RETRY_MS,
+			       "%zu requests already in flight on this connection (limit %u)",
+			       s->n_jobs, b->cfg->max_inflight);
+		return;
+	}
+	if (m->payload_len > d->info.payload_max) {
+		request_refuse(s, tag, MBX_STATUS_INVALID, 0,
+			       "payload of %u bytes exceeds device %s's mailbox size of %u bytes",
+			       m->payload_len, d->name, d->info.payload_max);
+		return;
+	}
+	pr.who = &s->who.principal;
+	pr.dev = &d->pdev;
+	pr.opcode = m->opcode;
+	pr.payload = m->payload;
+	pr.payload_len = m->payload_len;
+	pr.reason = m->reason;
+	pr.now_ms = broker_now_us() / 1000;
+	policy_decide(b->policy, &pr, &dec);
+
+	if (explain || dec.decision != MBX_DECISION_ALLOW) {
+		request_result_from_decision(&r, &dec);
+		if (!explain) {
+			j = request_job(s, d, tag, m, &dec);
+			if (j) {
+				request_audit(j, AUDIT_DECISION, &r, NULL, &r.audit_seq);
+				device_job_free(j);
+			}
+		}
+		session_send_result(s, tag, &r);
+		return;
+	}
+	if (!request_device_ready(s, tag, d, &dec))
+		return;
+	j = request_job(s, d, tag, m, &dec);
+	if (!j) {
+		request_refuse(s, tag, MBX_STATUS_BUSY, BUSY_RETRY_MS, "mbxd is out of memory");
+		return;
+	}
+	request_dispatch(s, j);
+}
+
+/* Maps what the transport said to the broker's status and a sentence. */
+static void request_result_from_job(struct mbx_result *r, const struct job *j)
+{
+	static const enum mbx_status xport_status[] = {
+		[MBX_XPORT_OK] = MBX_STATUS_OK,
+		[MBX_XPORT_TIMEOUT] = MBX_STATUS_TIMEOUT,
+		[MBX_XPORT_IO] = MBX_STATUS_DEVICE_ERROR,
+		[MBX_XPORT_UNSUPPORTED] = MBX_STATUS_UNSUPPORTED,
+		[MBX_XPORT_KERNEL_OWNED] = MBX_STATUS_KERNEL_OWNED,
+		[MBX_XPORT_RAW_DISABLED] = MBX_STATUS_RAW_DISABLED,
+		[MBX_XPORT_TOO_BIG] = MBX_STATUS_INVALID,
+		[MBX_XPORT_BAD_RESPONSE] = MBX_STATUS_DEVICE_ERROR,
+	};
+
+	request_result_from_decision(r, &j->decision);
+	r->audit_seq = j->intent_seq;
+	if (j->xrc < 0) {
+		r->status = (uint16_t)j->not_run_status;
+		snprintf(r->message, sizeof(r->message), "%s", j->cmd.error);
+		return;
+	}
+	if (j->xrc >= (int)(sizeof(xport_status) / sizeof(xport_status[0]))) {
+		r->status = MBX_STATUS_DEVICE_ERROR;
+		snprintf(r->message, sizeof(r->message), "transport returned unknown code %d", j->xrc);
+		return;
+	}
+	r->status = (uint16_t)xport_status[j->xrc];
+	r->duration_us = (uint32_t)(j->ended_us - j->started_us);
+	if (j->xrc != MBX_XPORT_OK) {
+		snprintf(r->message, sizeof(r->message), "%s",
+			 j->cmd.error[0] ? j->cmd.error : mbx_status_name(r->status));
+		return;
+	}
+	r->cxl_rc = j->cmd.cxl_rc;
+	r->vendor_status = j->cmd.vendor_status;
+	snprintf(r->message, sizeof(r->message), "%s", cxl_rc_name(j->cmd.cxl_rc));
+	r->payload = j->out;
+	r->payload_len = (uint32_t)j->cmd.out_len;
+}
+
+/* Finishes a job: closes its audit record, follows a background start, answers. */
+void request_complete(struct job *j)
+{
+	struct session *s = j->session;
+	struct mbx_result r;
+	bool started_bg;
+
+	if (j->internal) {
+		background_on_poll(j);
+		return;
+	}
+	request_result_from_job(&r, j);
+	if (j->decision.audited && request_audit(j, AUDIT_RESULT, &r, NULL, NULL) < 0)
+		log_warnx("device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
+			  j->dev->name, j->cmd.opcode, (unsigned long long)j->intent_seq);
+	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
+	if (s)
+		session_send_result(s, j->tag, &r);
+	if (started_bg) {
+		background_start(j->dev, j); /* the job lives on as the operation's origin */
+		return;
+	}
+	if (s)
+		session_remove_job(s, j);
+	device_job_free(j);
+}
+
+/* A queued job whose client left: close its intent record so the log tells the truth. */
+void request_drop(struct job *j)
+{
+	struct mbx_result r;
+
+	if (j->decision.audited) {
+		request_result_from_decision(&r, &j->decision);
+		r.status = MBX_STATUS_CANCELLED;
+		snprintf(r.message, sizeof(r.message), "dropped before it ran: the client left");
+		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+	}
+	device_job_free(j);
+}

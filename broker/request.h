@@ -1,0 +1,29 @@
+/*
+ * The request pipeline: classify and decide, audit, queue for the device,
+ * and answer. Background operations are followed by background.c.
+ */
+#ifndef MBX_REQUEST_H
+#define MBX_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mbx/proto.h>
+
+struct session;
+struct job;
+struct device;
+
+/* Handles one SUBMIT (explain false) or EXPLAIN from a session. */
+void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m, bool explain);
+/* Finishes a job the device worker handed back (loop thread). */
+void request_complete(struct job *j);
+/* Closes the books on a queued job whose client left before it ran. */
+void request_drop(struct job *j);
+
+/* Starts following a background operation the device just began. */
+void background_start(struct device *d, struct job *origin);
+/* Handles the answer to one Background Operation Status poll. */
+void background_on_poll(struct job *j);
+
+#endif

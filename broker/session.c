@@ -1,0 +1,316 @@
+/* Client sessions: framing, HELLO, dispatch, and orderly teardown. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+#include "request.h"
+#include "session.h"
+
+/* Pause reading from a client that does not read its answers. */
+#define OUTPUT_HIGH (8u << 20)
+#define OUTPUT_LOW (1u << 20)
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+
+/* Appends an encoded frame to the session's output. */
+static void session_write(struct session *s, struct mbx_wbuf *w, int rc)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (rc == 0)
+		bufferevent_write(s->bev, w->data, w->len);
+	else
+		log_warnx("session %llu: cannot encode a frame: %s", (unsigned long long)s->id,
+			  strerror(-rc));
+	mbx_wbuf_free(w);
+	if (!s->throttled && evbuffer_get_length(out) > OUTPUT_HIGH) {
+		s->throttled = true;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+}
+
+/* Sends a RESULT. */
+void session_send_result(struct session *s, uint32_t tag, const struct mbx_result *r)
+{
+	struct mbx_wbuf w;
+
+	if (s->closing)
+		return;
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_result(&w, tag, r));
+}
+
+/* Sends an EVENT. */
+void session_send_event(struct session *s, uint32_t tag, const struct mbx_event *ev)
+{
+	struct mbx_wbuf w;
+
+	if (s->closing)
+		return;
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_event(&w, tag, ev));
+}
+
+/* Sends an ERROR and closes once it is out; the daemon and other clients go on. */
+void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
+{
+	struct mbx_error e = {.code = code};
+	struct mbx_wbuf w;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	va_end(ap);
+	log_warnx("session %llu (uid %u pid %d): closing: %s", (unsigned long long)s->id,
+		  (unsigned)s->who.uid, (int)s->who.pid, e.message);
+	if (s->closing)
+		return;
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_error(&w, 0, &e));
+	s->closing = true;
+	bufferevent_disable(s->bev, EV_READ);
+	/* The write callback frees the session once the ERROR has left. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+}
+
+/* Answers HELLO with the highest common version and the server's limits. */
+static void session_hello(struct session *s, uint32_t tag, const uint8_t *body, size_t len)
+{
+	struct mbx_hello_req req;
+	struct mbx_hello_rep rep = {0};
+	struct mbx_wbuf w;
+
+	if (s->hello_done) {
+		session_fail(s, MBX_ERROR_ORDER, "second HELLO");
+		return;
+	}
+	if (mbx_decode_hello_req(body, len, &req) < 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "malformed HELLO");
+		return;
+	}
+	if (req.version_min > MBX_PROTO_VERSION || req.version_max < MBX_PROTO_VERSION) {
+		session_fail(s, MBX_ERROR_VERSION, "no common protocol version: client speaks %u..%u, "
+			     "server %u", req.version_min, req.version_max, MBX_PROTO_VERSION);
+		return;
+	}
+	rep.version = MBX_PROTO_VERSION;
+	rep.max_payload = MBX_PAYLOAD_MAX;
+	rep.max_inflight = s->broker->cfg->max_inflight;
+	snprintf(rep.software, sizeof(rep.software), "%s", MBX_SOFTWARE);
+	s->hello_done = true;
+	log_debug("session %llu: hello from uid %u (%s) pid %d, %s", (unsigned long long)s->id,
+		  (unsigned)s->who.uid, s->who.user, (int)s->who.pid, req.software);
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_hello_rep(&w, tag, &rep));
+}
+
+/* Answers DEVICES with what each device is and how it is doing. */
+static void session_devices(struct session *s, uint32_t tag, size_t len)
+{
+	struct broker *b = s->broker;
+	struct mbx_device_desc *d;
+	struct mbx_wbuf w;
+
+	if (len != 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "DEVICES request with a body");
+		return;
+	}
+	d = calloc(b->n_devices ? b->n_devices : 1, sizeof(*d));
+	if (!d) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < b->n_devices; i++) {
+		struct device *dev = b->devices[i];
+
+		snprintf(d[i].name, sizeof(d[i].name), "%s", dev->name);
+		snprintf(d[i].transport, sizeof(d[i].transport), "%s", dev->transport_name);
+		snprintf(d[i].kind, sizeof(d[i].kind), "%s", dev->info.kind);
+		snprintf(d[i].model, sizeof(d[i].model), "%s", dev->info.model);
+		snprintf(d[i].serial, sizeof(d[i].serial), "%s", dev->info.serial);
+		d[i].state = (uint8_t)dev->state;
+		d[i].bg_opcode = dev->bg.active ? dev->bg.opcode : 0;
+		d[i].bg_percent = dev->bg.active ? dev->bg.percent : 0;
+		d[i].payload_max = dev->info.payload_max;
+	}
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_devices_rep(&w, tag, d, b->n_devices));
+	free(d);
+}
+
+/* Decodes SUBMIT/EXPLAIN and hands it to the pipeline. */
+static void session_submit(struct session *s, const struct mbx_header *h, const uint8_t *body)
+{
+	struct mbx_submit m;
+
+	if (mbx_decode_submit(body, h->length, &m) < 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "malformed %s",
+			     h->type == MBX_MSG_SUBMIT ? "SUBMIT" : "EXPLAIN");
+		return;
+	}
+	request_submit(s, h->tag, &m, h->type == MBX_MSG_EXPLAIN);
+}
+
+/* Routes one complete frame; anything but the client's four messages closes it. */
+static void session_dispatch(struct session *s, const struct mbx_header *h, const uint8_t *body)
+{
+	if (h->type != MBX_MSG_HELLO && !s->hello_done) {
+		session_fail(s, MBX_ERROR_ORDER, "message type %u before HELLO", h->type);
+		return;
+	}
+	switch (h->type) {
+	case MBX_MSG_HELLO:
+		session_hello(s, h->tag, body, h->length);
+		break;
+	case MBX_MSG_DEVICES:
+		session_devices(s, h->tag, h->length);
+		break;
+	case MBX_MSG_SUBMIT:
+	case MBX_MSG_EXPLAIN:
+		session_submit(s, h, body);
+		break;
+	default:
+		session_fail(s, MBX_ERROR_PROTOCOL, "message type %u is not sent by clients", h->type);
+		break;
+	}
+}
+
+/* Reads every complete frame in the input buffer. */
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct mbx_header h;
+	uint8_t *p;
+	int rc;
+
+	while (!s->closing && !s->throttled && evbuffer_get_length(in) >= MBX_HEADER_SIZE) {
+		p = evbuffer_pullup(in, MBX_HEADER_SIZE);
+		rc = mbx_decode_header(p, &h);
+		if (rc == -EMSGSIZE) {
+			session_fail(s, MBX_ERROR_TOO_BIG, "frame of %u bytes exceeds the limit of %u",
+				     h.length, MBX_BODY_MAX);
+			break;
+		}
+		if (rc < 0) {
+			session_fail(s, MBX_ERROR_PROTOCOL,
+				     "malformed frame header (type %u, flags 0x%x)", h.type, h.flags);
+			break;
+		}
+		if (evbuffer_get_length(in) < MBX_HEADER_SIZE + (size_t)h.length)
+			break; /* wait for the rest of the body */
+		p = evbuffer_pullup(in, MBX_HEADER_SIZE + (ssize_t)h.length);
+		session_dispatch(s, &h, p + MBX_HEADER_SIZE);
+		evbuffer_drain(in, MBX_HEADER_SIZE + (size_t)h.length);
+	}
+}
+
+/* Output drained: free a closing session, or resume a throttled one. */
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->closing) {
+		session_free(s);
+		return;
+	}
+	if (s->throttled && evbuffer_get_length(bufferevent_get_output(bev)) <= OUTPUT_LOW) {
+		s->throttled = false;
+		bufferevent_enable(bev, EV_READ);
+		session_read_cb(bev, s); /* frames may already be waiting */
+	}
+}
+
+/* EOF or error: the client is gone. */
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		log_debug("session %llu: client closed", (unsigned long long)s->id);
+		session_free(s);
+	}
+}
+
+/* Accepts a client whose credentials the kernel can tell; refuses any other. */
+int session_new(struct broker *b, int fd)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = identity_from_socket(fd, &s->who);
+	if (rc < 0) {
+		log_warnx("refusing a client whose credentials cannot be read: %s", strerror(-rc));
+		free(s);
+		close(fd);
+		return rc;
+	}
+	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!s->bev) {
+		identity_clear(&s->who);
+		free(s);
+		close(fd);
+		return -ENOMEM;
+	}
+	s->broker = b;
+	s->id = ++b->next_session_id;
+	TAILQ_INIT(&s->jobs);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW, 0);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
+	b->n_sessions++;
+	log_debug("session %llu: uid %u (%s) gid %u pid %d connected", (unsigned long long)s->id,
+		  (unsigned)s->who.uid, s->who.user, (unsigned)s->who.gid, (int)s->who.pid);
+	return 0;
+}
+
+/* Remembers an open request. */
+void session_add_job(struct session *s, struct job *j)
+{
+	j->session = s;
+	TAILQ_INSERT_TAIL(&s->jobs, j, sentry);
+	s->n_jobs++;
+}
+
+/* Forgets a finished request. */
+void session_remove_job(struct session *s, struct job *j)
+{
+	TAILQ_REMOVE(&s->jobs, j, sentry);
+	s->n_jobs--;
+	j->session = NULL;
+}
+
+/* Frees a session: queued requests are dropped, running ones finish unattended. */
+void session_free(struct session *s)
+{
+	struct broker *b = s->broker;
+	struct job *j;
+
+	while ((j = TAILQ_FIRST(&s->jobs))) {
+		session_remove_job(s, j);
+		if (device_dequeue(j->dev, j))
+			request_drop(j);
+		/* else: running, done, or a background origin: completes without us */
+	}
+	TAILQ_REMOVE(&b->sessions, s, entry);
+	b->n_sessions--;
+	bufferevent_free(s->bev);
+	identity_clear(&s->who);
+	free(s);
+}

@@ -1,0 +1,65 @@
+/*
+ * One client connection: its identity as the kernel reported it, its
+ * framing, and the requests it has open. A malformed frame closes this
+ * session only.
+ */
+#ifndef MBX_SESSION_H
+#define MBX_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <mbx/proto.h>
+
+#include "device.h"
+#include "policy.h"
+
+struct broker;
+struct bufferevent;
+
+/* Who is on the other end, from SO_PEERCRED and SO_PEERGROUPS. */
+struct identity {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];
+	char **groups; /* names of the primary and supplementary groups */
+	size_t n_groups;
+	struct policy_principal principal; /* points into the fields above */
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	struct broker *broker;
+	struct bufferevent *bev;
+	uint64_t id;
+	bool hello_done;
+	bool closing;   /* an ERROR is on its way out; then the session is freed */
+	bool throttled; /* reading paused until the client reads its answers */
+	struct identity who;
+	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
+	size_t n_jobs;
+};
+
+/* Reads the peer's credentials; -errno when the kernel cannot tell who it is. */
+int identity_from_socket(int fd, struct identity *id);
+void identity_clear(struct identity *id);
+
+/* Takes a freshly accepted socket; on failure the socket is closed. */
+int session_new(struct broker *b, int fd);
+/* Frees a session now; open requests are dropped or detached. */
+void session_free(struct session *s);
+/* Sends an ERROR frame, then closes the session once it is written. */
+void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void session_send_result(struct session *s, uint32_t tag, const struct mbx_result *r);
+void session_send_event(struct session *s, uint32_t tag, const struct mbx_event *ev);
+
+/* Remembers an open request of this session, and forgets it. */
+void session_add_job(struct session *s, struct job *j);
+void session_remove_job(struct session *s, struct job *j);
+
+#endif
