@@ -45,6 +45,7 @@ struct audit_tail {
 /* The system calls a record goes through; unit tests swap them to fail. */
 static ssize_t (*audit_sys_write)(int, const void *, size_t) = write;
 static int (*audit_sys_sync)(int) = fdatasync;
+static int (*audit_sys_truncate)(int, off_t) = ftruncate;
 
 static const char *const audit_kind_names[] = {
 	[AUDIT_DECISION] = "decision",
@@ -429,7 +430,7 @@ static int audit_unhealthy(struct audit *a, int rc)
 static int audit_undo(struct audit *a, off_t start, int rc)
 {
 	a->good_off = start;
-	a->dirty = ftruncate(a->fd, start) < 0;
+	a->dirty = audit_sys_truncate(a->fd, start) < 0;
 	return audit_unhealthy(a, rc);
 }
 
@@ -456,7 +457,7 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	if ((unsigned)r->kind > AUDIT_BACKGROUND)
 		return -EINVAL;
 	/* Start clean: a failed write may have left bytes the truncate could not cut. */
-	if (a->dirty && ftruncate(a->fd, a->good_off) < 0)
+	if (a->dirty && audit_sys_truncate(a->fd, a->good_off) < 0)
 		return audit_unhealthy(a, -errno);
 	a->dirty = false;
 	/* The file's own end, not ours: someone may have truncated it (copytruncate). */
