@@ -57,6 +57,15 @@ struct cel_entry {
  */
 int policy_cel_parse(const uint8_t *buf, size_t len, struct cel_entry **out, size_t *n);
 
+/*
+ * One Feature a device reports in Get Supported Features (CXL r3.1 Table
+ * 8-97): its UUID and the Set Feature Effects field.
+ */
+struct policy_feature {
+	uint8_t uuid[16];
+	uint16_t set_effects;
+};
+
 /* What the policy knows of a device, from its transport at open. */
 struct policy_device {
 	const char *name;
@@ -64,7 +73,15 @@ struct policy_device {
 	const struct cel_entry *cel;
 	size_t n_cel;
 	bool kernel_owned;            /* a kernel driver owns it: kernel-owned opcodes refused */
-	uint32_t payload_max;
+	uint32_t payload_max;         /* 0: no device limit beyond the catalog's */
+	/*
+	 * Set Feature (0502h) follows the effects of the Feature it sets:
+	 * with have_features, an unlisted Feature UUID is vendor class;
+	 * without, Set Feature keeps its catalog class (data).
+	 */
+	bool have_features;
+	const struct policy_feature *features;
+	size_t n_features;
 };
 
 /* Who is asking, as the kernel told the broker. */
