@@ -13,6 +13,9 @@
 #include "log.h"
 #include "request.h"
 
+#define WATCHDOG_MS 250
+#define WATCHDOG_GRACE_MS 1000
+
 /* The next job for the worker: the broker's own first, then users round-robin. */
 static struct job *device_next_job(struct device *d)
 {
@@ -111,6 +114,38 @@ static void device_on_done(evutil_socket_t fd, short what, void *arg)
 		d->queued--;
 		request_complete(j);
 	}
+}
+
+/*
+ * Loop thread, every WATCHDOG_MS: a command the device holds well past its
+ * timeout means the device hung. Its requester is answered now, the queue
+ * is failed, and the device is out of service until the command returns.
+ */
+static void device_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct device *d = arg;
+	uint64_t since, limit_us;
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&d->lock);
+	j = d->running;
+	since = d->running_since_us;
+	pthread_mutex_unlock(&d->lock);
+	/* j stays valid: only this thread frees jobs, after the worker hands them back. */
+	if (!j || j->abandoned)
+		return;
+	limit_us = ((uint64_t)j->cmd.timeout_ms + WATCHDOG_GRACE_MS) * 1000;
+	if (broker_now_us() - since < limit_us)
+		return;
+	j->abandoned = true;
+	d->state = MBX_DEVICE_FAILED;
+	log_warnx("device %s: opcode 0x%04x has not answered in %u ms: device marked failed", d->name,
+		  j->cmd.opcode, j->cmd.timeout_ms);
+	request_abandon(j);
+	device_fail_queued(d, MBX_STATUS_DEVICE_ERROR,
+			   "the device stopped answering and is out of service");
 }
 
 /* A new job with an owned copy of the input. */
@@ -297,7 +332,8 @@ int device_open(struct broker *b, const struct config_device *cd, struct device 
 	if (rc < 0)
 		return rc;
 	d->done_ev = event_new(b->base, -1, 0, device_on_done, d);
-	if (!d->done_ev)
+	d->watchdog_ev = event_new(b->base, -1, EV_PERSIST, device_watchdog_cb, d);
+	if (!d->done_ev || !d->watchdog_ev)
 		return -ENOMEM;
 	return 0;
 }
@@ -305,8 +341,11 @@ int device_open(struct broker *b, const struct config_device *cd, struct device 
 /* Starts the worker thread; after daemon(), since fork keeps only the caller's thread. */
 int device_start(struct device *d, char *err, size_t errlen)
 {
+	struct timeval tv = {0, WATCHDOG_MS * 1000};
 	int rc = pthread_create(&d->thread, NULL, device_worker, d);
 
+	if (rc == 0)
+		rc = event_add(d->watchdog_ev, &tv) < 0 ? ENOMEM : 0;
 	if (rc) {
 		snprintf(err, errlen, "device %s: cannot start worker thread: %s", d->name, strerror(rc));
 		return -rc;
@@ -341,6 +380,8 @@ void device_close(struct device *d)
 		event_free(d->bg.poll_ev);
 	if (d->done_ev)
 		event_free(d->done_ev);
+	if (d->watchdog_ev)
+		event_free(d->watchdog_ev);
 	if (d->priv && d->ops)
 		d->ops->close(d->priv);
 	free(d->priv);

@@ -36,6 +36,7 @@ struct job {
 	struct session *session; /* NULL once the client has gone */
 	enum job_state state;
 	bool internal;           /* the broker's own command, not a client's */
+	bool abandoned;          /* answered as timed out while the device still holds it */
 	uint32_t tag;
 	uid_t uid;
 	gid_t gid;
@@ -99,6 +100,7 @@ struct device {
 
 	/* Loop thread only. */
 	struct event *done_ev;
+	struct event *watchdog_ev;
 	enum mbx_device_state state;
 	struct background bg;
 	size_t queued; /* jobs queued or running, for orderly stop */

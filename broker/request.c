@@ -272,6 +272,44 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	r->payload_len = (uint32_t)j->cmd.out_len;
 }
 
+/* Answers the requester of a hung command; the job stays with the device. */
+void request_abandon(struct job *j)
+{
+	struct session *s = j->session;
+	struct mbx_result r;
+
+	if (!s)
+		return;
+	request_result_from_decision(&r, &j->decision);
+	r.status = MBX_STATUS_TIMEOUT;
+	r.audit_seq = j->intent_seq;
+	snprintf(r.message, sizeof(r.message),
+		 "device %s did not answer opcode 0x%04x within %u ms; the device is marked failed",
+		 j->dev->name, j->cmd.opcode, j->cmd.timeout_ms);
+	session_send_result(s, j->tag, &r);
+	session_remove_job(s, j);
+}
+
+/* A hung command finally returned: record what the device did, return it to service. */
+static void request_late(struct job *j)
+{
+	struct device *d = j->dev;
+	struct mbx_result r;
+
+	request_result_from_job(&r, j);
+	log_warnx("device %s: opcode 0x%04x returned after %llu ms (%s): back in service", d->name,
+		  j->cmd.opcode, (unsigned long long)((j->ended_us - j->started_us) / 1000),
+		  r.message);
+	if (j->decision.audited && !j->internal)
+		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+	if (d->state == MBX_DEVICE_FAILED)
+		d->state = d->bg.active ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
+	if (j->internal)
+		background_on_poll(j);
+	else
+		device_job_free(j);
+}
+
 /* Finishes a job: closes its audit record, follows a background start, answers. */
 void request_complete(struct job *j)
 {
@@ -279,6 +317,10 @@ void request_complete(struct job *j)
 	struct mbx_result r;
 	bool started_bg;
 
+	if (j->abandoned) {
+		request_late(j);
+		return;
+	}
 	if (j->internal) {
 		background_on_poll(j);
 		return;

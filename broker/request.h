@@ -18,6 +18,8 @@ struct device;
 void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m, bool explain);
 /* Finishes a job the device worker handed back (loop thread). */
 void request_complete(struct job *j);
+/* Answers a job's requester with a timeout while the hung device still holds it. */
+void request_abandon(struct job *j);
 /* Closes the books on a queued job whose client left before it ran. */
 void request_drop(struct job *j);
 

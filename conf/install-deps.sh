@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian 12 packages mbxd needs to build, test and run.
+# Used by the README's two commands; safe to run again.
+set -eu
+pkgs="build-essential cmake pkg-config libevent-dev libyaml-dev libseccomp-dev check
+      libssl-dev libjansson-dev passwd util-linux"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi

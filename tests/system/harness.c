@@ -1,0 +1,246 @@
+/* System-test harness: temporary daemon, test users, clients as other uids. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+/* Runs a command line for set-up; fails the test if it fails. */
+static void run_setup(const char *cmd)
+{
+	int rc = system(cmd);
+
+	ck_assert_msg(rc == 0, "set-up command failed (%d): %s", rc, cmd);
+}
+
+/* Creates the test group and users once. */
+void harness_users(void)
+{
+	ck_assert_msg(geteuid() == 0, "system tests need root: they create test users and run "
+				      "clients under their uids (run them with sudo, as CI does)");
+	if (!getgrnam(H_OPS_GROUP))
+		run_setup("groupadd " H_OPS_GROUP);
+	if (!getpwnam(H_OPERATOR))
+		run_setup("useradd -M -N -s /usr/sbin/nologin -G " H_OPS_GROUP " " H_OPERATOR);
+	if (!getpwnam(H_ADMIN))
+		run_setup("useradd -M -N -s /usr/sbin/nologin " H_ADMIN);
+	if (!getpwnam(H_OUTSIDER))
+		run_setup("useradd -M -N -s /usr/sbin/nologin " H_OUTSIDER);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+/* Replaces the policy file. */
+void harness_write_policy(struct harness *h, const char *policy_yaml)
+{
+	char tmp[400];
+
+	/* Write then rename, as an administrator's editor would: never a half-written file. */
+	snprintf(tmp, sizeof(tmp), "%s.new", h->policy);
+	write_file(tmp, policy_yaml, 0644);
+	ck_assert(rename(tmp, h->policy) == 0);
+}
+
+/* Lays out a temporary folder with config and policy. */
+void harness_init(struct harness *h, const char *devices_yaml, const char *policy_yaml)
+{
+	char *cfg;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "/tmp/mbxd-test-XXXXXX");
+	ck_assert(mkdtemp(h->dir) != NULL);
+	chmod(h->dir, 0755); /* the test users must reach the socket */
+	snprintf(h->config, sizeof(h->config), "%s/mbxd.yaml", h->dir);
+	snprintf(h->policy, sizeof(h->policy), "%s/policy.yaml", h->dir);
+	snprintf(h->socket, sizeof(h->socket), "%s/mbxd.sock", h->dir);
+	snprintf(h->audit, sizeof(h->audit), "%s/audit.jsonl", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/mbxd.log", h->dir);
+	ck_assert(asprintf(&cfg,
+			   "socket: { path: %s, mode: \"0666\" }\n"
+			   "policy: %s\n"
+			   "audit: { path: %s }\n"
+			   "limits: { max_inflight: 64, max_queue_per_user: 32 }\n"
+			   "devices:\n%s",
+			   h->socket, h->policy, h->audit, devices_yaml) > 0);
+	write_file(h->config, cfg, 0644);
+	free(cfg);
+	harness_write_policy(h, policy_yaml);
+}
+
+static bool socket_accepts(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Starts mbxd in the foreground with its log in the test folder. */
+void harness_start(struct harness *h)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	int status;
+
+	h->mbxd = fork();
+	ck_assert(h->mbxd >= 0);
+	if (h->mbxd == 0) {
+		int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execl(MBXD_PATH, "mbxd", "-d", "-v", "-f", h->config, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (socket_accepts(h->socket))
+			return;
+		if (waitpid(h->mbxd, &status, WNOHANG) == h->mbxd) {
+			char *log = harness_read_file(h->log);
+
+			ck_abort_msg("mbxd exited at start-up (status %d): %s", status,
+				     log ? log : "(no log)");
+		}
+		nanosleep(&pause, NULL);
+	}
+	ck_abort_msg("mbxd did not open %s within 10 s", h->socket);
+}
+
+/* Signals mbxd. */
+void harness_signal(struct harness *h, int sig)
+{
+	ck_assert(kill(h->mbxd, sig) == 0);
+}
+
+/* Stops mbxd with SIGTERM and reports how it exited. */
+int harness_stop(struct harness *h)
+{
+	int status;
+
+	if (h->mbxd <= 0)
+		return -1;
+	kill(h->mbxd, SIGTERM);
+	ck_assert(waitpid(h->mbxd, &status, 0) == h->mbxd);
+	h->mbxd = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Removes the temporary folder (after stopping a daemon still running). */
+void harness_cleanup(struct harness *h)
+{
+	char cmd[300];
+
+	if (h->mbxd > 0) {
+		kill(h->mbxd, SIGKILL);
+		waitpid(h->mbxd, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
+	if (h->dir[0])
+		system(cmd);
+}
+
+/* Becomes user in a child: groups, then gid, then uid, as a daemon drops privileges. */
+static void become(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw || initgroups(user, pw->pw_gid) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		_exit(126);
+}
+
+/* Runs fn as user in a child process; returns its exit code. */
+int harness_as_user(const char *user, int (*fn)(const char *socket, void *arg), const char *socket,
+		    void *arg)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		become(user);
+		_exit(fn(socket, arg));
+	}
+	ck_assert(waitpid(pid, &status, 0) == pid);
+	ck_assert_msg(WIFEXITED(status), "client as %s died with a signal", user);
+	return WEXITSTATUS(status);
+}
+
+/* Runs mbxctl as user; collects its output. */
+int harness_mbxctl(struct harness *h, const char *user, char *out, size_t outlen, ...)
+{
+	char *argv[32] = {"mbxctl", "--socket", h->socket};
+	size_t argc = 3, got = 0;
+	int pipefd[2], status;
+	va_list ap;
+	ssize_t n;
+	pid_t pid;
+
+	va_start(ap, outlen);
+	while (argc < 31 && (argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	ck_assert(pipe(pipefd) == 0);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		become(user);
+		execv(MBXCTL_PATH, argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (got + 1 < outlen && (n = read(pipefd[0], out + got, outlen - got - 1)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	ck_assert(waitpid(pid, &status, 0) == pid);
+	ck_assert_msg(WIFEXITED(status), "mbxctl died with a signal");
+	return WEXITSTATUS(status);
+}
+
+/* Reads a file into memory. */
+char *harness_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}

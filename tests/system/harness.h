@@ -1,0 +1,58 @@
+/*
+ * System-test harness: a real mbxd on a temporary socket, and real clients
+ * running as real, different uids. Tests run as root (as CI does) so they
+ * can create the test users and switch to them with setresuid.
+ */
+#ifndef MBX_HARNESS_H
+#define MBX_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct harness {
+	char dir[256];    /* temporary folder holding config, policy, socket, audit */
+	char config[320];
+	char policy[320];
+	char socket[320];
+	char audit[320];
+	char log[320];    /* mbxd's stderr */
+	pid_t mbxd;
+};
+
+/* Test users and the group they are in; created on first use. */
+#define H_OPERATOR "mbxtest-op"   /* in group H_OPS_GROUP */
+#define H_ADMIN "mbxtest-admin"
+#define H_OUTSIDER "mbxtest-nobody"
+#define H_OPS_GROUP "mbxtest-ops"
+
+/* Creates the users and group if missing; aborts the test with a reason if not root. */
+void harness_users(void);
+/* Writes config and policy into a new temporary folder. device_yaml: the devices: list. */
+void harness_init(struct harness *h, const char *devices_yaml, const char *policy_yaml);
+/* Starts mbxd -d and waits until its socket accepts. */
+void harness_start(struct harness *h);
+/* Sends sig to mbxd. */
+void harness_signal(struct harness *h, int sig);
+/* SIGTERM, waits; returns mbxd's exit status (-1 if killed by a signal). */
+int harness_stop(struct harness *h);
+/* Removes the temporary folder. */
+void harness_cleanup(struct harness *h);
+/* Replaces the policy file's contents. */
+void harness_write_policy(struct harness *h, const char *policy_yaml);
+
+/*
+ * Runs fn(arg) in a child process as user (groups from the user database),
+ * returns the child's exit code.
+ */
+int harness_as_user(const char *user, int (*fn)(const char *socket, void *arg), const char *socket,
+		    void *arg);
+/*
+ * Runs mbxctl --socket SOCK ARGS... as user; returns its exit code and fills
+ * out (NUL-terminated, truncated to outlen) with stdout and stderr.
+ */
+int harness_mbxctl(struct harness *h, const char *user, char *out, size_t outlen, ...);
+/* Reads a whole file into a malloc'ed string (NULL if absent). */
+char *harness_read_file(const char *path);
+
+#endif

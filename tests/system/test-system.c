@@ -1,0 +1,389 @@
+/*
+ * System tests: a real mbxd on a temporary socket, driven by libmbx and by
+ * mbxctl running as different real users.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <mbx/mbx.h>
+
+#include "cci.h"
+#include "harness.h"
+
+static const char devices_yaml[] =
+	"  - name: mem0\n"
+	"    transport: sim\n"
+	"    options: { model: memdev, serial: 0x1111, sanitize_ms: 600 }\n"
+	"  - name: switch0\n"
+	"    transport: sim\n"
+	"    options: { model: switch, ports: 4, tunnel_port: 1 }\n"
+	"  - name: mem1\n"
+	"    transport: sim\n"
+	"    timeout_ms: 300\n"
+	"    options: { model: memdev, serial: 0x2222, fault_opcode: 0x4200, fault: hang, "
+	"hang_ms: 3000 }\n";
+
+static const char policy_yaml[] =
+	"version: 1\n"
+	"defaults:\n"
+	"  audit: [config, data, security, fabric, vendor]\n"
+	"  require_reason: [data, security, fabric]\n"
+	"rules:\n"
+	"  - name: operators-read\n"
+	"    who: { groups: [" H_OPS_GROUP "] }\n"
+	"    devices: [\"*\"]\n"
+	"    allow: [read]\n"
+	"  - name: admin-data\n"
+	"    who: { users: [" H_ADMIN "] }\n"
+	"    devices: [\"mem*\"]\n"
+	"    allow: [read, log, config, data]\n";
+
+static struct harness h;
+
+static void setup(void)
+{
+	harness_users();
+	harness_init(&h, devices_yaml, policy_yaml);
+	harness_start(&h);
+}
+
+static void teardown(void)
+{
+	harness_cleanup(&h);
+}
+
+struct call {
+	const char *device;
+	uint16_t opcode;
+	const void *payload;
+	size_t payload_len;
+	const char *reason;
+};
+
+/* In a child as some user: submits one command, exits with the broker status (or 100+). */
+static int submit_status(const char *socket, void *arg)
+{
+	const struct call *c = arg;
+	struct mbx_request req = {.device = c->device, .opcode = c->opcode, .payload = c->payload,
+				  .payload_len = c->payload_len, .reason = c->reason};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int rc;
+
+	if (mbx_open(socket, &cl) < 0)
+		return 100;
+	rc = mbx_submit(cl, &req, &rep);
+	mbx_close(cl);
+	if (rc < 0)
+		return 101;
+	rc = rep.result.status;
+	if (rc == 0 && rep.result.cxl_rc != 0)
+		rc = 50 + rep.result.cxl_rc; /* device said no: tell it apart */
+	mbx_reply_free(&rep);
+	return rc;
+}
+
+static int status_as(const char *user, const char *device, uint16_t opcode, const char *reason)
+{
+	struct call c = {.device = device, .opcode = opcode, .reason = reason};
+
+	return harness_as_user(user, submit_status, h.socket, &c);
+}
+
+START_TEST(test_allowed_for_one_user_denied_for_another)
+{
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 1); /* denied */
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4400, "x"), 1); /* data: not operators' */
+	ck_assert_int_eq(status_as(H_OPERATOR, "nosuch", 0x4000, NULL), 6);
+}
+END_TEST
+
+START_TEST(test_mbxctl_as_two_users)
+{
+	char out[8192];
+	int rc;
+
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "identify", "mem0", NULL);
+	ck_assert_msg(rc == 0, "operator identify: exit %d: %s", rc, out);
+	ck_assert_msg(strstr(out, "0x1111") || strstr(out, "4369"), "serial not shown: %s", out);
+	rc = harness_mbxctl(&h, H_OUTSIDER, out, sizeof(out), "identify", "mem0", NULL);
+	ck_assert_msg(rc == 3, "outsider identify: exit %d (want 3, denied): %s", rc, out);
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "send", "mem0", "0x4400",
+			    "--reason", "ticket 1", NULL);
+	ck_assert_msg(rc == 3, "operator sanitize: exit %d (want 3): %s", rc, out);
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "--json", "health", "mem0", NULL);
+	ck_assert_msg(rc == 0, "operator health --json: exit %d: %s", rc, out);
+	ck_assert_msg(out[0] == '{', "not JSON: %s", out);
+}
+END_TEST
+
+/* A raw connection that has said HELLO. */
+static int raw_hello(const char *socket)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct mbx_hello_req hello = {.version_min = 1, .version_max = 1};
+	struct mbx_wbuf w;
+	uint8_t buf[MBX_HEADER_SIZE];
+	struct mbx_header hdr;
+	uint8_t body[256];
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket);
+	ck_assert(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	mbx_wbuf_init(&w);
+	ck_assert(mbx_encode_hello_req(&w, 1, &hello) == 0);
+	ck_assert(write(fd, w.data, w.len) == (ssize_t)w.len);
+	mbx_wbuf_free(&w);
+	ck_assert(recv(fd, buf, sizeof(buf), MSG_WAITALL) == sizeof(buf));
+	ck_assert(mbx_decode_header(buf, &hdr) == 0);
+	ck_assert_int_eq(hdr.type, MBX_MSG_HELLO);
+	ck_assert(hdr.length < sizeof(body));
+	ck_assert(recv(fd, body, hdr.length, MSG_WAITALL) == (ssize_t)hdr.length);
+	return fd;
+}
+
+/* Reads until EOF; true if an ERROR frame came first. */
+static bool closed_with_error(int fd)
+{
+	uint8_t buf[MBX_HEADER_SIZE];
+	struct mbx_header hdr;
+	uint8_t rest[1024];
+	ssize_t n;
+
+	n = recv(fd, buf, sizeof(buf), MSG_WAITALL);
+	if (n != sizeof(buf) || mbx_decode_header(buf, &hdr) < 0 || hdr.type != MBX_MSG_ERROR)
+		return false;
+	while ((n = read(fd, rest, sizeof(rest))) > 0)
+		;
+	return n == 0;
+}
+
+static void send_bytes(int fd, const void *p, size_t n)
+{
+	ck_assert(write(fd, p, n) == (ssize_t)n);
+}
+
+START_TEST(test_malformed_frames_close_only_their_sender)
+{
+	/* Unknown type 99. */
+	static const uint8_t bad_type[] = {0, 0, 0, 0, 99, 0, 0, 0, 1, 0, 0, 0};
+	/* A SUBMIT whose body says its device name is 200 bytes long, in a 6-byte body. */
+	static const uint8_t lie[] = {6, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 200, 0, 'm', 'e', 'm', '0'};
+	/* A header claiming a 64 MiB body. */
+	static const uint8_t huge[] = {0, 0, 0, 4, 3, 0, 0, 0, 3, 0, 0, 0};
+	struct mbx_client *good;
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4000};
+	struct mbx_reply rep;
+	int fd;
+
+	ck_assert_int_eq(mbx_open(h.socket, &good), 0);
+	fd = raw_hello(h.socket);
+	send_bytes(fd, bad_type, sizeof(bad_type));
+	ck_assert_msg(closed_with_error(fd), "unknown type did not close with ERROR");
+	close(fd);
+	fd = raw_hello(h.socket);
+	send_bytes(fd, lie, sizeof(lie));
+	ck_assert_msg(closed_with_error(fd), "length lie did not close with ERROR");
+	close(fd);
+	fd = raw_hello(h.socket);
+	send_bytes(fd, huge, sizeof(huge));
+	ck_assert_msg(closed_with_error(fd), "oversized frame did not close with ERROR");
+	close(fd);
+
+	/* The well-behaved client, connected all along, is still served. */
+	ck_assert_int_eq(mbx_submit(good, &req, &rep), 0);
+	ck_assert_int_eq(rep.result.status, MBX_STATUS_OK);
+	mbx_reply_free(&rep);
+	mbx_close(good);
+	ck_assert_int_eq(harness_stop(&h), 0);
+}
+END_TEST
+
+static void wait_for_log(const char *needle)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+
+	for (int i = 0; i < 250; i++) {
+		char *log = harness_read_file(h.log);
+		bool found = log && strstr(log, needle);
+
+		free(log);
+		if (found)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	ck_abort_msg("mbxd never logged \"%s\"", needle);
+}
+
+START_TEST(test_sighup_keeps_old_policy_when_new_one_is_broken)
+{
+	char broken[sizeof(policy_yaml) + 64];
+
+	snprintf(broken, sizeof(broken), "%s    deny: [reed]\n", policy_yaml);
+	harness_write_policy(&h, broken);
+	harness_signal(&h, SIGHUP);
+	wait_for_log("keeping the current policy");
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 1);
+
+	/* A valid new policy that lets the outsider read is taken. */
+	snprintf(broken, sizeof(broken), "%s  - name: outsider-read\n    who: { users: [" H_OUTSIDER
+		 "] }\n    devices: [mem0]\n    allow: [read]\n", policy_yaml);
+	harness_write_policy(&h, broken);
+	harness_signal(&h, SIGHUP);
+	wait_for_log("policy reloaded");
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 0);
+}
+END_TEST
+
+/* As the admin: sanitize with a reason, then follow its events to completion. */
+static int sanitize_and_wait(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4400, .reason = "RITM-42 wipe"};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	struct mbx_event ev;
+	uint32_t tag;
+	int rc, progress = 0;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0)
+		return 100;
+	req.reason = NULL;
+	if (mbx_submit(cl, &req, &rep) < 0 || rep.result.status != MBX_STATUS_DENIED ||
+	    !strstr(rep.result.message, "reason"))
+		return 102; /* data class needs a reason */
+	mbx_reply_free(&rep);
+	req.reason = "RITM-42 wipe";
+	if (mbx_submit(cl, &req, &rep) < 0 || rep.result.status != MBX_STATUS_OK ||
+	    rep.result.cxl_rc != 1 || rep.result.audit_seq == 0)
+		return 103; /* background command started, audited */
+	mbx_reply_free(&rep);
+	for (;;) {
+		rc = mbx_next_event(cl, 10000, &ev, &tag);
+		if (rc < 0)
+			return 104;
+		if (ev.kind == MBX_EVENT_PROGRESS)
+			progress++;
+		if (ev.kind == MBX_EVENT_COMPLETE)
+			break;
+	}
+	mbx_close(cl);
+	if (ev.cxl_rc != 0 || ev.opcode != 0x4400)
+		return 105;
+	return progress > 0 ? 0 : 106;
+}
+
+START_TEST(test_sanitize_runs_in_background_and_is_audited)
+{
+	char *audit;
+	const char *intent, *done;
+
+	ck_assert_int_eq(harness_as_user(H_ADMIN, sanitize_and_wait, h.socket, NULL), 0);
+	audit = harness_read_file(h.audit);
+	ck_assert(audit != NULL);
+	intent = strstr(audit, "\"intent\"");
+	done = strstr(audit, "\"background\"");
+	ck_assert_msg(intent && done && intent < done, "audit lacks intent then background: %s",
+		      audit);
+	ck_assert_msg(strstr(audit, "RITM-42 wipe"), "reason not audited");
+	free(audit);
+}
+END_TEST
+
+/* Tunnels Identify (0001h) through switch0 port 1 and checks the inner answer. */
+static int tunnel_identify(const char *socket, void *arg)
+{
+	uint8_t inner[CCI_HEADER_SIZE], payload[64];
+	struct cci_msg m = {.category = CCI_CATEGORY_REQUEST, .tag = 7, .opcode = 0x0001};
+	struct cci_tunnel_req t = {.target = 1, .msg = inner, .msg_len = sizeof(inner)};
+	struct mbx_request req = {.device = "switch0", .opcode = 0x5300, .payload = payload};
+	struct cci_tunnel_rep tr;
+	struct cci_msg resp;
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int n;
+
+	(void)arg;
+	if (cci_encode(inner, sizeof(inner), &m) < 0)
+		return 110;
+	n = cci_tunnel_req_encode(payload, sizeof(payload), &t);
+	req.payload_len = (size_t)n;
+	if (mbx_open(socket, &cl) < 0 || mbx_submit(cl, &req, &rep) < 0)
+		return 100;
+	if (rep.result.status != MBX_STATUS_OK || rep.result.cxl_rc != 0)
+		return 111;
+	if (rep.result.n_inner < 1 || rep.result.inner[0].opcode != 0x0001)
+		return 112;
+	if (cci_tunnel_rep_decode(rep.result.payload, rep.result.payload_len, &tr) < 0 ||
+	    cci_decode(tr.msg, tr.msg_len, &resp) < 0)
+		return 113;
+	if (resp.category != CCI_CATEGORY_RESPONSE || resp.rc != 0 || resp.payload_len == 0)
+		return 114;
+	mbx_reply_free(&rep);
+	mbx_close(cl);
+	return 0;
+}
+
+START_TEST(test_tunnelled_identify_through_switch)
+{
+	ck_assert_int_eq(harness_as_user(H_OPERATOR, tunnel_identify, h.socket, NULL), 0);
+}
+END_TEST
+
+/* A hung device answers its requester with a timeout; other devices go on. */
+START_TEST(test_hung_device_times_out_others_go_on)
+{
+	struct timespec t0, t1;
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem1", 0x4200, NULL), MBX_STATUS_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(secs < 2.9, "timeout answer took %.2f s; the hang lasts 3 s", secs);
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem1", 0x4000, NULL), MBX_STATUS_DEVICE_ERROR);
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_sigterm_exits_cleanly)
+{
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("system");
+	TCase *tc = tcase_create("daemon");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_allowed_for_one_user_denied_for_another);
+	tcase_add_test(tc, test_mbxctl_as_two_users);
+	tcase_add_test(tc, test_malformed_frames_close_only_their_sender);
+	tcase_add_test(tc, test_sighup_keeps_old_policy_when_new_one_is_broken);
+	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
+	tcase_add_test(tc, test_tunnelled_identify_through_switch);
+	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
+	tcase_add_test(tc, test_sigterm_exits_cleanly);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
