@@ -16,8 +16,9 @@ struct config_device {
 	char *transport;
 	int line;
 	uint32_t timeout_ms; /* default command timeout, spec: 2000 */
-	struct mbx_transport_option *options;
+	struct mbx_transport_option *options; /* keys are the transport's own names */
 	size_t n_options;
+	char *option_text; /* owns the option values (options[i].value points in) */
 };
 
 struct config {

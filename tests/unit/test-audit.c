@@ -17,10 +17,15 @@
 
 static char dir[64];
 static char path[128];
+static int syncs, write_calls;
 
-/* Makes a fresh folder for each test. */
+/* Makes a fresh folder for each test, with the real system calls. */
 static void setup(void)
 {
+	audit_sys_write = write;
+	audit_sys_sync = fdatasync;
+	audit_sys_truncate = ftruncate;
+	syncs = write_calls = 0;
 	snprintf(dir, sizeof(dir), "/tmp/test-audit-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
@@ -274,8 +279,6 @@ START_TEST(test_fields)
 }
 END_TEST
 
-static int syncs;
-
 /* Counts syncs instead of doing them. */
 static int count_sync(int fd)
 {
@@ -452,8 +455,6 @@ START_TEST(test_foreign_last_line)
 	ck_assert_str_eq(err, want);
 }
 END_TEST
-
-static int write_calls;
 
 /* Writes the first half of the record, then reports a full disk. */
 static ssize_t half_then_enospc(int fd, const void *buf, size_t len)
