@@ -69,9 +69,9 @@ static void classify_name(const struct policy *p, uint16_t opcode, char *buf, si
 	const struct catalog_entry *e = catalog_lookup(opcode);
 
 	if (o && o->name[0])
-		snprintf(buf, cap, "%s", o->name);
+		policy_copy(buf, cap, o->name);
 	else if (e)
-		snprintf(buf, cap, "%s", e->name);
+		policy_copy(buf, cap, e->name);
 	else if (opcode >= 0xc000)
 		snprintf(buf, cap, "Vendor Command %04Xh", opcode);
 	else

@@ -379,13 +379,12 @@ static void policy_yaml_rule_name(struct policy_yaml *y, yaml_node_t *n, struct 
 		policy_yaml_err(y, n, "rule name must be 1 to %d characters", MBX_RULE_MAX - 1);
 		return;
 	}
-	if (policy_strmap_get(y->names, s, &first)) {
+	r->name = strdup(s);
+	if (policy_strmap_get(y->names, s, &first))
 		policy_yaml_err(y, n, "duplicate rule name \"%s\" (first at %s)", s,
 				y->p->rules[first].source);
-		return;
-	}
-	r->name = strdup(s);
-	policy_strmap_put(y->names, s, (uint32_t)y->p->n_rules);
+	else
+		policy_strmap_put(y->names, s, (uint32_t)y->p->n_rules);
 }
 
 /* Dispatches one key of a rule mapping. */
@@ -461,6 +460,7 @@ static void policy_yaml_rule(struct policy_yaml *y, yaml_node_t *n)
 	struct policy_rule *r;
 	yaml_node_t *who = NULL;
 	yaml_node_pair_t *pr;
+	size_t errs = y->errs->n;
 
 	if (!policy_yaml_mapping(y, n, "a rule"))
 		return;
@@ -486,7 +486,9 @@ static void policy_yaml_rule(struct policy_yaml *y, yaml_node_t *n)
 	else
 		policy_yaml_err(y, n, "rule \"%s\" has no who (any, or users/groups)",
 				r->name ? r->name : "");
-	if (!r->allow_cls && !r->deny_cls && !r->n_allow_ops && !r->n_deny_ops)
+	/* Only when nothing else was wrong: a bad list already explains an empty rule. */
+	if (errs == y->errs->n && !r->allow_cls && !r->deny_cls && !r->n_allow_ops &&
+	    !r->n_deny_ops)
 		policy_yaml_err(y, n, "rule \"%s\" neither allows nor denies anything",
 				r->name ? r->name : "");
 	if (y->owner)
@@ -873,6 +875,22 @@ static void policy_yaml_users(struct policy *p, const char *dir, bool check_owne
 	free(files);
 }
 
+/* Puts each file's errors in line order (files already come in load order). */
+static void policy_yaml_sort_errors(struct policy_errors *errs)
+{
+	for (size_t i = 1; i < errs->n; i++) {
+		struct policy_error e = errs->v[i];
+		size_t j = i;
+
+		while (j > 0 && strcmp(errs->v[j - 1].file, e.file) == 0 &&
+		       errs->v[j - 1].line > e.line) {
+			errs->v[j] = errs->v[j - 1];
+			j--;
+		}
+		errs->v[j] = e;
+	}
+}
+
 /* Loads and compiles a policy; on any error returns -EINVAL with all of them. */
 int policy_load(const char *path, const char *users_dir_override, bool check_owner,
 		struct policy **out, struct policy_errors *errs)
@@ -902,6 +920,7 @@ int policy_load(const char *path, const char *users_dir_override, bool check_own
 		policy_yaml_users(p, p->users_dir, check_owner, &names,
 				  errs, line ? path : p->users_dir, line);
 	policy_strmap_free(&names);
+	policy_yaml_sort_errors(errs);
 	rc = errs->n ? -EINVAL : policy_compile(p);
 	if (rc < 0) {
 		policy_free(p);
