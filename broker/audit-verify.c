@@ -20,7 +20,7 @@
 /* One line of the file as the verifier sees it. */
 struct verify_line {
 	int lineno;
-	bool parsed;   /* a JSON object with a valid seq and prev */
+	bool parsed; /* a JSON object with a valid seq and prev */
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX];
 	char hash[AUDIT_HASH_HEX]; /* of this line's bytes */
@@ -73,7 +73,8 @@ static bool verify_parse(const char *text, size_t len, struct verify_line *l, ch
 	bool ok = false;
 
 	if (!o || !json_is_object(o)) {
-		snprintf(why, whylen, "not a JSON object%s%.100s", o ? "" : ": ", o ? "" : jerr.text);
+		snprintf(why, whylen, "not a JSON object%s%.100s", o ? "" : ": ",
+			 o ? "" : jerr.text);
 		goto out;
 	}
 	seq = json_object_get(o, "seq");
@@ -119,8 +120,8 @@ static int verify_fail(const struct verify_out *o, const struct verify_line *l, 
  * Reads the next line into l. Returns 1 for a line, 0 at the end of the file,
  * -EBADMSG (reported) for a torn or unparsable line, -errno on read errors.
  */
-static int verify_next(FILE *f, char **buf, size_t *cap, struct verify_line *l,
-		       uint64_t expect_seq, const struct verify_out *o)
+static int verify_next(FILE *f, char **buf, size_t *cap, struct verify_line *l, uint64_t expect_seq,
+		       const struct verify_out *o)
 {
 	int lineno = l->lineno;
 	char why[160];
@@ -182,7 +183,8 @@ static int verify_walk(FILE *f, const char *expected_prev, char *last_hash, uint
 
 	while ((rc = verify_next(f, &buf, &cap, &cur, last.seq + 1, o)) == 1) {
 		if (last.lineno && cur.seq != last.seq + 1) {
-			rc = verify_fail(o, &cur, "out of sequence: follows seq %" PRIu64, last.seq);
+			rc =
+			    verify_fail(o, &cur, "out of sequence: follows seq %" PRIu64, last.seq);
 			break;
 		}
 		if (!last.lineno && expected_prev && strcmp(cur.prev, expected_prev) != 0) {
@@ -221,8 +223,9 @@ int audit_verify_file(const char *path, const char *expected_prev, char *last_ha
 		return -EINVAL;
 	}
 	snprintf(last_hash_out, AUDIT_HASH_HEX, "%s",
-		 expected_prev ? expected_prev
-			       : "0000000000000000000000000000000000000000000000000000000000000000");
+		 expected_prev
+		     ? expected_prev
+		     : "0000000000000000000000000000000000000000000000000000000000000000");
 	f = fopen(path, "re");
 	if (!f) {
 		rc = -errno;
@@ -232,8 +235,9 @@ int audit_verify_file(const char *path, const char *expected_prev, char *last_ha
 	rc = verify_walk(f, expected_prev, last_hash_out, &first_seq, &count, &o);
 	fclose(f);
 	if (rc == 0 && count)
-		snprintf(err, errlen, "%s: %" PRIu64 " records, seq %" PRIu64 " to %" PRIu64
-			 ", chain intact", path, count, first_seq, first_seq + count - 1);
+		snprintf(err, errlen,
+			 "%s: %" PRIu64 " records, seq %" PRIu64 " to %" PRIu64 ", chain intact",
+			 path, count, first_seq, first_seq + count - 1);
 	else if (rc == 0)
 		snprintf(err, errlen, "%s: no records", path);
 	return rc;

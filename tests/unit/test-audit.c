@@ -45,23 +45,23 @@ static struct audit_record rec(enum audit_kind kind)
 {
 	static const uint8_t payload[] = "abc";
 	struct audit_record r = {
-		.kind = kind,
-		.uid = 1001,
-		.gid = 1002,
-		.pid = 4242,
-		.user = "alice",
-		.device = "mem0",
-		.transport = "sim",
-		.opcode = 0x4400,
-		.opcode_name = "Sanitize",
-		.cls = MBX_CLASS_DATA,
-		.decision = MBX_DECISION_ALLOW,
-		.status = MBX_STATUS_OK,
-		.rule = "admins-data",
-		.source = "policy.yaml:12",
-		.reason = "decommission",
-		.payload = payload,
-		.payload_len = 3,
+	    .kind = kind,
+	    .uid = 1001,
+	    .gid = 1002,
+	    .pid = 4242,
+	    .user = "alice",
+	    .device = "mem0",
+	    .transport = "sim",
+	    .opcode = 0x4400,
+	    .opcode_name = "Sanitize",
+	    .cls = MBX_CLASS_DATA,
+	    .decision = MBX_DECISION_ALLOW,
+	    .status = MBX_STATUS_OK,
+	    .rule = "admins-data",
+	    .source = "policy.yaml:12",
+	    .reason = "decommission",
+	    .payload = payload,
+	    .payload_len = 3,
 	};
 	return r;
 }
@@ -165,8 +165,7 @@ static off_t size_of(const char *p)
 }
 
 /* Runs the verifier and returns its result. */
-static int verify(const char *p, const char *expected, uint64_t *bad_seq, int *bad_line,
-		  char *last)
+static int verify(const char *p, const char *expected, uint64_t *bad_seq, int *bad_line, char *last)
 {
 	char err[512], hash[AUDIT_HASH_HEX];
 
@@ -180,8 +179,8 @@ static void assert_verifies(const char *p, const char *expected)
 	uint64_t bad_seq = 99;
 	int bad_line = 99;
 
-	ck_assert_msg(audit_verify_file(p, expected, last, &bad_seq, &bad_line, err,
-					sizeof(err)) == 0,
+	ck_assert_msg(audit_verify_file(p, expected, last, &bad_seq, &bad_line, err, sizeof(err)) ==
+			  0,
 		      "%s", err);
 	ck_assert_int_eq(bad_line, 0);
 }
@@ -217,7 +216,8 @@ START_TEST(test_fields)
 	r.duration_us = 1234;
 	r.background = "started";
 	r.rule = NULL;
-	r.user = "\xff\xfe" "bob";
+	r.user = "\xff\xfe"
+		 "bob";
 	ck_assert_int_eq(audit_write(a, &r, &seq), 0);
 	ck_assert_uint_eq(seq, 2);
 	ck_assert_uint_eq(audit_last_seq(a), 2);
@@ -268,7 +268,8 @@ START_TEST(test_fields)
 	ck_assert_int_eq(int_of(o, "intent_seq"), 7);
 	ck_assert(json_is_null(json_object_get(o, "inner")));
 	ck_assert(json_is_null(json_object_get(o, "rule")));
-	ck_assert_str_eq(str_of(o, "user"), "\xef\xbf\xbd\xef\xbf\xbd" "bob");
+	ck_assert_str_eq(str_of(o, "user"), "\xef\xbf\xbd\xef\xbf\xbd"
+					    "bob");
 	ck_assert_int_eq(int_of(o, "cxl_rc"), 0x16);
 	ck_assert_int_eq(int_of(o, "vendor_status"), 5);
 	ck_assert_int_eq(int_of(o, "duration_us"), 1234);
@@ -662,8 +663,7 @@ START_TEST(test_verify_last_prev_ambiguous)
 	l = slurp(path, NULL);
 	poke(path, off, l[off] == '0' ? '1' : '0');
 	free(l);
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 -EBADMSG);
 	ck_assert_int_eq(bad_line, 4);
 	snprintf(want, sizeof(want),
@@ -679,16 +679,14 @@ START_TEST(test_verify_messages)
 	int bad_line = 0;
 
 	five_records();
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 0);
 	snprintf(want, sizeof(want), "%s: 5 records, seq 1 to 5, chain intact", path);
 	ck_assert_str_eq(err, want);
 
 	/* A seq edited from 3 to 4: caught at that record. */
 	poke(path, offset_in_line(path, 3, "\"seq\":3") + 6, '4');
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 -EBADMSG);
 	snprintf(want, sizeof(want), "%s:3: seq 4: out of sequence: follows seq 2", path);
 	ck_assert_str_eq(err, want);
@@ -696,8 +694,7 @@ START_TEST(test_verify_messages)
 	/* A byte that breaks the JSON. */
 	poke(path, offset_in_line(path, 3, "\"seq\":4") + 6, '3');
 	poke(path, offset_in_line(path, 2, "{"), '[');
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 -EBADMSG);
 	ck_assert_int_eq(bad_line, 2);
 	ck_assert_uint_eq(bad_seq, 2);
@@ -716,16 +713,14 @@ START_TEST(test_verify_torn_and_missing)
 	fd = open(path, O_WRONLY | O_APPEND);
 	ck_assert_int_eq(write(fd, "{\"seq\"", 6), 6);
 	close(fd);
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 -EBADMSG);
 	snprintf(want, sizeof(want), "%s:6: seq 6: torn record: the file ends without a newline",
 		 path);
 	ck_assert_str_eq(err, want);
 
 	snprintf(want, sizeof(want), "%s/none", dir);
-	ck_assert_int_eq(audit_verify_file(want, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(want, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 -ENOENT);
 }
 END_TEST
@@ -738,8 +733,7 @@ START_TEST(test_empty_file_verifies)
 	struct audit *a = open_ok(path);
 
 	audit_close(a);
-	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err,
-					   sizeof(err)),
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
 			 0);
 	ck_assert_str_eq(last, ZEROS);
 }

@@ -60,22 +60,23 @@ static const struct mbx_transport_option *option(const struct config_device *d, 
 	return NULL;
 }
 
-static const char good[] = "# a full configuration\n"
-			   "socket: { path: /run/test/mbxd.sock, mode: \"0640\", group: cxl-users }\n"
-			   "policy: /etc/test/policy.yaml\n"
-			   "audit: { path: /var/log/test/audit.jsonl }\n"
-			   "user: _test\n"
-			   "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100 }\n"
-			   "devices:\n"
-			   "  - name: mem0\n"
-			   "    transport: sim\n"
-			   "    timeout_ms: 1500\n"
-			   "    options: { model: memdev, serial: 0x1111, latency_us: 0 }\n"
-			   "  - name: switch0\n"
-			   "    transport: sim\n"
-			   "    options:\n"
-			   "      model: switch\n"
-			   "      ports: 4\n";
+static const char good[] =
+    "# a full configuration\n"
+    "socket: { path: /run/test/mbxd.sock, mode: \"0640\", group: cxl-users }\n"
+    "policy: /etc/test/policy.yaml\n"
+    "audit: { path: /var/log/test/audit.jsonl }\n"
+    "user: _test\n"
+    "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100 }\n"
+    "devices:\n"
+    "  - name: mem0\n"
+    "    transport: sim\n"
+    "    timeout_ms: 1500\n"
+    "    options: { model: memdev, serial: 0x1111, latency_us: 0 }\n"
+    "  - name: switch0\n"
+    "    transport: sim\n"
+    "    options:\n"
+    "      model: switch\n"
+    "      ports: 4\n";
 
 START_TEST(test_good)
 {
@@ -181,67 +182,67 @@ static const struct {
 	const char *text;
 	const char *msg;
 } bad[] = {
-	{"sockets: {}\n",
-	 "1: unknown key \"sockets\" in the configuration (known: socket, policy, audit, user, "
-	 "limits, devices)"},
-	{"socket:\n  path: /x\n  owner: root\n",
-	 "3: unknown key \"owner\" in socket (known: path, mode, group)"},
-	{"audit: { path: /a, rotate: 1 }\n", "1: unknown key \"rotate\" in audit (known: path)"},
-	{"limits:\n  max_queue: 3\n",
-	 "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
-	 "max_clients)"},
-	{"user: a\nuser: b\n", "2: duplicate key \"user\" in the configuration"},
-	{"socket: { mode: \"0999\" }\n",
-	 "1: socket.mode: \"0999\" is not an octal mode from 0000 to 0777"},
-	{"socket: { mode: \"4755\" }\n",
-	 "1: socket.mode: \"4755\" is not an octal mode from 0000 to 0777"},
-	{"socket: { mode: rw }\n", "1: socket.mode: \"rw\" is not an octal mode from 0000 to 0777"},
-	{"socket: /run/x\n", "1: socket: expected a mapping"},
-	{"socket: { group: \"\" }\n", "1: socket.group: empty value"},
-	{"policy: [a, b]\n", "1: policy: expected a single value"},
-	{"user: \"\"\n", "1: user: empty value"},
-	{"user:\n", "1: user: empty value"},
-	{"limits:\n  max_inflight: 0\n",
-	 "2: limits.max_inflight: \"0\" is not a number from 1 to 65536"},
-	{"limits:\n  max_clients: -5\n",
-	 "2: limits.max_clients: \"-5\" is not a number from 1 to 1000000"},
-	{"limits:\n  max_queue_per_user: 12abc\n",
-	 "2: limits.max_queue_per_user: \"12abc\" is not a number from 1 to 65536"},
-	{"user: x\n", "1: no devices: at least one is required"},
-	{"", "1: empty configuration: at least one device is required"},
-	{"- a\n", "1: the configuration: expected a mapping"},
-	{"? [a]\n: b\n", "1: the configuration: a key must be a plain name"},
-	{"devices: []\n", "1: devices: at least one device is required"},
-	{"devices: { name: a }\n", "1: devices: expected a list"},
-	{"devices:\n  - mem0\n", "2: device 1: expected a mapping"},
-	{"devices:\n  - transport: sim\n", "2: device 1: missing \"name\""},
-	{"devices:\n  - name: mem0\n    transport: sim\n    timeout: 5\n",
-	 "4: unknown key \"timeout\" in device 1 (known: name, transport, timeout_ms, options)"},
-	{"devices:\n  - name: \"mem 0\"\n    transport: sim\n",
-	 "2: device name \"mem 0\": use 1 to 31 characters of A-Z a-z 0-9 _ . -"},
-	{"devices:\n  - name: abcdefghijklmnopqrstuvwxyz012345\n    transport: sim\n",
-	 "2: device name \"abcdefghijklmnopqrstuvwxyz012345\": use 1 to 31 characters of A-Z a-z "
-	 "0-9 _ . -"},
-	{"devices:\n  - name: mem0\n    transport: sim\n  - name: mem1\n    transport: sim\n"
-	 "  - name: mem0\n    transport: sim\n",
-	 "6: duplicate device name \"mem0\" (first at line 2)"},
-	{"devices:\n  - name: mem0\n", "2: device \"mem0\": missing \"transport\""},
-	{"devices:\n  - name: mem0\n    transport: vfio\n",
-	 "3: device \"mem0\": unknown transport \"vfio\" (known: sim)"},
-	{"devices:\n  - name: mem0\n    transport: sim\n    timeout_ms: 0\n",
-	 "4: device \"mem0\": timeout_ms: \"0\" is not a number from 1 to 3600000"},
-	{"devices:\n  - name: mem0\n    transport: sim\n    options: { model: { a: b } }\n",
-	 "4: device \"mem0\": option model: expected a single value"},
-	{"devices:\n  - name: mem0\n    transport: sim\n    options: [model]\n",
-	 "4: the sim options of device \"mem0\": expected a mapping"},
-	{"devices:\n  - name: mem0\n    transport: sim\n    options:\n      serial: 1\n"
-	 "      serial: 2\n",
-	 "6: duplicate key \"serial\" in the sim options of device \"mem0\""},
-	{"devices:\n  - { name: a, transport: sim }\n---\nuser: x\n",
-	 "4: a second YAML document: put everything in one"},
-	{"socket: {path: /x\nuser: a\n",
-	 "2: did not find expected ',' or '}' (while parsing a flow mapping at line 1)"},
-	{"user: a\n  b: c\n", "2: mapping values are not allowed in this context"},
+    {"sockets: {}\n",
+     "1: unknown key \"sockets\" in the configuration (known: socket, policy, audit, user, "
+     "limits, devices)"},
+    {"socket:\n  path: /x\n  owner: root\n",
+     "3: unknown key \"owner\" in socket (known: path, mode, group)"},
+    {"audit: { path: /a, rotate: 1 }\n", "1: unknown key \"rotate\" in audit (known: path)"},
+    {"limits:\n  max_queue: 3\n",
+     "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
+     "max_clients)"},
+    {"user: a\nuser: b\n", "2: duplicate key \"user\" in the configuration"},
+    {"socket: { mode: \"0999\" }\n",
+     "1: socket.mode: \"0999\" is not an octal mode from 0000 to 0777"},
+    {"socket: { mode: \"4755\" }\n",
+     "1: socket.mode: \"4755\" is not an octal mode from 0000 to 0777"},
+    {"socket: { mode: rw }\n", "1: socket.mode: \"rw\" is not an octal mode from 0000 to 0777"},
+    {"socket: /run/x\n", "1: socket: expected a mapping"},
+    {"socket: { group: \"\" }\n", "1: socket.group: empty value"},
+    {"policy: [a, b]\n", "1: policy: expected a single value"},
+    {"user: \"\"\n", "1: user: empty value"},
+    {"user:\n", "1: user: empty value"},
+    {"limits:\n  max_inflight: 0\n",
+     "2: limits.max_inflight: \"0\" is not a number from 1 to 65536"},
+    {"limits:\n  max_clients: -5\n",
+     "2: limits.max_clients: \"-5\" is not a number from 1 to 1000000"},
+    {"limits:\n  max_queue_per_user: 12abc\n",
+     "2: limits.max_queue_per_user: \"12abc\" is not a number from 1 to 65536"},
+    {"user: x\n", "1: no devices: at least one is required"},
+    {"", "1: empty configuration: at least one device is required"},
+    {"- a\n", "1: the configuration: expected a mapping"},
+    {"? [a]\n: b\n", "1: the configuration: a key must be a plain name"},
+    {"devices: []\n", "1: devices: at least one device is required"},
+    {"devices: { name: a }\n", "1: devices: expected a list"},
+    {"devices:\n  - mem0\n", "2: device 1: expected a mapping"},
+    {"devices:\n  - transport: sim\n", "2: device 1: missing \"name\""},
+    {"devices:\n  - name: mem0\n    transport: sim\n    timeout: 5\n",
+     "4: unknown key \"timeout\" in device 1 (known: name, transport, timeout_ms, options)"},
+    {"devices:\n  - name: \"mem 0\"\n    transport: sim\n",
+     "2: device name \"mem 0\": use 1 to 31 characters of A-Z a-z 0-9 _ . -"},
+    {"devices:\n  - name: abcdefghijklmnopqrstuvwxyz012345\n    transport: sim\n",
+     "2: device name \"abcdefghijklmnopqrstuvwxyz012345\": use 1 to 31 characters of A-Z a-z "
+     "0-9 _ . -"},
+    {"devices:\n  - name: mem0\n    transport: sim\n  - name: mem1\n    transport: sim\n"
+     "  - name: mem0\n    transport: sim\n",
+     "6: duplicate device name \"mem0\" (first at line 2)"},
+    {"devices:\n  - name: mem0\n", "2: device \"mem0\": missing \"transport\""},
+    {"devices:\n  - name: mem0\n    transport: vfio\n",
+     "3: device \"mem0\": unknown transport \"vfio\" (known: sim)"},
+    {"devices:\n  - name: mem0\n    transport: sim\n    timeout_ms: 0\n",
+     "4: device \"mem0\": timeout_ms: \"0\" is not a number from 1 to 3600000"},
+    {"devices:\n  - name: mem0\n    transport: sim\n    options: { model: { a: b } }\n",
+     "4: device \"mem0\": option model: expected a single value"},
+    {"devices:\n  - name: mem0\n    transport: sim\n    options: [model]\n",
+     "4: the sim options of device \"mem0\": expected a mapping"},
+    {"devices:\n  - name: mem0\n    transport: sim\n    options:\n      serial: 1\n"
+     "      serial: 2\n",
+     "6: duplicate key \"serial\" in the sim options of device \"mem0\""},
+    {"devices:\n  - { name: a, transport: sim }\n---\nuser: x\n",
+     "4: a second YAML document: put everything in one"},
+    {"socket: {path: /x\nuser: a\n",
+     "2: did not find expected ',' or '}' (while parsing a flow mapping at line 1)"},
+    {"user: a\n  b: c\n", "2: mapping values are not allowed in this context"},
 };
 
 START_TEST(test_errors)
@@ -287,8 +288,8 @@ START_TEST(test_socket_path_too_long)
 	memset(long_path, 'x', 120);
 	long_path[0] = '/';
 	long_path[120] = '\0';
-	snprintf(text, sizeof(text), "socket:\n  path: %s\ndevices:\n  - { name: a, transport: sim }\n",
-		 long_path);
+	snprintf(text, sizeof(text),
+		 "socket:\n  path: %s\ndevices:\n  - { name: a, transport: sim }\n", long_path);
 	write_file(path, text);
 	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:2: socket.path: \"%s\" is longer than 107 bytes", path,
