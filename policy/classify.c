@@ -78,6 +78,13 @@ static void classify_name(const struct policy *p, uint16_t opcode, char *buf, si
 		snprintf(buf, cap, "Unknown Command %04Xh", opcode);
 }
 
+/* Names an opcode for people (public wrapper). */
+void policy_opcode_name(const struct policy *p, uint16_t opcode, char *buf, size_t cap)
+{
+	if (cap)
+		classify_name(p, opcode, buf, cap);
+}
+
 /* Checks an input length against the catalog's bounds for the opcode. */
 static bool classify_bounds(const struct catalog_entry *e, const struct policy_level *lv,
 			    size_t len, struct policy_class *out)

@@ -120,6 +120,12 @@ struct policy_decision {
 	struct mbx_inner inner[MBX_INNER_MAX];
 };
 
+/*
+ * Names an opcode as this policy does: its `opcodes:` name, the catalog's,
+ * or "Vendor Command C001h" / "Unknown Command 1234h". p may be NULL.
+ */
+void policy_opcode_name(const struct policy *p, uint16_t opcode, char *buf, size_t cap);
+
 /* Classifies and decides one request. Never fails: the worst answer is deny. */
 void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out);
 
