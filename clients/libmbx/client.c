@@ -447,6 +447,21 @@ static int client_pump(struct mbx_client *c, int64_t deadline)
 	return client_read_available(c);
 }
 
+/*
+ * One step of a wait loop: its caller checks its queue, then calls this.
+ * A connection that failed after its last frames were queued is reported
+ * only once the caller has found nothing more in its queue.
+ */
+static int client_wait(struct mbx_client *c, int64_t deadline)
+{
+	int r;
+
+	if (c->err)
+		return c->err;
+	r = client_pump(c, deadline);
+	return r == -ETIMEDOUT ? r : 0;
+}
+
 /* Writes the whole output buffer, reading the server meanwhile. */
 static int client_flush(struct mbx_client *c)
 {
@@ -539,7 +554,7 @@ static int client_hello(struct mbx_client *c)
 		return r;
 	r = client_flush(c);
 	while (r == 0 && !c->hello_done)
-		r = client_pump(c, -1);
+		r = client_wait(c, -1);
 	return r;
 }
 
@@ -638,10 +653,11 @@ int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *cou
 	if (r < 0)
 		return r;
 	r = client_send_encoded(c, tag, MBX_MSG_DEVICES);
-	while (r == 0 && !(m = client_queue_take(&c->devices, true, tag)))
-		r = client_pump(c, -1);
 	if (r < 0)
 		return r;
+	while (!(m = client_queue_take(&c->devices, true, tag)))
+		if ((r = client_wait(c, -1)) < 0)
+			return r;
 	*list = m->devices;
 	*count = m->n_devices;
 	m->devices = NULL;
@@ -707,12 +723,12 @@ static int client_wait_result(struct mbx_client *c, bool match, uint32_t *tag, i
 			      struct mbx_reply *reply)
 {
 	struct client_msg *m;
-	int r = 0;
+	int r;
 
 	while (!(m = client_queue_take(&c->results, match, *tag))) {
 		if (!match && c->n_inflight == 0)
 			return c->err ? c->err : -ENOMSG;
-		r = client_pump(c, deadline);
+		r = client_wait(c, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -769,7 +785,7 @@ int mbx_next_event(struct mbx_client *c, int timeout_ms, struct mbx_event *ev, u
 	int r;
 
 	while (!(m = client_queue_take(&c->events, false, 0))) {
-		r = client_pump(c, deadline);
+		r = client_wait(c, deadline);
 		if (r < 0)
 			return r;
 	}

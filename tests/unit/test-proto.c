@@ -956,6 +956,467 @@ START_TEST(test_names)
 }
 END_TEST
 
+
+/*
+ * libmbx against a scripted fake daemon: client.c is included so the test
+ * reaches it without the shared library (one test program per module pair
+ * of the wire protocol, its codec and its client end).
+ */
+#include "../../clients/libmbx/client.c"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+struct fake {
+	char dir[64];
+	char path[128];
+	pid_t pid;
+};
+
+/* Reads exactly n bytes or exits the fake daemon. */
+static void fake_read(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (uint8_t *)buf + got, n - got);
+
+		if (r <= 0)
+			_exit(r == 0 ? 0 : 90);
+		got += (size_t)r;
+	}
+}
+
+/* Reads one frame from the client; *body is malloc'ed. */
+static void fake_frame(int fd, struct mbx_header *h, uint8_t **body)
+{
+	uint8_t hdr[MBX_HEADER_SIZE];
+
+	fake_read(fd, hdr, sizeof(hdr));
+	if (mbx_decode_header(hdr, h) < 0)
+		_exit(91);
+	*body = malloc(h->length + 1);
+	fake_read(fd, *body, h->length);
+}
+
+/* Sends a buffer, one byte per write when dribble, to exercise short reads. */
+static void fake_send(int fd, struct mbx_wbuf *w, bool dribble)
+{
+	for (size_t off = 0; off < w->len;) {
+		ssize_t r = write(fd, w->data + off, dribble ? 1 : w->len - off);
+
+		if (r <= 0)
+			_exit(92);
+		off += (size_t)r;
+	}
+	w->len = 0;
+}
+
+/* Answers the client's HELLO with version. */
+static void fake_hello(int fd, uint16_t version)
+{
+	struct mbx_hello_rep rep = {.version = version, .max_payload = 4096, .max_inflight = 4};
+	struct mbx_header h;
+	struct mbx_wbuf w;
+	uint8_t *body;
+	struct mbx_hello_req req;
+
+	fake_frame(fd, &h, &body);
+	if (h.type != MBX_MSG_HELLO || mbx_decode_hello_req(body, h.length, &req) < 0 ||
+	    req.version_min != 1 || req.version_max != 1)
+		_exit(93);
+	free(body);
+	strcpy(rep.software, "fake");
+	mbx_wbuf_init(&w);
+	mbx_encode_hello_rep(&w, h.tag, &rep);
+	fake_send(fd, &w, false);
+	mbx_wbuf_free(&w);
+}
+
+/* Reads a SUBMIT, returns its tag and opcode. */
+static uint32_t fake_submit(int fd, uint16_t *opcode)
+{
+	struct mbx_header h;
+	struct mbx_submit m;
+	uint8_t *body;
+
+	fake_frame(fd, &h, &body);
+	if ((h.type != MBX_MSG_SUBMIT && h.type != MBX_MSG_EXPLAIN) ||
+	    mbx_decode_submit(body, h.length, &m) < 0)
+		_exit(94);
+	*opcode = m.opcode;
+	free(body);
+	return h.tag;
+}
+
+/* Appends a RESULT whose cxl_rc is the opcode's low byte and whose payload is the opcode. */
+static void fake_result(struct mbx_wbuf *w, uint32_t tag, uint16_t opcode)
+{
+	struct mbx_result r;
+	uint8_t out[2] = {(uint8_t)opcode, (uint8_t)(opcode >> 8)};
+
+	memset(&r, 0, sizeof(r));
+	r.cxl_rc = opcode & 0xff;
+	strcpy(r.rule, "ops");
+	strcpy(r.source, "policy.yaml:3");
+	r.payload = out;
+	r.payload_len = 2;
+	mbx_encode_result(w, tag, &r);
+}
+
+/* Starts a fake daemon running script on its first connection. */
+static void fake_start(struct fake *f, void (*script)(int fd))
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int lfd;
+
+	strcpy(f->dir, "/tmp/test-proto-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	strcpy(sun.sun_path, f->path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	f->pid = fork();
+	ck_assert_int_ge(f->pid, 0);
+	if (f->pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0)
+			_exit(95);
+		script(fd);
+		close(fd);
+		_exit(0);
+	}
+	close(lfd);
+}
+
+/* Waits for the fake daemon; its exit status says whether the client behaved. */
+static int fake_stop(struct fake *f)
+{
+	int status = 0;
+
+	waitpid(f->pid, &status, 0);
+	unlink(f->path);
+	rmdir(f->dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void script_devices(int fd)
+{
+	struct mbx_device_desc d[2];
+	struct mbx_header h;
+	struct mbx_wbuf w;
+	uint8_t *body;
+
+	fake_hello(fd, 1);
+	fake_frame(fd, &h, &body);
+	if (h.type != MBX_MSG_DEVICES || h.length != 0)
+		_exit(96);
+	sample_device(&d[0], 0);
+	sample_device(&d[1], 1);
+	mbx_wbuf_init(&w);
+	mbx_encode_devices_rep(&w, h.tag, d, 2);
+	fake_send(fd, &w, true);
+}
+
+START_TEST(test_client_hello_and_devices)
+{
+	struct mbx_device_desc *list;
+	struct mbx_client *c;
+	struct fake f;
+	size_t n;
+
+	fake_start(&f, script_devices);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	ck_assert_uint_eq(mbx_server(c)->version, 1);
+	ck_assert_uint_eq(mbx_server(c)->max_payload, 4096);
+	ck_assert_str_eq(mbx_server(c)->software, "fake");
+	ck_assert_int_eq(mbx_devices(c, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].name, "mem0");
+	ck_assert_str_eq(list[1].kind, "switch");
+	free(list);
+	/* The fake has hung up: the next call fails, and says why. */
+	ck_assert_int_lt(mbx_devices(c, &list, &n), 0);
+	ck_assert_ptr_null(list);
+	mbx_close(c);
+	ck_assert_int_eq(fake_stop(&f), 0);
+}
+END_TEST
+
+static void script_bad_version(int fd)
+{
+	fake_hello(fd, 2);
+}
+
+START_TEST(test_client_refuses_version)
+{
+	struct mbx_client *c = (struct mbx_client *)1;
+	char msg[256];
+	struct fake f;
+
+	fake_start(&f, script_bad_version);
+	ck_assert_int_eq(mbx_open_diag(f.path, &c, msg, sizeof(msg)), -EPROTO);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(msg, "version 2") != NULL, "diag: %s", msg);
+	fake_stop(&f);
+}
+END_TEST
+
+static void script_error(int fd)
+{
+	struct mbx_error e = {.code = MBX_ERROR_ORDER};
+	struct mbx_wbuf w;
+	uint16_t op;
+
+	fake_hello(fd, 1);
+	fake_submit(fd, &op);
+	strcpy(e.message, "SUBMIT before HELLO");
+	mbx_wbuf_init(&w);
+	mbx_encode_error(&w, 0, &e);
+	fake_send(fd, &w, false);
+}
+
+START_TEST(test_client_error_frame)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 1};
+	struct mbx_reply reply;
+	struct mbx_client *c;
+	struct fake f;
+
+	fake_start(&f, script_error);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	ck_assert_int_eq(mbx_submit(c, &req, &reply), -EPROTO);
+	ck_assert_str_eq(mbx_last_error(c), "mbxd: SUBMIT before HELLO");
+	ck_assert_ptr_null(reply.frame);
+	/* The connection stays failed. */
+	ck_assert_int_eq(mbx_submit(c, &req, &reply), -EPROTO);
+	mbx_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
+static void script_wrong_tag(int fd)
+{
+	struct mbx_wbuf w;
+	uint16_t op;
+	uint32_t tag;
+
+	fake_hello(fd, 1);
+	tag = fake_submit(fd, &op);
+	mbx_wbuf_init(&w);
+	fake_result(&w, tag + 100, op);
+	fake_send(fd, &w, false);
+}
+
+START_TEST(test_client_unknown_tag)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 1};
+	struct mbx_reply reply;
+	struct mbx_client *c;
+	struct fake f;
+
+	fake_start(&f, script_wrong_tag);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	ck_assert_int_eq(mbx_submit(c, &req, &reply), -EPROTO);
+	ck_assert_msg(strstr(mbx_last_error(c), "not in flight") != NULL, "%s", mbx_last_error(c));
+	mbx_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
+static void script_malformed(int fd)
+{
+	struct mbx_wbuf w;
+	uint16_t op;
+	uint32_t tag;
+
+	fake_hello(fd, 1);
+	tag = fake_submit(fd, &op);
+	mbx_wbuf_init(&w);
+	fake_result(&w, tag, op);
+	w.data[MBX_HEADER_SIZE] = MBX_STATUS_COUNT; /* status out of range */
+	fake_send(fd, &w, false);
+	fake_hello(fd, 1);
+}
+
+START_TEST(test_client_malformed_result)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 1};
+	struct mbx_reply reply;
+	struct mbx_client *c;
+	struct fake f;
+
+	fake_start(&f, script_malformed);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	ck_assert_int_eq(mbx_explain(c, &req, &reply), -EPROTO);
+	ck_assert_str_eq(mbx_last_error(c), "malformed RESULT from the server");
+	mbx_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
+static void script_pipeline(int fd)
+{
+	uint32_t tags[3];
+	uint16_t ops[3];
+	struct mbx_event ev;
+	struct mbx_wbuf w;
+
+	fake_hello(fd, 1);
+	for (int i = 0; i < 3; i++)
+		tags[i] = fake_submit(fd, &ops[i]);
+	mbx_wbuf_init(&w);
+	/* An event first, then the answers in reverse order, dribbled byte by byte. */
+	sample_event(&ev);
+	mbx_encode_event(&w, tags[1], &ev);
+	for (int i = 2; i >= 0; i--)
+		fake_result(&w, tags[i], ops[i]);
+	fake_send(fd, &w, true);
+	mbx_wbuf_free(&w);
+	fake_hello(fd, 1); /* waits until the client closes */
+}
+
+START_TEST(test_client_pipelining)
+{
+	struct mbx_request req = {.device = "mem0"};
+	uint32_t tags[3], tag, evtag;
+	struct mbx_reply reply;
+	struct mbx_event ev;
+	struct mbx_client *c;
+	struct fake f;
+
+	fake_start(&f, script_pipeline);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	for (int i = 0; i < 3; i++) {
+		req.opcode = (uint16_t)(0x4200 + i);
+		ck_assert_int_eq(mbx_send(c, &req, &tags[i]), 0);
+	}
+	ck_assert(tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2]);
+	for (int i = 2; i >= 0; i--) {
+		ck_assert_int_eq(mbx_receive(c, 5000, &reply, &tag), 0);
+		ck_assert_uint_eq(tag, tags[i]);
+		ck_assert_uint_eq(reply.result.cxl_rc, i);
+		ck_assert_uint_eq(reply.result.payload_len, 2);
+		ck_assert_uint_eq(reply.result.payload[1], 0x42);
+		ck_assert_str_eq(reply.result.source, "policy.yaml:3");
+		mbx_reply_free(&reply);
+	}
+	/* Nothing is in flight any more: receive says so instead of waiting. */
+	ck_assert_int_eq(mbx_receive(c, 5000, &reply, &tag), -ENOMSG);
+	/* The event that came first was queued. */
+	ck_assert_int_eq(mbx_next_event(c, 0, &ev, &evtag), 0);
+	ck_assert_uint_eq(evtag, tags[1]);
+	ck_assert_uint_eq(ev.kind, MBX_EVENT_COMPLETE);
+	ck_assert_int_eq(mbx_next_event(c, 50, &ev, &evtag), -ETIMEDOUT);
+	mbx_close(c);
+	ck_assert_int_eq(fake_stop(&f), 0);
+}
+END_TEST
+
+static void script_slow_event(int fd)
+{
+	struct mbx_event ev;
+	struct mbx_wbuf w;
+	uint16_t op;
+	uint32_t tag;
+
+	fake_hello(fd, 1);
+	tag = fake_submit(fd, &op);
+	mbx_wbuf_init(&w);
+	fake_result(&w, tag, op);
+	fake_send(fd, &w, false);
+	usleep(300 * 1000);
+	sample_event(&ev);
+	ev.kind = MBX_EVENT_PROGRESS;
+	ev.percent = 50;
+	mbx_encode_event(&w, tag, &ev);
+	/* Half a frame, a pause, then the rest: a timeout mid-frame must lose nothing. */
+	if (write(fd, w.data, 7) != 7)
+		_exit(97);
+	usleep(300 * 1000);
+	if (write(fd, w.data + 7, w.len - 7) != (ssize_t)(w.len - 7))
+		_exit(97);
+	mbx_wbuf_free(&w);
+	fake_hello(fd, 1); /* waits until the client closes */
+}
+
+START_TEST(test_client_event_timeout)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4400};
+	struct mbx_reply reply;
+	struct mbx_event ev;
+	struct mbx_client *c;
+	struct fake f;
+	uint32_t tag;
+	int r;
+
+	fake_start(&f, script_slow_event);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	ck_assert_int_eq(mbx_submit(c, &req, &reply), 0);
+	ck_assert_uint_eq(reply.result.cxl_rc, 0);
+	mbx_reply_free(&reply);
+	ck_assert_int_eq(mbx_next_event(c, 100, &ev, &tag), -ETIMEDOUT);
+	ck_assert_int_eq(mbx_next_event(c, 400, &ev, &tag), -ETIMEDOUT); /* half a frame */
+	r = mbx_next_event(c, 5000, &ev, &tag);
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(ev.kind, MBX_EVENT_PROGRESS);
+	ck_assert_uint_eq(ev.percent, 50);
+	mbx_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(test_client_limits_and_unreachable)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 1};
+	static uint8_t big[8192];
+	struct mbx_client *c;
+	struct fake f;
+	uint32_t tag;
+
+	ck_assert_int_eq(mbx_open("/nonexistent/mbxd.sock", &c), -ENOENT);
+	ck_assert_ptr_null(c);
+	fake_start(&f, script_devices);
+	ck_assert_int_eq(mbx_open(f.path, &c), 0);
+	req.payload = big;
+	req.payload_len = 4097; /* over the fake's max_payload */
+	ck_assert_int_eq(mbx_send(c, &req, &tag), -EMSGSIZE);
+	req.payload_len = 0;
+	req.device = "";
+	ck_assert_int_eq(mbx_send(c, &req, &tag), -EINVAL);
+	req.device = "a-device-name-much-longer-than-32-bytes";
+	ck_assert_int_eq(mbx_send(c, &req, &tag), -ENAMETOOLONG);
+	mbx_close(c);
+	fake_stop(&f);
+	ck_assert_str_eq(mbx_strerror(-ENOENT), "No such file or directory");
+	setenv("MBX_SOCKET", "/tmp/from-env.sock", 1);
+	ck_assert_str_eq(mbx_socket_path(NULL), "/tmp/from-env.sock");
+	ck_assert_str_eq(mbx_socket_path("/x"), "/x");
+	unsetenv("MBX_SOCKET");
+	ck_assert_str_eq(mbx_socket_path(NULL), MBX_DEFAULT_SOCKET);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("libmbx");
+	TCase *tc = tcase_create("client");
+
+	tcase_add_test(tc, test_client_hello_and_devices);
+	tcase_add_test(tc, test_client_refuses_version);
+	tcase_add_test(tc, test_client_error_frame);
+	tcase_add_test(tc, test_client_unknown_tag);
+	tcase_add_test(tc, test_client_malformed_result);
+	tcase_add_test(tc, test_client_pipelining);
+	tcase_add_test(tc, test_client_event_timeout);
+	tcase_add_test(tc, test_client_limits_and_unreachable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -997,6 +1458,8 @@ int main(void)
 {
 	SRunner *sr = srunner_create(proto_suite());
 	int failed;
+
+	srunner_add_suite(sr, client_suite());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
