@@ -227,8 +227,7 @@ static const struct {
      "  - name: mem0\n    transport: sim\n",
      "6: duplicate device name \"mem0\" (first at line 2)"},
     {"devices:\n  - name: mem0\n", "2: device \"mem0\": missing \"transport\""},
-    {"devices:\n  - name: mem0\n    transport: vfio\n",
-     "3: device \"mem0\": unknown transport \"vfio\" (known: sim)"},
+
     {"devices:\n  - name: mem0\n    transport: sim\n    timeout_ms: 0\n",
      "4: device \"mem0\": timeout_ms: \"0\" is not a number from 1 to 3600000"},
     {"devices:\n  - name: mem0\n    transport: sim\n    options: { model: { a: b } }\n",
@@ -276,6 +275,24 @@ START_TEST(test_unknown_option_lists_accepted)
 	snprintf(want, sizeof(want),
 		 "%s:6: unknown key \"modle\" in the sim options of device \"mem0\" (known: %s)",
 		 path, known);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_unknown_transport_lists_known)
+{
+	struct config *c = NULL;
+	char err[512] = "", want[512], known[256] = "";
+
+	for (size_t i = 0; transport_registry[i]; i++) {
+		strcat(known, i ? ", " : "");
+		strcat(known, transport_registry[i]->name);
+	}
+	ck_assert_ptr_nonnull(strstr(known, "sim"));
+	write_file(path, "devices:\n  - name: mem0\n    transport: vfioo\n");
+	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: device \"mem0\": unknown transport \"vfioo\" (known: %s)", path, known);
 	ck_assert_str_eq(err, want);
 }
 END_TEST
@@ -351,6 +368,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_relative_paths);
 	tcase_add_loop_test(tc, test_errors, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_unknown_option_lists_accepted);
+	tcase_add_test(tc, test_unknown_transport_lists_known);
 	tcase_add_test(tc, test_socket_path_too_long);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_loop_test(tc, test_demo_config, 0, 2);
