@@ -11,41 +11,41 @@
 
 const char sim_memdev_model_name[] = "mbxd-sim CXL Type 3 memory device";
 
-#define SIM_MD_VENDOR 0x1b36    /* the PCI vendor id of emulated devices */
+#define SIM_MD_VENDOR 0x1b36 /* the PCI vendor id of emulated devices */
 #define SIM_MD_DEVICE 0x5a01
-#define SIM_MD_FW "SIM-1.4.2"
+#define SIM_MD_FW     "SIM-1.4.2"
 #define SIM_MD_FW_OLD "SIM-1.3.9"
 
 /* Capacities are in multiples of 256 MiB (CXL r3.1 Table 8-127). */
-#define SIM_CAP_UNIT (256ull << 20)
-#define SIM_MD_CAP_UNITS 64ull  /* 16 GiB */
-#define SIM_MD_BYTES (SIM_MD_CAP_UNITS * SIM_CAP_UNIT)
+#define SIM_CAP_UNIT       (256ull << 20)
+#define SIM_MD_CAP_UNITS   64ull /* 16 GiB */
+#define SIM_MD_BYTES       (SIM_MD_CAP_UNITS * SIM_CAP_UNIT)
 #define SIM_MD_ALIGN_UNITS 4ull /* partition alignment: 1 GiB */
 
 /* Event logs: informational, warning, failure, fatal (CXL r3.1 Table 8-51). */
-#define SIM_EVENT_LOGS 4
-#define SIM_EVENT_LOG_CAP 8
-#define SIM_EVENT_RECORD 128
-#define SIM_EVENT_HEADER 48
-#define SIM_EVENTS_OUT_HEADER 32
+#define SIM_EVENT_LOGS          4
+#define SIM_EVENT_LOG_CAP       8
+#define SIM_EVENT_RECORD        128
+#define SIM_EVENT_HEADER        48
+#define SIM_EVENTS_OUT_HEADER   32
 #define SIM_CLEAR_EVENTS_HEADER 6
 
 /* Poison list (CXL r3.1 8.2.9.9.4). */
-#define SIM_POISON_MAX 256
-#define SIM_POISON_INJECT_LIMIT 64
-#define SIM_POISON_OUT_HEADER 32
-#define SIM_POISON_RECORD 16
+#define SIM_POISON_MAX             256
+#define SIM_POISON_INJECT_LIMIT    64
+#define SIM_POISON_OUT_HEADER      32
+#define SIM_POISON_RECORD          16
 #define SIM_POISON_SOURCE_INTERNAL 1
 #define SIM_POISON_SOURCE_INJECTED 3
-#define SIM_CACHELINE 64u
+#define SIM_CACHELINE              64u
 
 /* Features (CXL r3.1 8.2.9.6). */
-#define SIM_FEATURE_ENTRY 48
+#define SIM_FEATURE_ENTRY       48
 #define SIM_FEATURES_OUT_HEADER 8
-#define SIM_SET_FEATURE_HEADER 32
-#define SIM_FEATURE_CHANGEABLE (1u << 0)
+#define SIM_SET_FEATURE_HEADER  32
+#define SIM_FEATURE_CHANGEABLE  (1u << 0)
 #define SIM_FEATURE_DEFAULT_SEL (1u << 5)
-#define SIM_N_FEATURES 3u
+#define SIM_N_FEATURES          3u
 
 struct sim_event_log {
 	unsigned n;
@@ -88,12 +88,12 @@ struct sim_memdev {
 };
 
 /* Health the device reports; fixed, as the media never ages here. */
-#define SIM_MD_LIFE_USED 3
-#define SIM_MD_TEMP_C 34
-#define SIM_MD_CVME 2
-#define SIM_MD_CPME 0
-#define SIM_MD_LIFE_CRIT 75
-#define SIM_MD_OVER_TEMP_CRIT 85
+#define SIM_MD_LIFE_USED       3
+#define SIM_MD_TEMP_C          34
+#define SIM_MD_CVME            2
+#define SIM_MD_CPME            0
+#define SIM_MD_LIFE_CRIT       75
+#define SIM_MD_OVER_TEMP_CRIT  85
 #define SIM_MD_UNDER_TEMP_CRIT ((uint16_t)-5)
 
 static struct sim_memdev *sim_md(struct sim_cci *cci)
@@ -105,21 +105,18 @@ static struct sim_memdev *sim_md(struct sim_cci *cci)
 
 /* Event record UUIDs (CXL r3.1 Tables 8-45, 8-46, 8-47). */
 static const uint8_t sim_uuid_gen_media[SIM_UUID_SIZE] = {
-	0xfb, 0xcd, 0x0a, 0x77, 0xc2, 0x60, 0x41, 0x7f,
-	0x85, 0xa9, 0x08, 0x8b, 0x16, 0x21, 0xeb, 0xa6,
+    0xfb, 0xcd, 0x0a, 0x77, 0xc2, 0x60, 0x41, 0x7f, 0x85, 0xa9, 0x08, 0x8b, 0x16, 0x21, 0xeb, 0xa6,
 };
 static const uint8_t sim_uuid_dram[SIM_UUID_SIZE] = {
-	0x60, 0x1d, 0xcb, 0xb3, 0x9c, 0x06, 0x4e, 0xab,
-	0xb8, 0xaf, 0x4e, 0x9b, 0xfb, 0x5c, 0x96, 0x24,
+    0x60, 0x1d, 0xcb, 0xb3, 0x9c, 0x06, 0x4e, 0xab, 0xb8, 0xaf, 0x4e, 0x9b, 0xfb, 0x5c, 0x96, 0x24,
 };
 static const uint8_t sim_uuid_mem_module[SIM_UUID_SIZE] = {
-	0xfe, 0x92, 0x74, 0x75, 0xdd, 0x59, 0x43, 0x39,
-	0xa5, 0x86, 0x79, 0xba, 0xb1, 0x13, 0xb7, 0x74,
+    0xfe, 0x92, 0x74, 0x75, 0xdd, 0x59, 0x43, 0x39, 0xa5, 0x86, 0x79, 0xba, 0xb1, 0x13, 0xb7, 0x74,
 };
 
 /* Event record flags byte 0 (CXL r3.1 Table 8-43): severity in bits 1:0. */
-#define SIM_EVENT_SEV_INFO 0
-#define SIM_EVENT_SEV_WARN 1
+#define SIM_EVENT_SEV_INFO     0
+#define SIM_EVENT_SEV_WARN     1
 #define SIM_EVENT_MAINT_NEEDED (1u << 3)
 
 /* 2024-06-01T00:00:00Z in ns: seeded records predate any Set Timestamp. */
@@ -157,21 +154,22 @@ static void sim_events_seed(struct sim_memdev *md)
 	b[0] = 0x03; /* device event type: temperature change */
 	sim_health_encode(md, b + 1);
 	/* General Media Event: a corrected ECC error found by patrol scrub. */
-	b = sim_event_add(md, 0, sim_uuid_gen_media, SIM_EVENT_SEV_INFO, SIM_SEED_TIME + 3600000000000ull);
+	b = sim_event_add(md, 0, sim_uuid_gen_media, SIM_EVENT_SEV_INFO,
+			  SIM_SEED_TIME + 3600000000000ull);
 	sim_put_le64(b, 0x1000040);
-	b[8] = 0x00;  /* descriptor: corrected, not a threshold event */
-	b[9] = 0x00;  /* memory event type: ECC error */
-	b[10] = 0x05; /* transaction: internal media scrub */
+	b[8] = 0x00;                  /* descriptor: corrected, not a threshold event */
+	b[9] = 0x00;                  /* memory event type: ECC error */
+	b[10] = 0x05;                 /* transaction: internal media scrub */
 	sim_put_le16(b + 11, 0x0003); /* channel and rank valid */
-	b[13] = 1;    /* channel */
-	b[14] = 0;    /* rank */
+	b[13] = 1;                    /* channel */
+	b[14] = 0;                    /* rank */
 	/* DRAM Event: corrected errors on one row crossed the threshold. */
 	b = sim_event_add(md, 1, sim_uuid_dram, SIM_EVENT_SEV_WARN | SIM_EVENT_MAINT_NEEDED,
 			  SIM_SEED_TIME + 7200000000000ull);
 	sim_put_le64(b, 0x2000080);
-	b[8] = 0x02;  /* descriptor: threshold event */
-	b[9] = 0x00;  /* ECC error */
-	b[10] = 0x05; /* internal media scrub */
+	b[8] = 0x02;                  /* descriptor: threshold event */
+	b[9] = 0x00;                  /* ECC error */
+	b[10] = 0x05;                 /* internal media scrub */
 	sim_put_le16(b + 11, 0x007b); /* channel, rank, bank group, bank, row, column valid */
 	b[13] = 1;
 	b[14] = 0;
@@ -235,7 +233,8 @@ static uint16_t sim_cmd_clear_events(struct sim_cci *cci, struct sim_req *r)
 
 		if (k < 0) /* the same handle named twice */
 			continue;
-		memmove(l->rec[k], l->rec[k + 1], (size_t)(l->n - (unsigned)k - 1) * SIM_EVENT_RECORD);
+		memmove(l->rec[k], l->rec[k + 1],
+			(size_t)(l->n - (unsigned)k - 1) * SIM_EVENT_RECORD);
 		l->n--;
 	}
 	return CXL_RC_SUCCESS;
@@ -295,7 +294,7 @@ static uint16_t sim_cmd_identify_memdev(struct sim_cci *cci, struct sim_req *r)
 	sim_put_le64(o + 0x28, SIM_MD_ALIGN_UNITS);
 	for (unsigned i = 0; i < SIM_EVENT_LOGS; i++) /* event log sizes, in records */
 		sim_put_le16(o + 0x30 + 2 * i, SIM_EVENT_LOG_CAP);
-	sim_put_le32(o + 0x38, 0); /* no label storage area */
+	sim_put_le32(o + 0x38, 0);         /* no label storage area */
 	o[0x3c] = (uint8_t)SIM_POISON_MAX; /* poison list max media error records, 24 bits */
 	o[0x3d] = (uint8_t)(SIM_POISON_MAX >> 8);
 	sim_put_le16(o + 0x3f, SIM_POISON_INJECT_LIMIT);
@@ -476,7 +475,7 @@ static uint16_t sim_cmd_inject_poison(struct sim_cci *cci, struct sim_req *r)
 		return rc;
 	if (md->n_injected >= SIM_POISON_INJECT_LIMIT || md->n_poison >= SIM_POISON_MAX)
 		return CXL_RC_INJECT_POISON_LIMIT;
-	md->poison[md->n_poison++] = (struct sim_poison){ dpa, SIM_POISON_SOURCE_INJECTED };
+	md->poison[md->n_poison++] = (struct sim_poison){dpa, SIM_POISON_SOURCE_INJECTED};
 	md->n_injected++;
 	return CXL_RC_SUCCESS;
 }
@@ -536,7 +535,7 @@ struct sim_feature {
 };
 
 #define SIM_SCRUB_DEFAULT_HR 12
-#define SIM_SCRUB_MIN_HR 1
+#define SIM_SCRUB_MIN_HR     1
 
 /* Device Patrol Scrub Control readable attributes, CXL r3.1 Table 8-222. */
 static void sim_feat_scrub_get(const struct sim_memdev *md, uint8_t *o, bool dflt)
@@ -595,33 +594,42 @@ static uint16_t sim_feat_fill_set(struct sim_memdev *md, const uint8_t *in)
 }
 
 static const struct sim_feature sim_features[SIM_N_FEATURES] = {
-	{
-		/* Device Patrol Scrub Control 96dad7d6-fde8-482b-a733-75774e06db8a */
-		.uuid = { 0x96, 0xda, 0xd7, 0xd6, 0xfd, 0xe8, 0x48, 0x2b,
-			  0xa7, 0x33, 0x75, 0x77, 0x4e, 0x06, 0xdb, 0x8a },
-		.get_size = 4, .set_size = 2, .version = 1,
-		.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
-		.effects = SIM_EFFECT_IMMEDIATE_CONFIG,
-		.get = sim_feat_scrub_get, .set = sim_feat_scrub_set,
-	},
-	{
-		/* mbxd-sim Media Refresh Mode 4b9c7e5a-2f31-4d0e-9a61-5c3b8e27d140 */
-		.uuid = { 0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e,
-			  0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40 },
-		.get_size = 4, .set_size = 1, .version = 1,
-		.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
-		.effects = SIM_EFFECT_COLD_RESET_CONFIG,
-		.get = sim_feat_refresh_get, .set = sim_feat_refresh_set,
-	},
-	{
-		/* mbxd-sim Media Pattern Fill 7d2e91c4-83b5-4f6a-b0d2-1e6f4a9c3b85 */
-		.uuid = { 0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a,
-			  0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85 },
-		.get_size = 8, .set_size = 4, .version = 1,
-		.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
-		.effects = SIM_EFFECT_IMMEDIATE_DATA,
-		.get = sim_feat_fill_get, .set = sim_feat_fill_set,
-	},
+    {
+	/* Device Patrol Scrub Control 96dad7d6-fde8-482b-a733-75774e06db8a */
+	.uuid = {0x96, 0xda, 0xd7, 0xd6, 0xfd, 0xe8, 0x48, 0x2b, 0xa7, 0x33, 0x75, 0x77, 0x4e, 0x06,
+		 0xdb, 0x8a},
+	.get_size = 4,
+	.set_size = 2,
+	.version = 1,
+	.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
+	.effects = SIM_EFFECT_IMMEDIATE_CONFIG,
+	.get = sim_feat_scrub_get,
+	.set = sim_feat_scrub_set,
+    },
+    {
+	/* mbxd-sim Media Refresh Mode 4b9c7e5a-2f31-4d0e-9a61-5c3b8e27d140 */
+	.uuid = {0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e, 0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27,
+		 0xd1, 0x40},
+	.get_size = 4,
+	.set_size = 1,
+	.version = 1,
+	.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
+	.effects = SIM_EFFECT_COLD_RESET_CONFIG,
+	.get = sim_feat_refresh_get,
+	.set = sim_feat_refresh_set,
+    },
+    {
+	/* mbxd-sim Media Pattern Fill 7d2e91c4-83b5-4f6a-b0d2-1e6f4a9c3b85 */
+	.uuid = {0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a, 0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c,
+		 0x3b, 0x85},
+	.get_size = 8,
+	.set_size = 4,
+	.version = 1,
+	.flags = SIM_FEATURE_CHANGEABLE | SIM_FEATURE_DEFAULT_SEL,
+	.effects = SIM_EFFECT_IMMEDIATE_DATA,
+	.get = sim_feat_fill_get,
+	.set = sim_feat_fill_set,
+    },
 };
 
 /* The Feature named by uuid, or NULL. */
@@ -713,8 +721,8 @@ static uint16_t sim_cmd_set_feature(struct sim_cci *cci, struct sim_req *r)
 
 /* ---- the model ---- */
 
-#define ANY UINT32_MAX
-#define CFG SIM_EFFECT_IMMEDIATE_CONFIG
+#define ANY  UINT32_MAX
+#define CFG  SIM_EFFECT_IMMEDIATE_CONFIG
 #define DATA SIM_EFFECT_IMMEDIATE_DATA
 
 /*
@@ -723,28 +731,28 @@ static uint16_t sim_cmd_set_feature(struct sim_cci *cci, struct sim_req *r)
  * Inject/Clear Poison report their data change, unlike QEMU's zero.
  */
 static const struct sim_cmd sim_memdev_cmds[] = {
-	{ 0x0001, 0, 0, 0, 0, sim_cmd_identify },
-	{ 0x0002, 0, 0, 0, 0, sim_cmd_bg_status },
-	{ 0x0100, 0, 1, 1, 0, sim_cmd_get_events },
-	{ 0x0101, SIM_EFFECT_IMMEDIATE_LOG, 6, 6 + 2 * 255, 0, sim_cmd_clear_events },
-	{ 0x0200, 0, 0, 0, 0, sim_cmd_fw_info },
-	{ 0x0300, 0, 0, 0, 0, sim_cmd_get_timestamp },
-	{ 0x0301, CFG, 8, 8, 0, sim_cmd_set_timestamp },
-	{ 0x0400, 0, 0, 0, 0, sim_cmd_supported_logs },
-	{ 0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log },
-	{ 0x0500, 0, 8, 8, 0, sim_cmd_supported_features },
-	{ 0x0501, 0, 21, 21, 0, sim_cmd_get_feature },
-	{ 0x0502, SIM_EFFECT_COLD_RESET_CONFIG | CFG | DATA, SIM_SET_FEATURE_HEADER, ANY, 0,
-	  sim_cmd_set_feature },
-	{ 0x4000, 0, 0, 0, 0, sim_cmd_identify_memdev },
-	{ 0x4100, 0, 0, 0, 0, sim_cmd_partition_info },
-	{ 0x4200, 0, 0, 0, 0, sim_cmd_health },
-	{ 0x4201, 0, 0, 0, 0, sim_cmd_get_alerts },
-	{ 0x4202, SIM_EFFECT_IMMEDIATE_POLICY, 12, 12, 0, sim_cmd_set_alerts },
-	{ 0x4300, 0, 16, 16, SIM_CMD_MEDIA, sim_cmd_get_poison },
-	{ 0x4301, DATA, 8, 8, SIM_CMD_MEDIA, sim_cmd_inject_poison },
-	{ 0x4302, DATA, 72, 72, SIM_CMD_MEDIA, sim_cmd_clear_poison },
-	{ 0x4400, DATA | SIM_EFFECT_BACKGROUND, 0, 0, 0, sim_cmd_sanitize },
+    {0x0001, 0, 0, 0, 0, sim_cmd_identify},
+    {0x0002, 0, 0, 0, 0, sim_cmd_bg_status},
+    {0x0100, 0, 1, 1, 0, sim_cmd_get_events},
+    {0x0101, SIM_EFFECT_IMMEDIATE_LOG, 6, 6 + 2 * 255, 0, sim_cmd_clear_events},
+    {0x0200, 0, 0, 0, 0, sim_cmd_fw_info},
+    {0x0300, 0, 0, 0, 0, sim_cmd_get_timestamp},
+    {0x0301, CFG, 8, 8, 0, sim_cmd_set_timestamp},
+    {0x0400, 0, 0, 0, 0, sim_cmd_supported_logs},
+    {0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log},
+    {0x0500, 0, 8, 8, 0, sim_cmd_supported_features},
+    {0x0501, 0, 21, 21, 0, sim_cmd_get_feature},
+    {0x0502, SIM_EFFECT_COLD_RESET_CONFIG | CFG | DATA, SIM_SET_FEATURE_HEADER, ANY, 0,
+     sim_cmd_set_feature},
+    {0x4000, 0, 0, 0, 0, sim_cmd_identify_memdev},
+    {0x4100, 0, 0, 0, 0, sim_cmd_partition_info},
+    {0x4200, 0, 0, 0, 0, sim_cmd_health},
+    {0x4201, 0, 0, 0, 0, sim_cmd_get_alerts},
+    {0x4202, SIM_EFFECT_IMMEDIATE_POLICY, 12, 12, 0, sim_cmd_set_alerts},
+    {0x4300, 0, 16, 16, SIM_CMD_MEDIA, sim_cmd_get_poison},
+    {0x4301, DATA, 8, 8, SIM_CMD_MEDIA, sim_cmd_inject_poison},
+    {0x4302, DATA, 72, 72, SIM_CMD_MEDIA, sim_cmd_clear_poison},
+    {0x4400, DATA | SIM_EFFECT_BACKGROUND, 0, 0, 0, sim_cmd_sanitize},
 };
 
 #undef ANY
@@ -761,9 +769,12 @@ struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 	md->cci.cmds = sim_memdev_cmds;
 	md->cci.n_cmds = sizeof(sim_memdev_cmds) / sizeof(sim_memdev_cmds[0]);
 	md->cci.ident = (struct sim_ident){
-		.vendor_id = SIM_MD_VENDOR, .device_id = SIM_MD_DEVICE,
-		.subsys_vendor_id = SIM_MD_VENDOR, .subsys_id = SIM_MD_DEVICE,
-		.serial = cfg->serial, .component_type = SIM_COMPONENT_TYPE3,
+	    .vendor_id = SIM_MD_VENDOR,
+	    .device_id = SIM_MD_DEVICE,
+	    .subsys_vendor_id = SIM_MD_VENDOR,
+	    .subsys_id = SIM_MD_DEVICE,
+	    .serial = cfg->serial,
+	    .component_type = SIM_COMPONENT_TYPE3,
 	};
 	md->cci.payload_max = cfg->payload_max;
 	md->cci.model = md;
@@ -773,7 +784,7 @@ struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 	md->scrub_flags = 0x01;
 	sim_events_seed(md);
 	/* A line the patrol scrub found uncorrectable before we were opened. */
-	md->poison[md->n_poison++] = (struct sim_poison){ 0x40000000, SIM_POISON_SOURCE_INTERNAL };
+	md->poison[md->n_poison++] = (struct sim_poison){0x40000000, SIM_POISON_SOURCE_INTERNAL};
 	return md;
 }
 

@@ -22,30 +22,30 @@
 #include "../policy/catalog.h" /* enum cxl_rc and opcode names only */
 
 /* Return codes past catalog.h's table (CXL r3.1 Table 8-34; Linux cxlmem.h). */
-#define SIM_RC_INVALID_LOG 0x17
-#define SIM_RC_FEATURE_VERSION 0x19   /* unsupported Feature version */
+#define SIM_RC_INVALID_LOG       0x17
+#define SIM_RC_FEATURE_VERSION   0x19 /* unsupported Feature version */
 #define SIM_RC_FEATURE_SELECTION 0x1a /* unsupported Feature selection value */
 
 /* Command Effects Log effects bits (CXL r3.1 Table 8-75, bits 0-6). */
 #define SIM_EFFECT_COLD_RESET_CONFIG (1u << 0)
-#define SIM_EFFECT_IMMEDIATE_CONFIG (1u << 1)
-#define SIM_EFFECT_IMMEDIATE_DATA (1u << 2)
-#define SIM_EFFECT_IMMEDIATE_POLICY (1u << 3)
-#define SIM_EFFECT_IMMEDIATE_LOG (1u << 4)
-#define SIM_EFFECT_SECURITY (1u << 5)
-#define SIM_EFFECT_BACKGROUND (1u << 6)
+#define SIM_EFFECT_IMMEDIATE_CONFIG  (1u << 1)
+#define SIM_EFFECT_IMMEDIATE_DATA    (1u << 2)
+#define SIM_EFFECT_IMMEDIATE_POLICY  (1u << 3)
+#define SIM_EFFECT_IMMEDIATE_LOG     (1u << 4)
+#define SIM_EFFECT_SECURITY          (1u << 5)
+#define SIM_EFFECT_BACKGROUND        (1u << 6)
 
 /* Identify (0001h) component types (CXL r3.1 Table 8-37). */
 #define SIM_COMPONENT_SWITCH 0x00
-#define SIM_COMPONENT_TYPE3 0x03
+#define SIM_COMPONENT_TYPE3  0x03
 
-#define SIM_UUID_SIZE 16
-#define SIM_IDENTIFY_SIZE 18
-#define SIM_BG_STATUS_SIZE 8
-#define SIM_GET_LOG_IN_SIZE 24
+#define SIM_UUID_SIZE             16
+#define SIM_IDENTIFY_SIZE         18
+#define SIM_BG_STATUS_SIZE        8
+#define SIM_GET_LOG_IN_SIZE       24
 #define SIM_SUPPORTED_LOGS_HEADER 8
-#define SIM_SUPPORTED_LOG_ENTRY 20
-#define SIM_CEL_ENTRY_SIZE 4
+#define SIM_SUPPORTED_LOG_ENTRY   20
+#define SIM_CEL_ENTRY_SIZE        4
 
 /* Mailbox payload sizes a device may report: 2^8 to 2^20 (CXL r3.1 8.2.8.4.3). */
 #define SIM_PAYLOAD_MIN 256u
@@ -59,7 +59,7 @@ struct sim_req {
 	uint16_t opcode;
 	const uint8_t *in;
 	size_t in_len;
-	uint8_t *out;   /* out_cap bytes, the model's mailbox payload size */
+	uint8_t *out; /* out_cap bytes, the model's mailbox payload size */
 	size_t out_cap;
 	size_t out_len; /* set by the handler */
 };
@@ -74,7 +74,7 @@ struct sim_cmd {
 	uint16_t effects; /* SIM_EFFECT_*, reported in the CEL */
 	uint32_t min_in;  /* accepted input sizes; others answer 16h */
 	uint32_t max_in;
-	uint32_t flags;   /* SIM_CMD_* */
+	uint32_t flags; /* SIM_CMD_* */
 	uint16_t (*run)(struct sim_cci *cci, struct sim_req *r);
 };
 
@@ -106,7 +106,7 @@ struct sim_cci {
 	struct sim_ident ident;
 	uint32_t payload_max; /* this component's mailbox payload size */
 	struct sim_bg bg;
-	void *model;          /* the sim_memdev or sim_switch owning this */
+	void *model; /* the sim_memdev or sim_switch owning this */
 };
 
 /* Little-endian field access for payloads. */

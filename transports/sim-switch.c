@@ -19,31 +19,31 @@ const char sim_switch_model_name[] = "mbxd-sim CXL switch";
 #define SIM_SW_INNER_PAYLOAD_MAX 32768u
 
 /* Get Physical Port State (CXL r3.1 Table 7-19). */
-#define SIM_PORT_INFO 16
-#define SIM_PORT_STATE_HEADER 4
-#define SIM_PORT_STATE_DSP 0x03
-#define SIM_PORT_STATE_USP 0x04
+#define SIM_PORT_INFO          16
+#define SIM_PORT_STATE_HEADER  4
+#define SIM_PORT_STATE_DSP     0x03
+#define SIM_PORT_STATE_USP     0x04
 #define SIM_PORT_STATE_INVALID 0x0f
-#define SIM_PORT_DEV_NONE 0x00
-#define SIM_PORT_DEV_T3_SLD 0x04
-#define SIM_PORT_MODE_68B_VH 0x02 /* connected device mode: 68B flit and VH */
-#define SIM_LTSSM_DETECT 0x00
-#define SIM_LTSSM_L0 0x04
-#define SIM_LINK_PERST (1u << 1)  /* link state flags: PERST asserted */
-#define SIM_LINK_PRSNT (1u << 2)  /* presence detect */
-#define SIM_LINK_WIDTH 16
-#define SIM_LINK_SPEEDS 0x1f      /* 2.5 to 32 GT/s */
-#define SIM_LINK_SPEED_MAX 5      /* 32 GT/s */
+#define SIM_PORT_DEV_NONE      0x00
+#define SIM_PORT_DEV_T3_SLD    0x04
+#define SIM_PORT_MODE_68B_VH   0x02 /* connected device mode: 68B flit and VH */
+#define SIM_LTSSM_DETECT       0x00
+#define SIM_LTSSM_L0           0x04
+#define SIM_LINK_PERST         (1u << 1) /* link state flags: PERST asserted */
+#define SIM_LINK_PRSNT         (1u << 2) /* presence detect */
+#define SIM_LINK_WIDTH         16
+#define SIM_LINK_SPEEDS        0x1f /* 2.5 to 32 GT/s */
+#define SIM_LINK_SPEED_MAX     5    /* 32 GT/s */
 
 /* Physical Port Control port opcodes (CXL r3.1 Table 7-21). */
-#define SIM_PPC_ASSERT_PERST 0x00
+#define SIM_PPC_ASSERT_PERST   0x00
 #define SIM_PPC_DEASSERT_PERST 0x01
-#define SIM_PPC_RESET_PPB 0x02
+#define SIM_PPC_RESET_PPB      0x02
 
 struct sim_port {
 	bool upstream;
-	bool device;  /* a device is attached */
-	bool perst;   /* PERST asserted: held in reset, link down */
+	bool device; /* a device is attached */
+	bool perst;  /* PERST asserted: held in reset, link down */
 	uint8_t ltssm;
 };
 
@@ -52,10 +52,10 @@ struct sim_switch {
 	unsigned n_ports;
 	unsigned tunnel_port;
 	struct sim_port ports[SIM_SWITCH_PORTS_MAX];
-	struct sim_memdev *ld;    /* the memory device behind tunnel_port */
-	uint32_t inner_payload;   /* its mailbox size */
-	uint8_t *inner_out;       /* inner_payload bytes */
-	uint8_t *inner_msg;       /* CCI header + inner_payload bytes */
+	struct sim_memdev *ld;  /* the memory device behind tunnel_port */
+	uint32_t inner_payload; /* its mailbox size */
+	uint8_t *inner_out;     /* inner_payload bytes */
+	uint8_t *inner_msg;     /* CCI header + inner_payload bytes */
 };
 
 static struct sim_switch *sim_sw(struct sim_cci *cci)
@@ -86,7 +86,7 @@ static uint16_t sim_cmd_identify_switch(struct sim_cci *cci, struct sim_req *r)
 		if (!sw->ports[i].upstream && sw->ports[i].device)
 			bound++;
 	}
-	o[0x24] = 0x01; /* active VCS bitmask: VCS 0 */
+	o[0x24] = 0x01;                                      /* active VCS bitmask: VCS 0 */
 	sim_put_le16(o + 0x44, (uint16_t)(sw->n_ports - 1)); /* one vPPB per downstream port */
 	sim_put_le16(o + 0x46, bound);
 	o[0x48] = 4; /* HDM decoders per upstream port */
@@ -170,14 +170,21 @@ static uint16_t sim_cmd_port_control(struct sim_cci *cci, struct sim_req *r)
 static int sim_tunnel_run(struct sim_switch *sw, const struct cci_msg *req)
 {
 	struct sim_req ir = {
-		.opcode = req->opcode, .in = req->payload, .in_len = req->payload_len,
-		.out = sw->inner_out, .out_cap = sw->inner_payload,
+	    .opcode = req->opcode,
+	    .in = req->payload,
+	    .in_len = req->payload_len,
+	    .out = sw->inner_out,
+	    .out_cap = sw->inner_payload,
 	};
 	uint16_t rc = sim_memdev_run(sw->ld, &ir);
 	struct cci_msg rep = {
-		.category = CCI_CATEGORY_RESPONSE, .tag = req->tag, .opcode = req->opcode,
-		.background = rc == CXL_RC_BACKGROUND_STARTED, .rc = rc,
-		.payload = ir.out, .payload_len = (uint32_t)ir.out_len,
+	    .category = CCI_CATEGORY_RESPONSE,
+	    .tag = req->tag,
+	    .opcode = req->opcode,
+	    .background = rc == CXL_RC_BACKGROUND_STARTED,
+	    .rc = rc,
+	    .payload = ir.out,
+	    .payload_len = (uint32_t)ir.out_len,
 	};
 
 	return cci_encode(sw->inner_msg, CCI_HEADER_SIZE + sw->inner_payload, &rep);
@@ -218,14 +225,14 @@ static uint16_t sim_cmd_tunnel(struct sim_cci *cci, struct sim_req *r)
  * the classifier decodes.
  */
 static const struct sim_cmd sim_switch_cmds[] = {
-	{ 0x0001, 0, 0, 0, 0, sim_cmd_identify },
-	{ 0x0002, 0, 0, 0, 0, sim_cmd_bg_status },
-	{ 0x0400, 0, 0, 0, 0, sim_cmd_supported_logs },
-	{ 0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log },
-	{ 0x5100, 0, 0, 0, 0, sim_cmd_identify_switch },
-	{ 0x5101, 0, 1, 1 + 255, 0, sim_cmd_port_state },
-	{ 0x5102, SIM_EFFECT_IMMEDIATE_CONFIG, 2, 2, 0, sim_cmd_port_control },
-	{ 0x5300, 0, CCI_TUNNEL_REQ_HEADER + CCI_HEADER_SIZE, ANY, 0, sim_cmd_tunnel },
+    {0x0001, 0, 0, 0, 0, sim_cmd_identify},
+    {0x0002, 0, 0, 0, 0, sim_cmd_bg_status},
+    {0x0400, 0, 0, 0, 0, sim_cmd_supported_logs},
+    {0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log},
+    {0x5100, 0, 0, 0, 0, sim_cmd_identify_switch},
+    {0x5101, 0, 1, 1 + 255, 0, sim_cmd_port_state},
+    {0x5102, SIM_EFFECT_IMMEDIATE_CONFIG, 2, 2, 0, sim_cmd_port_control},
+    {0x5300, 0, CCI_TUNNEL_REQ_HEADER + CCI_HEADER_SIZE, ANY, 0, sim_cmd_tunnel},
 };
 
 #undef ANY
@@ -253,9 +260,12 @@ struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg)
 	sw->cci.cmds = sim_switch_cmds;
 	sw->cci.n_cmds = sizeof(sim_switch_cmds) / sizeof(sim_switch_cmds[0]);
 	sw->cci.ident = (struct sim_ident){
-		.vendor_id = SIM_SW_VENDOR, .device_id = SIM_SW_DEVICE,
-		.subsys_vendor_id = SIM_SW_VENDOR, .subsys_id = SIM_SW_DEVICE,
-		.serial = cfg->serial, .component_type = SIM_COMPONENT_SWITCH,
+	    .vendor_id = SIM_SW_VENDOR,
+	    .device_id = SIM_SW_DEVICE,
+	    .subsys_vendor_id = SIM_SW_VENDOR,
+	    .subsys_id = SIM_SW_DEVICE,
+	    .serial = cfg->serial,
+	    .component_type = SIM_COMPONENT_SWITCH,
 	};
 	sw->cci.payload_max = cfg->payload_max;
 	sw->cci.model = sw;
@@ -267,8 +277,9 @@ struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg)
 	if (sw->inner_payload > SIM_SW_INNER_PAYLOAD_MAX)
 		sw->inner_payload = SIM_SW_INNER_PAYLOAD_MAX;
 	mc = (struct sim_memdev_config){
-		.serial = cfg->serial + 1, .payload_max = sw->inner_payload,
-		.sanitize_ms = cfg->sanitize_ms,
+	    .serial = cfg->serial + 1,
+	    .payload_max = sw->inner_payload,
+	    .sanitize_ms = cfg->sanitize_ms,
 	};
 	sw->ld = sim_memdev_new(&mc);
 	sw->inner_out = malloc(sw->inner_payload);

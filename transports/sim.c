@@ -19,8 +19,7 @@
 #include "transport.h"
 
 const uint8_t sim_cel_uuid[SIM_UUID_SIZE] = {
-	0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
-	0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
+    0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
 };
 
 /* Returns CLOCK_MONOTONIC in nanoseconds: background progress ignores wall-clock steps. */
@@ -187,14 +186,20 @@ uint16_t sim_cmd_get_log(struct sim_cci *cci, struct sim_req *r)
 
 enum sim_kind { SIM_MEMDEV, SIM_SWITCH };
 
-enum sim_fault_kind { SIM_FAULT_NONE, SIM_FAULT_BUSY, SIM_FAULT_TIMEOUT, SIM_FAULT_HANG, SIM_FAULT_RC };
+enum sim_fault_kind {
+	SIM_FAULT_NONE,
+	SIM_FAULT_BUSY,
+	SIM_FAULT_TIMEOUT,
+	SIM_FAULT_HANG,
+	SIM_FAULT_RC
+};
 
 struct sim_fault {
 	enum sim_fault_kind kind;
-	uint16_t rc;          /* for SIM_FAULT_RC */
-	bool any_opcode;      /* fault_opcode absent */
+	uint16_t rc;     /* for SIM_FAULT_RC */
+	bool any_opcode; /* fault_opcode absent */
 	uint16_t opcode;
-	bool unlimited;       /* fault_count 0 */
+	bool unlimited; /* fault_count 0 */
 	uint64_t remaining;
 	uint64_t hang_ms;
 };
@@ -204,6 +209,7 @@ struct sim {
 	uint64_t serial;
 	uint32_t payload_max;
 	uint64_t latency_us;
+	uint64_t sanitize_ms;
 	struct sim_fault fault;
 	struct sim_memdev *memdev;
 	struct sim_switch *sw;
@@ -211,15 +217,15 @@ struct sim {
 };
 
 static const char *const sim_options[] = {
-	"model", "serial", "latency_us", "sanitize_ms", "ports", "tunnel_port", "payload_max",
-	"fault_opcode", "fault", "fault_count", "hang_ms", NULL,
+    "model",       "serial",       "latency_us", "sanitize_ms", "ports",   "tunnel_port",
+    "payload_max", "fault_opcode", "fault",      "fault_count", "hang_ms", NULL,
 };
 
-#define SIM_DEFAULT_PAYLOAD 4096u
-#define SIM_DEFAULT_SANITIZE_MS 3000u
-#define SIM_DEFAULT_HANG_MS 30000u
-#define SIM_DEFAULT_PORTS 4u
-#define SIM_DEFAULT_TUNNEL_PORT 1u
+#define SIM_DEFAULT_PAYLOAD       4096u
+#define SIM_DEFAULT_SANITIZE_MS   3000u
+#define SIM_DEFAULT_HANG_MS       30000u
+#define SIM_DEFAULT_PORTS         4u
+#define SIM_DEFAULT_TUNNEL_PORT   1u
 #define SIM_DEFAULT_MEMDEV_SERIAL 0x5a5a000000000001ull
 #define SIM_DEFAULT_SWITCH_SERIAL 0x5a5a000000000100ull
 
@@ -276,7 +282,8 @@ static int sim_open_fault(struct sim *s, const struct mbx_transport_config *cfg,
 	f->hang_ms = SIM_DEFAULT_HANG_MS;
 	if ((rc = sim_parse_fault(cfg, f, err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "fault_opcode", 0, 0xffff, &opcode, err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "fault_count", 0, UINT32_MAX, &count, err, errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "fault_count", 0, UINT32_MAX, &count, err, errlen)) <
+		0 ||
 	    (rc = transport_option_u64(cfg, "hang_ms", 0, 3600000, &f->hang_ms, err, errlen)) < 0)
 		return rc;
 	f->any_opcode = transport_option(cfg, "fault_opcode") == NULL;
@@ -297,13 +304,12 @@ static int sim_refuse_option(const struct mbx_transport_config *cfg, const char 
 	return -EINVAL;
 }
 
-/* Reads model, payload_max and the model's own options, then builds the model. */
-static int sim_open_model(struct sim *s, const struct mbx_transport_config *cfg, char *err,
-			  size_t errlen)
+/* Reads model and the options every model takes. */
+static int sim_open_common(struct sim *s, const struct mbx_transport_config *cfg, char *err,
+			   size_t errlen)
 {
 	const char *model = transport_option(cfg, "model");
-	uint64_t payload = SIM_DEFAULT_PAYLOAD, sanitize = SIM_DEFAULT_SANITIZE_MS;
-	uint64_t ports = SIM_DEFAULT_PORTS, tport = SIM_DEFAULT_TUNNEL_PORT;
+	uint64_t payload = SIM_DEFAULT_PAYLOAD;
 	int rc;
 
 	if (!model || strcmp(model, "memdev") == 0)
@@ -316,12 +322,17 @@ static int sim_open_model(struct sim *s, const struct mbx_transport_config *cfg,
 		return -EINVAL;
 	}
 	s->serial = s->kind == SIM_SWITCH ? SIM_DEFAULT_SWITCH_SERIAL : SIM_DEFAULT_MEMDEV_SERIAL;
+	s->sanitize_ms = SIM_DEFAULT_SANITIZE_MS;
 	if ((rc = transport_option_u64(cfg, "payload_max",
-				       s->kind == SIM_SWITCH ? SIM_SWITCH_PAYLOAD_MIN : SIM_PAYLOAD_MIN,
+				       s->kind == SIM_SWITCH ? SIM_SWITCH_PAYLOAD_MIN
+							     : SIM_PAYLOAD_MIN,
 				       SIM_PAYLOAD_MAX, &payload, err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "serial", 0, UINT64_MAX, &s->serial, err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "sanitize_ms", 0, 3600000, &sanitize, err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "latency_us", 0, 10000000, &s->latency_us, err, errlen)) < 0)
+	    (rc = transport_option_u64(cfg, "serial", 0, UINT64_MAX, &s->serial, err, errlen)) <
+		0 ||
+	    (rc = transport_option_u64(cfg, "sanitize_ms", 0, 3600000, &s->sanitize_ms, err,
+				       errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "latency_us", 0, 10000000, &s->latency_us, err,
+				       errlen)) < 0)
 		return rc;
 	if (payload & (payload - 1)) {
 		snprintf(err, errlen, "%s:%d: payload_max: %" PRIu64 " is not a power of two",
@@ -329,24 +340,45 @@ static int sim_open_model(struct sim *s, const struct mbx_transport_config *cfg,
 		return -EINVAL;
 	}
 	s->payload_max = (uint32_t)payload;
-	if (s->kind == SIM_MEMDEV) {
-		struct sim_memdev_config mc = {
-			.serial = s->serial, .payload_max = s->payload_max, .sanitize_ms = sanitize,
-		};
+	return 0;
+}
 
-		if ((rc = sim_refuse_option(cfg, "ports", err, errlen)) < 0 ||
-		    (rc = sim_refuse_option(cfg, "tunnel_port", err, errlen)) < 0)
-			return rc;
-		s->memdev = sim_memdev_new(&mc);
-		return s->memdev ? 0 : -ENOMEM;
-	}
+/* Builds the memory device model. */
+static int sim_open_memdev(struct sim *s, const struct mbx_transport_config *cfg, char *err,
+			   size_t errlen)
+{
+	struct sim_memdev_config mc = {
+	    .serial = s->serial,
+	    .payload_max = s->payload_max,
+	    .sanitize_ms = s->sanitize_ms,
+	};
+	int rc;
+
+	if ((rc = sim_refuse_option(cfg, "ports", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "tunnel_port", err, errlen)) < 0)
+		return rc;
+	s->memdev = sim_memdev_new(&mc);
+	return s->memdev ? 0 : -ENOMEM;
+}
+
+/* Reads ports and tunnel_port and builds the switch model. */
+static int sim_open_switch(struct sim *s, const struct mbx_transport_config *cfg, char *err,
+			   size_t errlen)
+{
+	uint64_t ports = SIM_DEFAULT_PORTS, tport = SIM_DEFAULT_TUNNEL_PORT;
+	struct sim_switch_config sc;
+	int rc;
+
 	if ((rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
 				       &ports, err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) < 0)
 		return rc;
-	struct sim_switch_config sc = {
-		.serial = s->serial, .payload_max = s->payload_max, .ports = (unsigned)ports,
-		.tunnel_port = (unsigned)tport, .sanitize_ms = sanitize,
+	sc = (struct sim_switch_config){
+	    .serial = s->serial,
+	    .payload_max = s->payload_max,
+	    .ports = (unsigned)ports,
+	    .tunnel_port = (unsigned)tport,
+	    .sanitize_ms = s->sanitize_ms,
 	};
 	s->sw = sim_switch_new(&sc);
 	return s->sw ? 0 : -ENOMEM;
@@ -363,7 +395,11 @@ static int sim_open(void *priv, const struct mbx_transport_config *cfg, char *er
 	memset(s, 0, sizeof(*s));
 	if ((rc = sim_open_fault(s, cfg, err, errlen)) < 0)
 		return rc;
-	if ((rc = sim_open_model(s, cfg, err, errlen)) < 0)
+	if ((rc = sim_open_common(s, cfg, err, errlen)) < 0)
+		return rc;
+	rc = s->kind == SIM_SWITCH ? sim_open_switch(s, cfg, err, errlen)
+				   : sim_open_memdev(s, cfg, err, errlen);
+	if (rc < 0)
 		goto fail;
 	s->buf = malloc(s->payload_max);
 	if (!s->buf) {
@@ -373,7 +409,8 @@ static int sim_open(void *priv, const struct mbx_transport_config *cfg, char *er
 	return 0;
 fail:
 	if (rc == -ENOMEM)
-		snprintf(err, errlen, "%s: out of memory building the sim device", cfg->device_name);
+		snprintf(err, errlen, "%s: out of memory building the sim device",
+			 cfg->device_name);
 	sim_close(s);
 	return rc;
 }
@@ -408,7 +445,8 @@ static void sim_describe(void *priv, struct mbx_transport_info *info)
 /* Sleeps us microseconds on the monotonic clock, resuming after signals. */
 static void sim_sleep_us(uint64_t us)
 {
-	struct timespec ts = { .tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000 };
+	struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
+			      .tv_nsec = (long)(us % 1000000) * 1000};
 
 	if (us == 0) /* no syscall, and no timer slack, on the common path */
 		return;
@@ -465,8 +503,11 @@ static int sim_submit(void *priv, struct mbx_transport_cmd *cmd)
 {
 	struct sim *s = priv;
 	struct sim_req r = {
-		.opcode = cmd->opcode, .in = cmd->in, .in_len = cmd->in_len,
-		.out = s->buf, .out_cap = s->payload_max,
+	    .opcode = cmd->opcode,
+	    .in = cmd->in,
+	    .in_len = cmd->in_len,
+	    .out = s->buf,
+	    .out_cap = s->payload_max,
 	};
 	uint16_t rc;
 
@@ -498,13 +539,13 @@ static int sim_submit(void *priv, struct mbx_transport_cmd *cmd)
 }
 
 const struct mbx_transport_ops sim_transport_ops = {
-	.name = "sim",
-	.priv_size = sizeof(struct sim),
-	.options = sim_options,
-	.ioctls = NULL,
-	.n_ioctls = 0,
-	.open = sim_open,
-	.close = sim_close,
-	.describe = sim_describe,
-	.submit = sim_submit,
+    .name = "sim",
+    .priv_size = sizeof(struct sim),
+    .options = sim_options,
+    .ioctls = NULL,
+    .n_ioctls = 0,
+    .open = sim_open,
+    .close = sim_close,
+    .describe = sim_describe,
+    .submit = sim_submit,
 };

@@ -22,13 +22,16 @@ static void fill_payload(size_t n)
 START_TEST(encode_request_bytes)
 {
 	static const uint8_t want[] = {
-		0x00, 0x5c, 0x00, 0x01, 0x42, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-		0xa1, 0xa2, 0xa3, 0xa4, 0xa5,
+	    0x00, 0x5c, 0x00, 0x01, 0x42, 0x05, 0x00, 0x00, 0x00,
+	    0x00, 0x00, 0x00, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5,
 	};
-	static const uint8_t pl[] = { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5 };
+	static const uint8_t pl[] = {0xa1, 0xa2, 0xa3, 0xa4, 0xa5};
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_REQUEST, .tag = 0x5c, .opcode = 0x4201,
-		.payload = pl, .payload_len = sizeof(pl),
+	    .category = CCI_CATEGORY_REQUEST,
+	    .tag = 0x5c,
+	    .opcode = 0x4201,
+	    .payload = pl,
+	    .payload_len = sizeof(pl),
 	};
 
 	ck_assert_int_eq(cci_encode(buf, sizeof(buf), &m), (int)sizeof(want));
@@ -39,11 +42,15 @@ END_TEST
 START_TEST(encode_response_bytes)
 {
 	static const uint8_t want[] = {
-		0x01, 0x07, 0x00, 0x00, 0x44, 0x00, 0x00, 0x80, 0x01, 0x00, 0x34, 0x12,
+	    0x01, 0x07, 0x00, 0x00, 0x44, 0x00, 0x00, 0x80, 0x01, 0x00, 0x34, 0x12,
 	};
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_RESPONSE, .tag = 7, .opcode = 0x4400, .background = true,
-		.rc = 1, .vendor_status = 0x1234,
+	    .category = CCI_CATEGORY_RESPONSE,
+	    .tag = 7,
+	    .opcode = 0x4400,
+	    .background = true,
+	    .rc = 1,
+	    .vendor_status = 0x1234,
 	};
 
 	ck_assert_int_eq(cci_encode(buf, sizeof(buf), &m), CCI_HEADER_SIZE);
@@ -77,8 +84,8 @@ static void round_trip(const struct cci_msg *m)
 
 START_TEST(round_trips)
 {
-	static const uint32_t lens[] = { 0, 1, 255, 256, 65535, 65536, 0x12345, CCI_PAYLOAD_MAX };
-	struct cci_msg m = { .payload = payload };
+	static const uint32_t lens[] = {0, 1, 255, 256, 65535, 65536, 0x12345, CCI_PAYLOAD_MAX};
+	struct cci_msg m = {.payload = payload};
 
 	fill_payload(CCI_PAYLOAD_MAX);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -96,7 +103,7 @@ END_TEST
 
 START_TEST(encode_20bit_length)
 {
-	struct cci_msg m = { .opcode = 0x0401, .payload = payload, .payload_len = 0x12345 };
+	struct cci_msg m = {.opcode = 0x0401, .payload = payload, .payload_len = 0x12345};
 
 	ck_assert_int_eq(cci_encode(buf, sizeof(buf), &m), CCI_HEADER_SIZE + 0x12345);
 	ck_assert_uint_eq(buf[5], 0x45);
@@ -110,13 +117,13 @@ END_TEST
 
 START_TEST(encode_too_big)
 {
-	struct cci_msg m = { .payload = payload, .payload_len = 10 };
+	struct cci_msg m = {.payload = payload, .payload_len = 10};
 
 	/* one byte short, then exactly enough */
 	ck_assert_int_eq(cci_encode(buf, CCI_HEADER_SIZE + 9, &m), -EMSGSIZE);
 	ck_assert_int_eq(cci_encode(buf, CCI_HEADER_SIZE + 10, &m), CCI_HEADER_SIZE + 10);
-	ck_assert_int_eq(cci_encode(buf, CCI_HEADER_SIZE - 1, &(struct cci_msg){ 0 }), -EMSGSIZE);
-	ck_assert_int_eq(cci_encode(buf, 0, &(struct cci_msg){ 0 }), -EMSGSIZE);
+	ck_assert_int_eq(cci_encode(buf, CCI_HEADER_SIZE - 1, &(struct cci_msg){0}), -EMSGSIZE);
+	ck_assert_int_eq(cci_encode(buf, 0, &(struct cci_msg){0}), -EMSGSIZE);
 	/* over the 20-bit length field, whatever the room */
 	m.payload_len = CCI_PAYLOAD_MAX + 1;
 	ck_assert_int_eq(cci_encode(buf, sizeof(buf), &m), -EMSGSIZE);
@@ -138,7 +145,7 @@ END_TEST
 
 START_TEST(decode_length_mismatch)
 {
-	struct cci_msg m = { .payload = payload, .payload_len = 100 };
+	struct cci_msg m = {.payload = payload, .payload_len = 100};
 	int n = cci_encode(buf, sizeof(buf), &m);
 	struct cci_msg d;
 
@@ -164,7 +171,7 @@ END_TEST
 
 START_TEST(decode_reserved_category)
 {
-	struct cci_msg m = { 0 }, d;
+	struct cci_msg m = {0}, d;
 
 	ck_assert_int_eq(cci_encode(buf, sizeof(buf), &m), CCI_HEADER_SIZE);
 	for (unsigned c = 2; c < 16; c++) {
@@ -181,8 +188,11 @@ END_TEST
 static int inner_msg(uint8_t *dst, size_t cap, uint32_t pl_len)
 {
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_REQUEST, .tag = 9, .opcode = 0x0001,
-		.payload = payload, .payload_len = pl_len,
+	    .category = CCI_CATEGORY_REQUEST,
+	    .tag = 9,
+	    .opcode = 0x0001,
+	    .payload = payload,
+	    .payload_len = pl_len,
 	};
 
 	fill_payload(pl_len);
@@ -192,7 +202,7 @@ static int inner_msg(uint8_t *dst, size_t cap, uint32_t pl_len)
 START_TEST(tunnel_req_round_trip)
 {
 	static uint8_t inner[64], out[128];
-	struct cci_tunnel_req t = { .target = 3, .target_type = 0, .msg = inner }, d;
+	struct cci_tunnel_req t = {.target = 3, .target_type = 0, .msg = inner}, d;
 	struct cci_msg m;
 	int n = inner_msg(inner, sizeof(inner), 8);
 
@@ -222,7 +232,7 @@ END_TEST
 START_TEST(tunnel_req_large)
 {
 	static uint8_t inner[65535], out[65535 + 4];
-	struct cci_tunnel_req t = { .target = 1, .msg = inner }, d;
+	struct cci_tunnel_req t = {.target = 1, .msg = inner}, d;
 	int n = inner_msg(inner, sizeof(inner), 65535 - CCI_HEADER_SIZE);
 
 	/* the biggest message the le16 size field can carry */
@@ -239,7 +249,7 @@ END_TEST
 START_TEST(tunnel_req_malformed)
 {
 	static uint8_t inner[64], out[128];
-	struct cci_tunnel_req t = { .target = 1, .msg = inner }, d;
+	struct cci_tunnel_req t = {.target = 1, .msg = inner}, d;
 	int n = inner_msg(inner, sizeof(inner), 4);
 	size_t len;
 
@@ -273,10 +283,14 @@ START_TEST(tunnel_rep_round_trip)
 {
 	static uint8_t inner[64], out[128];
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_RESPONSE, .tag = 4, .opcode = 0x4200, .rc = 0,
-		.payload = payload, .payload_len = 18,
+	    .category = CCI_CATEGORY_RESPONSE,
+	    .tag = 4,
+	    .opcode = 0x4200,
+	    .rc = 0,
+	    .payload = payload,
+	    .payload_len = 18,
 	};
-	struct cci_tunnel_rep t = { .msg = inner }, d;
+	struct cci_tunnel_rep t = {.msg = inner}, d;
 	struct cci_msg dm;
 	int n;
 
@@ -302,8 +316,8 @@ END_TEST
 START_TEST(tunnel_rep_malformed)
 {
 	static uint8_t inner[64], out[128];
-	struct cci_msg m = { .category = CCI_CATEGORY_RESPONSE, .opcode = 0x0001 };
-	struct cci_tunnel_rep t = { .msg = inner }, d;
+	struct cci_msg m = {.category = CCI_CATEGORY_RESPONSE, .opcode = 0x0001};
+	struct cci_tunnel_rep t = {.msg = inner}, d;
 	size_t len;
 	int n;
 
@@ -331,15 +345,15 @@ START_TEST(tunnel_nested)
 {
 	static uint8_t l2[64], l1[128], l0[256], m1[128];
 	struct cci_tunnel_req t;
-	struct cci_msg outer = { .category = CCI_CATEGORY_REQUEST, .opcode = 0x5300 }, dm;
+	struct cci_msg outer = {.category = CCI_CATEGORY_REQUEST, .opcode = 0x5300}, dm;
 	int n2 = inner_msg(l2, sizeof(l2), 0), n1, n0;
 
-	t = (struct cci_tunnel_req){ .target = 2, .msg = l2, .msg_len = (uint16_t)n2 };
+	t = (struct cci_tunnel_req){.target = 2, .msg = l2, .msg_len = (uint16_t)n2};
 	n1 = cci_tunnel_req_encode(m1, sizeof(m1), &t);
 	outer.payload = m1;
 	outer.payload_len = (uint32_t)n1;
 	n1 = cci_encode(l1, sizeof(l1), &outer);
-	t = (struct cci_tunnel_req){ .target = 1, .msg = l1, .msg_len = (uint16_t)n1 };
+	t = (struct cci_tunnel_req){.target = 1, .msg = l1, .msg_len = (uint16_t)n1};
 	n0 = cci_tunnel_req_encode(l0, sizeof(l0), &t);
 
 	ck_assert_int_eq(cci_tunnel_req_decode(l0, (size_t)n0, &t), 0);

@@ -20,20 +20,16 @@ extern const struct mbx_transport_ops sim_transport_ops;
 static const struct mbx_transport_ops *ops = &sim_transport_ops;
 
 static const uint8_t cel_uuid[16] = {
-	0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
-	0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
+    0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
 };
 static const uint8_t scrub_uuid[16] = {
-	0x96, 0xda, 0xd7, 0xd6, 0xfd, 0xe8, 0x48, 0x2b,
-	0xa7, 0x33, 0x75, 0x77, 0x4e, 0x06, 0xdb, 0x8a,
+    0x96, 0xda, 0xd7, 0xd6, 0xfd, 0xe8, 0x48, 0x2b, 0xa7, 0x33, 0x75, 0x77, 0x4e, 0x06, 0xdb, 0x8a,
 };
 static const uint8_t refresh_uuid[16] = {
-	0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e,
-	0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40,
+    0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e, 0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40,
 };
 static const uint8_t fill_uuid[16] = {
-	0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a,
-	0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85,
+    0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a, 0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85,
 };
 
 #define OUT_CAP (1u << 20)
@@ -85,7 +81,7 @@ static uint64_t now_ms(void)
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -94,7 +90,7 @@ static void sleep_ms(unsigned ms)
 static int open_ap(void **pp, const char *first, va_list ap)
 {
 	static struct mbx_transport_option opts[16];
-	struct mbx_transport_config cfg = { "dev0", "test.yaml", opts, 0 };
+	struct mbx_transport_config cfg = {"dev0", "test.yaml", opts, 0};
 	int rc;
 
 	for (const char *k = first; k; k = va_arg(ap, const char *)) {
@@ -153,8 +149,12 @@ static void dev_close(void *p)
 static uint16_t run(void *p, uint16_t opcode, const void *in, size_t in_len)
 {
 	struct mbx_transport_cmd cmd = {
-		.opcode = opcode, .in = in, .in_len = in_len, .out = out, .out_cap = OUT_CAP,
-		.timeout_ms = 2000,
+	    .opcode = opcode,
+	    .in = in,
+	    .in_len = in_len,
+	    .out = out,
+	    .out_cap = OUT_CAP,
+	    .timeout_ms = 2000,
 	};
 	int x = ops->submit(p, &cmd);
 
@@ -311,8 +311,9 @@ static void check_cel_exact(void *p)
 
 	ck_assert_uint_eq(n, m);
 	for (size_t i = 0; i < n; i++)
-		ck_assert_msg(le16(cel + 4 * i) == found[i], "CEL entry %zu is %04x, device answers %04x",
-			      i, le16(cel + 4 * i), found[i]);
+		ck_assert_msg(le16(cel + 4 * i) == found[i],
+			      "CEL entry %zu is %04x, device answers %04x", i, le16(cel + 4 * i),
+			      found[i]);
 }
 
 START_TEST(memdev_cel_exact)
@@ -327,12 +328,14 @@ END_TEST
 /* Expected effects: bit 0 cold reset, 1 config, 2 data, 3 policy, 4 log, 6 background. */
 START_TEST(memdev_cel_effects)
 {
-	static const struct { uint16_t op, eff; } want[] = {
-		{ 0x0001, 0 }, { 0x0002, 0 }, { 0x0100, 0 }, { 0x0101, 0x10 }, { 0x0200, 0 },
-		{ 0x0300, 0 }, { 0x0301, 0x02 }, { 0x0400, 0 }, { 0x0401, 0 }, { 0x0500, 0 },
-		{ 0x0501, 0 }, { 0x0502, 0x07 }, { 0x4000, 0 }, { 0x4100, 0 }, { 0x4200, 0 },
-		{ 0x4201, 0 }, { 0x4202, 0x08 }, { 0x4300, 0 }, { 0x4301, 0x04 }, { 0x4302, 0x04 },
-		{ 0x4400, 0x44 },
+	static const struct {
+		uint16_t op, eff;
+	} want[] = {
+	    {0x0001, 0},    {0x0002, 0},    {0x0100, 0}, {0x0101, 0x10}, {0x0200, 0},
+	    {0x0300, 0},    {0x0301, 0x02}, {0x0400, 0}, {0x0401, 0},    {0x0500, 0},
+	    {0x0501, 0},    {0x0502, 0x07}, {0x4000, 0}, {0x4100, 0},    {0x4200, 0},
+	    {0x4201, 0},    {0x4202, 0x08}, {0x4300, 0}, {0x4301, 0x04}, {0x4302, 0x04},
+	    {0x4400, 0x44},
 	};
 	uint8_t cel[256];
 	void *p = dev_open(NULL);
@@ -371,8 +374,8 @@ START_TEST(memdev_get_log_window)
 	put32(in + 20, 4097);
 	ck_assert_uint_eq(run(p, 0x0401, in, 24), CXL_RC_INVALID_INPUT);
 	/* unknown log: the vendor debug log UUID */
-	static const uint8_t vdl[16] = { 0x5e, 0x18, 0x19, 0xd9, 0x11, 0xa9, 0x40, 0x0c,
-					 0x81, 0x1f, 0xd6, 0x07, 0x19, 0x40, 0x3d, 0x86 };
+	static const uint8_t vdl[16] = {0x5e, 0x18, 0x19, 0xd9, 0x11, 0xa9, 0x40, 0x0c,
+					0x81, 0x1f, 0xd6, 0x07, 0x19, 0x40, 0x3d, 0x86};
 	memcpy(in, vdl, 16);
 	put32(in + 20, 4);
 	ck_assert_uint_eq(run(p, 0x0401, in, 24), 0x17);
@@ -384,13 +387,15 @@ END_TEST
 
 START_TEST(memdev_lengths)
 {
-	static const struct { uint16_t op; size_t bad; } cases[] = {
-		{ 0x0001, 1 }, { 0x0002, 4 }, { 0x0100, 0 }, { 0x0100, 2 }, { 0x0101, 5 },
-		{ 0x0200, 1 }, { 0x0300, 8 }, { 0x0301, 9 }, { 0x0400, 1 }, { 0x0401, 25 },
-		{ 0x0500, 7 }, { 0x0500, 9 }, { 0x0501, 20 }, { 0x0501, 22 }, { 0x0502, 31 },
-		{ 0x4000, 1 }, { 0x4100, 1 }, { 0x4200, 2 }, { 0x4201, 1 }, { 0x4202, 11 },
-		{ 0x4202, 13 }, { 0x4300, 15 }, { 0x4300, 17 }, { 0x4301, 7 }, { 0x4301, 9 },
-		{ 0x4302, 71 }, { 0x4302, 73 }, { 0x4400, 1 },
+	static const struct {
+		uint16_t op;
+		size_t bad;
+	} cases[] = {
+	    {0x0001, 1},  {0x0002, 4},  {0x0100, 0},  {0x0100, 2},  {0x0101, 5},  {0x0200, 1},
+	    {0x0300, 8},  {0x0301, 9},  {0x0400, 1},  {0x0401, 25}, {0x0500, 7},  {0x0500, 9},
+	    {0x0501, 20}, {0x0501, 22}, {0x0502, 31}, {0x4000, 1},  {0x4100, 1},  {0x4200, 2},
+	    {0x4201, 1},  {0x4202, 11}, {0x4202, 13}, {0x4300, 15}, {0x4300, 17}, {0x4301, 7},
+	    {0x4301, 9},  {0x4302, 71}, {0x4302, 73}, {0x4400, 1},
 	};
 	static uint8_t zeros[128];
 	void *p = dev_open(NULL);
@@ -408,9 +413,9 @@ END_TEST
 
 START_TEST(memdev_unsupported)
 {
-	static const uint16_t unsupported[] = { 0x0000, 0x0003, 0x0005, 0x0201, 0x0202, 0x4101,
-						0x4102, 0x4303, 0x4401, 0x4500, 0x5100, 0x5300,
-						0xc000, 0xffff };
+	static const uint16_t unsupported[] = {0x0000, 0x0003, 0x0005, 0x0201, 0x0202,
+					       0x4101, 0x4102, 0x4303, 0x4401, 0x4500,
+					       0x5100, 0x5300, 0xc000, 0xffff};
 	void *p = dev_open(NULL);
 
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
@@ -429,11 +434,11 @@ START_TEST(memdev_events)
 	ck_assert_uint_eq(run(p, 0x0100, &log, 1), 0);
 	ck_assert_uint_eq(out_len, 32 + 2 * 128);
 	ck_assert_uint_eq(le16(out + 20), 2);
-	ck_assert_uint_eq(out[0], 0); /* no overflow, no more records */
-	ck_assert_uint_eq(out[32 + 16], 128);          /* record length */
-	ck_assert_uint_eq(out[32 + 17] & 3, 0);        /* informational */
-	ck_assert_uint_eq(out[32], 0xfe);              /* Memory Module Event */
-	ck_assert_uint_eq(out[32 + 128], 0xfb);        /* General Media Event */
+	ck_assert_uint_eq(out[0], 0);           /* no overflow, no more records */
+	ck_assert_uint_eq(out[32 + 16], 128);   /* record length */
+	ck_assert_uint_eq(out[32 + 17] & 3, 0); /* informational */
+	ck_assert_uint_eq(out[32], 0xfe);       /* Memory Module Event */
+	ck_assert_uint_eq(out[32 + 128], 0xfb); /* General Media Event */
 	h0 = le16(out + 32 + 20);
 	h1 = le16(out + 32 + 128 + 20);
 	ck_assert_uint_ne(h0, 0);
@@ -441,8 +446,8 @@ START_TEST(memdev_events)
 	log = 1;
 	ck_assert_uint_eq(run(p, 0x0100, &log, 1), 0);
 	ck_assert_uint_eq(le16(out + 20), 1);
-	ck_assert_uint_eq(out[32], 0x60);               /* DRAM Event */
-	ck_assert_uint_eq(out[32 + 17] & 3, 1);         /* warning */
+	ck_assert_uint_eq(out[32], 0x60);       /* DRAM Event */
+	ck_assert_uint_eq(out[32 + 17] & 3, 1); /* warning */
 	log = 2;
 	ck_assert_uint_eq(run(p, 0x0100, &log, 1), 0);
 	ck_assert_uint_eq(out_len, 32);
@@ -531,7 +536,7 @@ static bool poison_has(uint64_t dpa, unsigned source)
 
 START_TEST(memdev_poison)
 {
-	uint8_t in[72] = { 0 };
+	uint8_t in[72] = {0};
 	void *p = dev_open(NULL);
 
 	ck_assert_uint_eq(poison_count(p), 1);
@@ -596,7 +601,7 @@ END_TEST
 
 START_TEST(memdev_alerts)
 {
-	uint8_t in[12] = { 0 };
+	uint8_t in[12] = {0};
 	void *p = dev_open(NULL);
 
 	/* over-temperature warning at 30 C: the 34 C device now warns */
@@ -628,7 +633,8 @@ START_TEST(memdev_alerts)
 	ck_assert_uint_eq(out[0], 0x01);
 	ck_assert_uint_eq(run(p, 0x4200, NULL, 0), 0);
 	ck_assert_uint_eq(out[2], 0);
-	/* invalid: warning at or above the critical threshold, reserved bits, enable without valid */
+	/* invalid: warning at or above the critical threshold, reserved bits, enable without valid
+	 */
 	memset(in, 0, sizeof(in));
 	in[0] = 0x01;
 	in[1] = 0x01;
@@ -653,7 +659,7 @@ END_TEST
 /* Get Supported Features input. */
 static uint16_t supported_features(void *p, uint32_t count, uint16_t start)
 {
-	uint8_t in[8] = { 0 };
+	uint8_t in[8] = {0};
 
 	put32(in, count);
 	put16(in + 4, start);
@@ -662,10 +668,13 @@ static uint16_t supported_features(void *p, uint32_t count, uint16_t start)
 
 START_TEST(memdev_supported_features)
 {
-	static const struct { const uint8_t *uuid; uint16_t get, set, eff; } want[] = {
-		{ scrub_uuid, 4, 2, 0x02 },
-		{ refresh_uuid, 4, 1, 0x01 },
-		{ fill_uuid, 8, 4, 0x04 },
+	static const struct {
+		const uint8_t *uuid;
+		uint16_t get, set, eff;
+	} want[] = {
+	    {scrub_uuid, 4, 2, 0x02},
+	    {refresh_uuid, 4, 1, 0x01},
+	    {fill_uuid, 8, 4, 0x04},
 	};
 	void *p = dev_open(NULL);
 
@@ -717,7 +726,7 @@ static uint16_t get_feature(void *p, const uint8_t *uuid, uint16_t offset, uint1
 static uint16_t set_feature(void *p, const uint8_t *uuid, uint32_t flags, uint8_t version,
 			    const void *data, size_t len)
 {
-	uint8_t in[64] = { 0 };
+	uint8_t in[64] = {0};
 
 	memcpy(in, uuid, 16);
 	put32(in + 16, flags);
@@ -728,7 +737,7 @@ static uint16_t set_feature(void *p, const uint8_t *uuid, uint32_t flags, uint8_
 
 START_TEST(memdev_features)
 {
-	static const uint8_t bogus[16] = { 1, 2, 3 };
+	static const uint8_t bogus[16] = {1, 2, 3};
 	uint8_t data[8];
 	void *p = dev_open(NULL);
 
@@ -776,8 +785,7 @@ START_TEST(memdev_features)
 	ck_assert_uint_eq(set_feature(p, scrub_uuid, 0, 2, data, 2), 0x19);
 	ck_assert_uint_eq(set_feature(p, scrub_uuid, 1, 1, data, 2), CXL_RC_INVALID_INPUT);
 	ck_assert_uint_eq(set_feature(p, scrub_uuid, 8, 1, data, 2), CXL_RC_INVALID_INPUT);
-	ck_assert_uint_eq(set_feature(p, scrub_uuid, 0, 1, data, 3),
-			  CXL_RC_INVALID_PAYLOAD_LENGTH);
+	ck_assert_uint_eq(set_feature(p, scrub_uuid, 0, 1, data, 3), CXL_RC_INVALID_PAYLOAD_LENGTH);
 	dev_close(p);
 }
 END_TEST
@@ -844,7 +852,11 @@ START_TEST(memdev_too_big)
 {
 	static uint8_t big[4097];
 	struct mbx_transport_cmd cmd = {
-		.opcode = 0x0502, .in = big, .in_len = sizeof(big), .out = out, .out_cap = OUT_CAP,
+	    .opcode = 0x0502,
+	    .in = big,
+	    .in_len = sizeof(big),
+	    .out = out,
+	    .out_cap = OUT_CAP,
 	};
 	void *p = dev_open(NULL);
 
@@ -916,7 +928,10 @@ END_TEST
 START_TEST(fault_timeout)
 {
 	struct mbx_transport_cmd cmd = {
-		.opcode = 0x0001, .out = out, .out_cap = OUT_CAP, .timeout_ms = 120,
+	    .opcode = 0x0001,
+	    .out = out,
+	    .out_cap = OUT_CAP,
+	    .timeout_ms = 120,
 	};
 	void *p = dev_open("fault", "timeout", "fault_count", "1", NULL);
 	uint64_t t0 = now_ms();
@@ -933,7 +948,10 @@ END_TEST
 START_TEST(fault_hang)
 {
 	struct mbx_transport_cmd cmd = {
-		.opcode = 0x4200, .out = out, .out_cap = OUT_CAP, .timeout_ms = 10,
+	    .opcode = 0x4200,
+	    .out = out,
+	    .out_cap = OUT_CAP,
+	    .timeout_ms = 10,
 	};
 	void *p = dev_open("fault", "hang", "hang_ms", "250", "fault_opcode", "0x4200", NULL);
 	uint64_t t0 = now_ms();
@@ -953,9 +971,9 @@ END_TEST
 
 START_TEST(options_list)
 {
-	static const char *const keys[] = { "model", "serial", "latency_us", "sanitize_ms",
-					    "ports", "tunnel_port", "payload_max", "fault_opcode",
-					    "fault", "fault_count", "hang_ms" };
+	static const char *const keys[] = {"model", "serial",      "latency_us",  "sanitize_ms",
+					   "ports", "tunnel_port", "payload_max", "fault_opcode",
+					   "fault", "fault_count", "hang_ms"};
 	size_t n = 0;
 
 	while (ops->options[n])
@@ -1019,9 +1037,9 @@ START_TEST(switch_identify)
 
 	ck_assert_uint_eq(run(p, 0x5100, NULL, 0), 0);
 	ck_assert_uint_eq(out_len, 0x49);
-	ck_assert_uint_eq(out[2], 4);           /* physical ports */
-	ck_assert_uint_eq(out[3], 1);           /* VCSs */
-	ck_assert_uint_eq(out[4], 0x03);        /* ports 0 and 1 are up */
+	ck_assert_uint_eq(out[2], 4);    /* physical ports */
+	ck_assert_uint_eq(out[3], 1);    /* VCSs */
+	ck_assert_uint_eq(out[4], 0x03); /* ports 0 and 1 are up */
 	ck_assert_uint_eq(out[0x24], 0x01);
 	ck_assert_uint_eq(le16(out + 0x44), 3);
 	ck_assert_uint_eq(le16(out + 0x46), 1);
@@ -1034,9 +1052,11 @@ END_TEST
 
 START_TEST(switch_cel_exact)
 {
-	static const struct { uint16_t op, eff; } want[] = {
-		{ 0x0001, 0 }, { 0x0002, 0 }, { 0x0400, 0 }, { 0x0401, 0 },
-		{ 0x5100, 0 }, { 0x5101, 0 }, { 0x5102, 0x02 }, { 0x5300, 0 },
+	static const struct {
+		uint16_t op, eff;
+	} want[] = {
+	    {0x0001, 0}, {0x0002, 0}, {0x0400, 0},    {0x0401, 0},
+	    {0x5100, 0}, {0x5101, 0}, {0x5102, 0x02}, {0x5300, 0},
 	};
 	uint8_t cel[64];
 	void *p = dev_open("model", "switch", NULL);
@@ -1064,7 +1084,7 @@ static uint16_t port_state(void *p, const uint8_t *ids, uint8_t n)
 
 START_TEST(switch_ports)
 {
-	static const uint8_t ids[] = { 0, 1, 2, 3, 9 };
+	static const uint8_t ids[] = {0, 1, 2, 3, 9};
 	void *p = dev_open("model", "switch", NULL);
 	const uint8_t *b;
 
@@ -1093,7 +1113,7 @@ START_TEST(switch_ports)
 	ck_assert_uint_eq(b[0], 9);
 	ck_assert_uint_eq(b[1], 0x0f); /* invalid port id */
 	/* a count that disagrees with the list, an empty list */
-	uint8_t in[4] = { 3, 0, 1 };
+	uint8_t in[4] = {3, 0, 1};
 	ck_assert_uint_eq(run(p, 0x5101, in, 3), CXL_RC_INVALID_PAYLOAD_LENGTH);
 	ck_assert_uint_eq(run(p, 0x5101, in, 4), 0);
 	in[0] = 0;
@@ -1121,10 +1141,13 @@ static uint16_t tunnel(void *p, uint8_t port, uint8_t tag, uint16_t opcode, cons
 {
 	static uint8_t msg[70000], in[70000];
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_REQUEST, .tag = tag, .opcode = opcode,
-		.payload = pl, .payload_len = pl_len,
+	    .category = CCI_CATEGORY_REQUEST,
+	    .tag = tag,
+	    .opcode = opcode,
+	    .payload = pl,
+	    .payload_len = pl_len,
 	};
-	struct cci_tunnel_req t = { .target = port, .target_type = 0, .msg = msg };
+	struct cci_tunnel_req t = {.target = port, .target_type = 0, .msg = msg};
 	int n = cci_encode(msg, sizeof(msg), &m);
 
 	ck_assert_int_gt(n, 0);
@@ -1157,9 +1180,9 @@ START_TEST(switch_tunnel)
 	ck_assert_uint_eq(m.rc, 0);
 	ck_assert(!m.background);
 	ck_assert_uint_eq(m.payload_len, 18);
-	ck_assert_uint_eq(m.payload[17], 0x03);       /* a Type 3 device behind the port */
+	ck_assert_uint_eq(m.payload[17], 0x03); /* a Type 3 device behind the port */
 	ck_assert_uint_eq(le64(m.payload + 8), 0x701);
-	ck_assert_uint_eq(m.payload[16], 11);         /* half the switch's 4096-byte mailbox */
+	ck_assert_uint_eq(m.payload[16], 11); /* half the switch's 4096-byte mailbox */
 
 	ck_assert_uint_eq(tunnel(p, 1, 1, 0x4200, NULL, 0), 0);
 	tunnel_reply(&m);
@@ -1205,7 +1228,7 @@ END_TEST
 
 START_TEST(switch_tunnel_cel)
 {
-	static const uint8_t want[] = { 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00 };
+	static const uint8_t want[] = {0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
 	uint8_t in[24];
 	void *p = dev_open("model", "switch", NULL);
 	struct cci_msg m;
@@ -1226,9 +1249,9 @@ END_TEST
 
 START_TEST(switch_tunnel_malformed)
 {
-	uint8_t in[64] = { 0 }, resp[16] = { 0 };
+	uint8_t in[64] = {0}, resp[16] = {0};
 	void *p = dev_open("model", "switch", NULL);
-	struct cci_msg m = { .category = CCI_CATEGORY_RESPONSE, .opcode = 0x0001 };
+	struct cci_msg m = {.category = CCI_CATEGORY_RESPONSE, .opcode = 0x0001};
 
 	/* wrong port, an empty port, a port that does not exist, another target type */
 	ck_assert_uint_eq(tunnel(p, 2, 0, 0x0001, NULL, 0), CXL_RC_INVALID_INPUT);
@@ -1266,8 +1289,8 @@ END_TEST
 START_TEST(switch_tunnel_nested)
 {
 	static uint8_t inner[64], mid[64];
-	struct cci_msg im = { .category = CCI_CATEGORY_REQUEST, .opcode = 0x0001 };
-	struct cci_tunnel_req t = { .target = 1, .msg = inner };
+	struct cci_msg im = {.category = CCI_CATEGORY_REQUEST, .opcode = 0x0001};
+	struct cci_tunnel_req t = {.target = 1, .msg = inner};
 	void *p = dev_open("model", "switch", NULL);
 	struct cci_msg m;
 	int n;
@@ -1313,7 +1336,7 @@ START_TEST(switch_port_control)
 	ck_assert_uint_eq(out[4 + 7], 0);  /* link down */
 	ck_assert_uint_eq(out[4 + 11], 0); /* Detect */
 	ck_assert_uint_eq(run(p, 0x5100, NULL, 0), 0);
-	ck_assert_uint_eq(out[4], 0x01);   /* only the upstream port is active */
+	ck_assert_uint_eq(out[4], 0x01); /* only the upstream port is active */
 	/* the device is held in reset: nothing reaches it */
 	ck_assert_uint_eq(tunnel(p, 1, 0, 0x0001, NULL, 0), CXL_RC_INVALID_INPUT);
 	/* a PPB reset with PERST still held leaves the link down */
