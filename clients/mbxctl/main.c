@@ -44,7 +44,7 @@ static void main_usage(FILE *f)
 		"  2  usage error\n"
 		"  3  denied: by policy, rate limited, reason required, or kernel-owned\n"
 		"  4  invalid request: refused as malformed, unsupported, or no such device\n"
-		"  5  daemon unreachable, protocol error, or daemon unable (audit, shutdown)\n",
+		"  5  daemon unreachable, protocol error, or daemon unable (audit, shutdown,\n     request cancelled)\n",
 		MBX_DEFAULT_SOCKET);
 }
 

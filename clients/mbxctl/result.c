@@ -20,7 +20,11 @@ static const int result_status_exit[MBX_STATUS_COUNT] = {
 	[MBX_STATUS_SHUTTING_DOWN] = CTL_EXIT_DAEMON,
 	[MBX_STATUS_KERNEL_OWNED] = CTL_EXIT_DENIED,
 	[MBX_STATUS_RAW_DISABLED] = CTL_EXIT_DENIED,
+	[MBX_STATUS_CANCELLED] = CTL_EXIT_DAEMON,
 };
+
+/* A status added to proto.h needs its exit code above (and in docs/mbxctl.md). */
+_Static_assert(MBX_STATUS_COUNT == 14, "map every broker status to an exit code");
 
 /* The exit code of an answer: the broker's verdict, then the device's return code. */
 int result_exit_code(const struct ctl_answer *a)
