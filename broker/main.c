@@ -157,6 +157,9 @@ int main(int argc, char **argv)
 	TAILQ_INIT(&b.sessions);
 	if (audit_open(b.cfg->audit_path, &b.audit, err, sizeof(err)) < 0)
 		fatalx("audit log: %s", err);
+	if (audit_torn_bytes(b.audit))
+		log_warnx("audit log %s: cut %zu bytes of a torn last record (a crash mid-write)",
+			  b.cfg->audit_path, audit_torn_bytes(b.audit));
 	open_devices(&b);
 	b.listen_fd = listener_open(b.cfg, err, sizeof(err));
 	if (b.listen_fd < 0)

@@ -151,7 +151,8 @@ static void request_dispatch(struct session *s, struct job *j)
 		}
 	} else {
 		/* Reads are recorded too, but never held up by the log. */
-		request_audit(j, AUDIT_DECISION, NULL, NULL, NULL);
+		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->intent_seq) < 0)
+			j->intent_seq = 0;
 	}
 	rc = device_enqueue(j->dev, j);
 	if (rc < 0) {
@@ -326,10 +327,11 @@ void request_complete(struct job *j)
 		return;
 	}
 	request_result_from_job(&r, j);
-	if (j->decision.audited && request_audit(j, AUDIT_RESULT, &r, NULL, NULL) < 0)
+	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
+	if (j->decision.audited &&
+	    request_audit(j, AUDIT_RESULT, &r, started_bg ? "started" : NULL, NULL) < 0)
 		log_warnx("device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
 			  j->dev->name, j->cmd.opcode, (unsigned long long)j->intent_seq);
-	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
 	if (s)
 		session_send_result(s, j->tag, &r);
 	if (started_bg) {
