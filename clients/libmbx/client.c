@@ -665,8 +665,19 @@ int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *cou
 	return 0;
 }
 
+/* Counts the SUBMITs in flight: the server's max_inflight limits those only. */
+static size_t client_submits_inflight(const struct mbx_client *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_inflight; i++)
+		n += c->inflight[i].type == MBX_MSG_SUBMIT;
+	return n;
+}
+
 /* Checks a request against the protocol's and the server's limits. */
-static int client_check_request(const struct mbx_client *c, const struct mbx_request *req)
+static int client_check_request(const struct mbx_client *c, uint16_t type,
+				const struct mbx_request *req)
 {
 	if (!req->device || !*req->device || (!req->payload && req->payload_len))
 		return -EINVAL;
@@ -677,7 +688,8 @@ static int client_check_request(const struct mbx_client *c, const struct mbx_req
 	if (req->payload_len > MBX_PAYLOAD_MAX ||
 	    (c->server.max_payload && req->payload_len > c->server.max_payload))
 		return -EMSGSIZE;
-	if (c->server.max_inflight && c->n_inflight >= c->server.max_inflight)
+	if (type == MBX_MSG_SUBMIT && c->server.max_inflight &&
+	    client_submits_inflight(c) >= c->server.max_inflight)
 		return -EBUSY;
 	return 0;
 }
@@ -696,7 +708,7 @@ static int client_send_request(struct mbx_client *c, uint16_t type, const struct
 
 	if (c->err)
 		return c->err;
-	r = client_check_request(c, req);
+	r = client_check_request(c, type, req);
 	if (r < 0)
 		return r;
 	snprintf(m.device, sizeof(m.device), "%s", req->device);

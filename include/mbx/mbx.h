@@ -79,7 +79,7 @@ void mbx_reply_free(struct mbx_reply *r);
  * arrive meanwhile are queued for mbx_next_event(), and RESULTs of requests
  * sent with mbx_send() for mbx_receive(). Errors before sending: -EINVAL (no
  * device), -ENAMETOOLONG (device name), -E2BIG (reason), -EMSGSIZE (payload
- * over the server's max_payload), -EBUSY (max_inflight requests open).
+ * over the server's max_payload), -EBUSY (max_inflight SUBMITs open).
  * Waits as long as the daemon takes: the daemon enforces device timeouts.
  */
 int mbx_submit(struct mbx_client *c, const struct mbx_request *req, struct mbx_reply *reply);

@@ -1389,6 +1389,11 @@ START_TEST(test_client_limits_and_unreachable)
 	ck_assert_int_eq(mbx_send(c, &req, &tag), -EINVAL);
 	req.device = "a-device-name-much-longer-than-32-bytes";
 	ck_assert_int_eq(mbx_send(c, &req, &tag), -ENAMETOOLONG);
+	/* The fake allows 4 SUBMITs in flight: the fifth is refused before it is sent. */
+	req.device = "mem0";
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(mbx_send(c, &req, &tag), 0);
+	ck_assert_int_eq(mbx_send(c, &req, &tag), -EBUSY);
 	mbx_close(c);
 	fake_stop(&f);
 	ck_assert_str_eq(mbx_strerror(-ENOENT), "No such file or directory");
