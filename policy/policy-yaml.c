@@ -182,7 +182,8 @@ static void policy_yaml_opcodes(struct policy_yaml *y, yaml_node_t *n, const cha
 {
 	yaml_node_item_t *it;
 
-	if (!policy_yaml_sequence(y, n, what))
+	/* A repeated key was reported by policy_yaml_mapping(); keep the first. */
+	if (*v || !policy_yaml_sequence(y, n, what))
 		return;
 	*v = calloc((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1,
 		    sizeof(**v));
@@ -240,7 +241,8 @@ static void policy_yaml_strings(struct policy_yaml *y, yaml_node_t *n, const cha
 {
 	yaml_node_item_t *it;
 
-	if (!policy_yaml_sequence(y, n, what))
+	/* A repeated key was reported by policy_yaml_mapping(); keep the first. */
+	if (*v || !policy_yaml_sequence(y, n, what))
 		return;
 	*v = calloc((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1,
 		    sizeof(**v));
@@ -584,7 +586,7 @@ static void policy_yaml_overrides(struct policy_yaml *y, yaml_node_t *n)
 	yaml_node_pair_t *pr;
 	size_t max;
 
-	if (!policy_yaml_mapping(y, n, "opcodes"))
+	if (y->p->ovr || !policy_yaml_mapping(y, n, "opcodes"))
 		return;
 	max = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	y->p->ovr = calloc(max + 1, sizeof(*y->p->ovr));
