@@ -63,12 +63,27 @@ void harness_write_policy(struct harness *h, const char *policy_yaml)
 	ck_assert(rename(tmp, h->policy) == 0);
 }
 
-/* Lays out a temporary folder with config and policy. */
-void harness_init(struct harness *h, const char *devices_yaml, const char *policy_yaml)
+/* Writes mbxd.yaml from the harness's paths and devices. */
+void harness_write_config(struct harness *h)
 {
 	char *cfg;
 
+	ck_assert(asprintf(&cfg,
+			   "socket: { path: %s, mode: \"0666\" }\n"
+			   "policy: %s\n"
+			   "audit: { path: %s }\n"
+			   "limits: { max_inflight: 64, max_queue_per_user: 32 }\n"
+			   "devices:\n%s",
+			   h->socket, h->policy, h->audit, h->devices_yaml) > 0);
+	write_file(h->config, cfg, 0644);
+	free(cfg);
+}
+
+/* Lays out a temporary folder with config and policy. */
+void harness_init(struct harness *h, const char *devices_yaml, const char *policy_yaml)
+{
 	memset(h, 0, sizeof(*h));
+	h->devices_yaml = devices_yaml;
 	snprintf(h->dir, sizeof(h->dir), "/tmp/mbxd-test-XXXXXX");
 	ck_assert(mkdtemp(h->dir) != NULL);
 	chmod(h->dir, 0755); /* the test users must reach the socket */
@@ -77,15 +92,7 @@ void harness_init(struct harness *h, const char *devices_yaml, const char *polic
 	snprintf(h->socket, sizeof(h->socket), "%s/mbxd.sock", h->dir);
 	snprintf(h->audit, sizeof(h->audit), "%s/audit.jsonl", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/mbxd.log", h->dir);
-	ck_assert(asprintf(&cfg,
-			   "socket: { path: %s, mode: \"0666\" }\n"
-			   "policy: %s\n"
-			   "audit: { path: %s }\n"
-			   "limits: { max_inflight: 64, max_queue_per_user: 32 }\n"
-			   "devices:\n%s",
-			   h->socket, h->policy, h->audit, devices_yaml) > 0);
-	write_file(h->config, cfg, 0644);
-	free(cfg);
+	harness_write_config(h);
 	harness_write_policy(h, policy_yaml);
 }
 

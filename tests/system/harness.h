@@ -18,6 +18,7 @@ struct harness {
 	char audit[320];
 	char log[320];    /* mbxd's stderr */
 	pid_t mbxd;
+	const char *devices_yaml;
 };
 
 /* Test users and the group they are in; created on first use. */
@@ -30,6 +31,8 @@ struct harness {
 void harness_users(void);
 /* Writes config and policy into a new temporary folder. device_yaml: the devices: list. */
 void harness_init(struct harness *h, const char *devices_yaml, const char *policy_yaml);
+/* Rewrites the config, e.g. after changing h->audit. */
+void harness_write_config(struct harness *h);
 /* Starts mbxd -d and waits until its socket accepts. */
 void harness_start(struct harness *h);
 /* Sends sig to mbxd. */

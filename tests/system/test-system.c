@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,6 +360,48 @@ START_TEST(test_hung_device_times_out_others_go_on)
 }
 END_TEST
 
+/* The audit log on a full filesystem: audited commands refused, reads go on, then recovery. */
+static int set_timestamp_as(const char *user)
+{
+	static const uint8_t now[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
+	struct call c = {.device = "mem0", .opcode = 0x0301, .payload = now,
+			 .payload_len = sizeof(now)};
+
+	return harness_as_user(user, submit_status, h.socket, &c);
+}
+
+START_TEST(test_audit_full_disk_fails_closed)
+{
+	char mnt[300], cmd[600], filler[320];
+	int i, rc = 0;
+
+	harness_stop(&h);
+	snprintf(mnt, sizeof(mnt), "%s/auditfs", h.dir);
+	ck_assert(mkdir(mnt, 0755) == 0);
+	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=64k tmpfs %s", mnt);
+	ck_assert_msg(system(cmd) == 0, "cannot mount a small tmpfs (need root and mount rights)");
+	snprintf(h.audit, sizeof(h.audit), "%s/audit.jsonl", mnt);
+	harness_write_config(&h);
+	harness_start(&h);
+	ck_assert_int_eq(set_timestamp_as(H_ADMIN), 0); /* Set Timestamp, config */
+
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of=%s bs=1k count=256 2>/dev/null", filler);
+	system(cmd); /* fails when the disk is full: that is the point */
+	/* The log's last page may still have room: a few records fit before the refusals. */
+	for (i = 0; i < 20 && (rc = set_timestamp_as(H_ADMIN)) == 0; i++)
+		;
+	ck_assert_int_eq(rc, MBX_STATUS_AUDIT_UNAVAILABLE);
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+
+	ck_assert(unlink(filler) == 0);
+	ck_assert_int_eq(set_timestamp_as(H_ADMIN), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	ck_assert(system(cmd) == 0);
+}
+END_TEST
+
 START_TEST(test_sigterm_exits_cleanly)
 {
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
@@ -382,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
 	tcase_add_test(tc, test_tunnelled_identify_through_switch);
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
+	tcase_add_test(tc, test_audit_full_disk_fails_closed);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
