@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -113,6 +114,22 @@ static void add_signal(struct broker *b, int sig, struct event **ev)
 		fatalx("cannot watch signal %d", sig);
 }
 
+/* Raises the descriptor limit so max_clients connections can be held at once. */
+static void raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_clients + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warnx("descriptor limit %llu is below max_clients %u: raise it (LimitNOFILE=)",
+			  (unsigned long long)rl.rlim_cur, cfg->max_clients);
+}
+
 /* Opens every configured device; one that fails stops the start. */
 static void open_devices(struct broker *b)
 {
@@ -149,6 +166,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(b.cfg);
 	if (evthread_use_pthreads() < 0)
 		fatalx("libevent has no pthreads support");
 	b.base = event_base_new();
