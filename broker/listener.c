@@ -103,17 +103,34 @@ int listener_open(const struct config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
+#define ACCEPT_PAUSE_MS 500
+
+/* Out of descriptors: the socket stays readable, so stop accepting for a while. */
+static void listener_pause(struct broker *b)
+{
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+
+	log_warn("accept: pausing new connections for %d ms", ACCEPT_PAUSE_MS);
+	event_del(b->accept_ev);
+	event_add(b->accept_ev, &tv); /* a timeout re-enables it even with no new client */
+}
+
 /* Accepts every pending client; beyond max_clients, new ones are turned away. */
 static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct broker *b = arg;
 	int fd;
 
-	(void)what;
+	if (what & EV_TIMEOUT) {
+		event_del(b->accept_ev);
+		event_add(b->accept_ev, NULL);
+	}
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE)
+				listener_pause(b);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_warn("accept");
 			return;
 		}
