@@ -557,6 +557,18 @@ static void decide_refuse(struct policy_decision *out, enum mbx_status st,
 	va_end(ap);
 }
 
+/* Tells whether every tunnel level goes to a port or LD the rule lists. */
+static bool decide_targets_ok(const struct policy_rule *r, const struct policy_class *pc)
+{
+	for (size_t l = 1; l < pc->n_levels; l++) {
+		uint16_t t = pc->level[l].target;
+
+		if (!(r->targets[t / 8] & (1u << (t % 8))))
+			return false;
+	}
+	return true;
+}
+
 /* Appends src at *off in a fixed buffer, truncating. */
 static void decide_cat(char *buf, size_t cap, size_t *off, const char *src)
 {
@@ -601,7 +613,7 @@ static void decide_allowed_message(struct policy_decision *out, uint16_t op, con
 static void decide_rules(struct policy *p, const struct policy_request *req,
 			 const struct policy_class *pc, struct policy_decision *out)
 {
-	static uint32_t subs[SUBJECTS_MAX + 2];
+	uint32_t subs[SUBJECTS_MAX + 2]; /* per call: two policies may decide at once during a reload */
 	const char *dev = req->dev && req->dev->name ? req->dev->name : "";
 	const char *user = req->who && req->who->user ? req->who->user : "";
 	struct decide_ctx c = {.t = decide_devtab(p, dev), .subs = subs};
@@ -629,6 +641,13 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 		return;
 	}
 	r = &p->rules[ri];
+	if (r->has_targets && !decide_targets_ok(r, pc)) {
+		decide_refuse(out, MBX_STATUS_DENIED, r,
+			      "rule \"%s\" (%s) allows tunnelling only to some ports or LDs, and "
+			      "this request goes to another",
+			      r->name, r->source);
+		return;
+	}
 	if (out->reason_required && (!req->reason || !req->reason[0])) {
 		decide_refuse(out, MBX_STATUS_DENIED, r,
 			      "a reason is required for %s-class commands such as %s (rule \"%s\", "
@@ -658,6 +677,10 @@ void policy_decide(struct policy *p, const struct policy_request *req, struct po
 	memset(out, 0, sizeof(*out));
 	out->decision = MBX_DECISION_DENY;
 	out->status = MBX_STATUS_DENIED;
+	if (!p) {
+		snprintf(out->message, sizeof(out->message), "no policy is loaded: denied");
+		return;
+	}
 	policy_classify(p, req->dev, req->opcode, req->payload, req->payload_len, &pc);
 	decide_fill_class(p, &pc, out);
 	if (pc.status != MBX_STATUS_OK) {

@@ -60,6 +60,8 @@ struct policy_rule {
 	uint32_t rate_n; /* 0: no limit */
 	uint64_t rate_period_ms;
 	char rate_text[32];
+	bool has_targets;     /* tunnel_targets: given */
+	uint8_t targets[32];  /* bitmap of port/LD ids tunnels may go to */
 	uint32_t *subjects; /* subject ids this rule applies to */
 	size_t n_subjects;
 };

@@ -300,6 +300,33 @@ static void policy_yaml_rate(struct policy_yaml *y, yaml_node_t *n, struct polic
 			s, RATE_MAX);
 }
 
+/* Parses `tunnel_targets: [1, 3]`: the port or LD ids tunnels may go to. */
+static void policy_yaml_targets(struct policy_yaml *y, yaml_node_t *n, struct policy_rule *r)
+{
+	yaml_node_item_t *it;
+
+	if (r->has_targets || !policy_yaml_sequence(y, n, "tunnel_targets"))
+		return;
+	r->has_targets = true;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+		const char *s = policy_yaml_want_scalar(y, e, "a tunnel target");
+		unsigned long v;
+		char *end;
+
+		if (!s)
+			continue;
+		errno = 0;
+		v = strtoul(s, &end, 0);
+		if (!*s || *end || errno || v > 255 || s[0] == '-' || s[0] == '+') {
+			policy_yaml_err(y, e, "bad tunnel target \"%s\" (a port or LD id, 0 to 255)",
+					s);
+			continue;
+		}
+		r->targets[v / 8] |= (uint8_t)(1u << (v % 8));
+	}
+}
+
 /* Parses `who:` of a main-file rule: any, or {users: [...], groups: [...]}. */
 static void policy_yaml_who(struct policy_yaml *y, yaml_node_t *n, struct policy_rule *r)
 {
@@ -410,10 +437,12 @@ static void policy_yaml_rule_key(struct policy_yaml *y, const char *key, yaml_no
 		policy_yaml_opcodes(y, v, "deny_opcodes", &r->deny_ops, &r->n_deny_ops);
 	else if (strcmp(key, "rate") == 0)
 		policy_yaml_rate(y, v, r);
+	else if (strcmp(key, "tunnel_targets") == 0)
+		policy_yaml_targets(y, v, r);
 	else
 		policy_yaml_err(y, k,
 				"unknown key \"%s\" in rule (name, who, devices, allow, deny, "
-				"allow_opcodes, deny_opcodes, rate)",
+				"allow_opcodes, deny_opcodes, rate, tunnel_targets)",
 				key);
 }
 

@@ -582,6 +582,38 @@ START_TEST(test_decide_reason_required)
 }
 END_TEST
 
+/* tunnel_targets restricts where an allowing rule lets tunnels go. */
+START_TEST(test_decide_tunnel_targets)
+{
+	struct policy *p = load_ok(put("targets.yaml",
+				       "version: 1\nrules:\n"
+				       "  - name: port1-only\n    who: any\n    devices: [switch0]\n"
+				       "    allow: [read]\n    tunnel_targets: [1]\n",
+				       0644));
+	struct policy_decision d;
+	uint8_t pl[512];
+	size_t n;
+
+	n = nest(pl, sizeof(pl), 1, CXL_OP_IDENTIFY, NULL, 0); /* to port 1 */
+	decide(p, &switch0, "alice", NULL, 0, CXL_OP_TUNNEL, pl, n, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	n = nest(pl, sizeof(pl), 2, CXL_OP_IDENTIFY, NULL, 0); /* to port 2, then LD 1 */
+	decide(p, &switch0, "alice", NULL, 0, CXL_OP_TUNNEL, pl, n, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY);
+	ck_assert_str_eq(d.rule, "port1-only");
+	ck_assert_ptr_nonnull(strstr(d.message, "only to some ports or LDs"));
+	decide(p, &switch0, "alice", NULL, 0, CXL_OP_IDENTIFY_SWITCH, NULL, 0, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW); /* not a tunnel */
+	policy_free(p);
+	ck_assert_str_eq(load_errors(put("badt.yaml",
+					 "version: 1\nrules:\n  - name: t\n    who: any\n"
+					 "    allow: [read]\n    tunnel_targets: [256]\n",
+					 0644),
+				     false),
+			 "badt.yaml:6: bad tunnel target \"256\" (a port or LD id, 0 to 255)\n");
+}
+END_TEST
+
 /* Token bucket per rule and user. */
 START_TEST(test_decide_rate_limit)
 {
@@ -652,7 +684,7 @@ START_TEST(test_load_errors)
 			 "bad.yaml:13: duplicate rule name \"a\" (first at bad.yaml:8)\n"
 			 "bad.yaml:15: bad opcode \"zz\" (expected 0x0000 to 0xFFFF)\n"
 			 "bad.yaml:16: unknown key \"colour\" in rule (name, who, devices, allow, "
-			 "deny, allow_opcodes, deny_opcodes, rate)\n"
+			 "deny, allow_opcodes, deny_opcodes, rate, tunnel_targets)\n"
 			 "bad.yaml:17: rule \"c\" has no who (any, or users/groups)\n");
 }
 END_TEST
@@ -833,6 +865,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_decide_precedence);
 	tcase_add_test(tc, test_decide_reason_required);
 	tcase_add_test(tc, test_decide_rate_limit);
+	tcase_add_test(tc, test_decide_tunnel_targets);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_load_syntax_errors);
 	tcase_add_test(tc, test_user_files);
