@@ -105,6 +105,16 @@ int listener_open(const struct config *cfg, char *err, size_t errlen)
 
 #define ACCEPT_PAUSE_MS 500
 
+static void listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	if (b->accept_ev)
+		event_add(b->accept_ev, NULL);
+}
+
 /* Out of descriptors: the socket stays readable, so stop accepting for a while. */
 static void listener_pause(struct broker *b)
 {
@@ -112,7 +122,7 @@ static void listener_pause(struct broker *b)
 
 	log_warn("accept: pausing new connections for %d ms", ACCEPT_PAUSE_MS);
 	event_del(b->accept_ev);
-	event_add(b->accept_ev, &tv); /* a timeout re-enables it even with no new client */
+	event_base_once(b->base, -1, EV_TIMEOUT, listener_resume, b, &tv);
 }
 
 /* Accepts every pending client; beyond max_clients, new ones are turned away. */
@@ -121,10 +131,7 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct broker *b = arg;
 	int fd;
 
-	if (what & EV_TIMEOUT) {
-		event_del(b->accept_ev);
-		event_add(b->accept_ev, NULL);
-	}
+	(void)what;
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
