@@ -402,8 +402,8 @@ static void policy_yaml_rule_name(struct policy_yaml *y, yaml_node_t *n, struct 
 	const char *s = policy_yaml_want_scalar(y, n, "name");
 	uint32_t first;
 
-	if (!s)
-		return;
+	if (!s || r->name)
+		return; /* a repeated key was reported by policy_yaml_mapping() */
 	if (!*s || strlen(s) >= MBX_RULE_MAX) {
 		policy_yaml_err(y, n, "rule name must be 1 to %d characters", MBX_RULE_MAX - 1);
 		return;

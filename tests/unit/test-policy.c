@@ -789,6 +789,54 @@ START_TEST(test_ownership)
 }
 END_TEST
 
+/* The demo policy (conf/demo) says what the demo shows. */
+START_TEST(test_demo_policy)
+{
+	static const char *const ops[] = {"cxl-operators"};
+	char path[512];
+	const char *slash = strrchr(__FILE__, '/');
+	struct policy *p;
+	struct policy_decision d;
+	uint8_t pl[512];
+	size_t n;
+
+	ck_assert_ptr_nonnull(slash);
+	snprintf(path, sizeof(path), "%.*s/../../conf/demo/policy.yaml", (int)(slash - __FILE__),
+		 __FILE__);
+	p = load_ok(path);
+	decide(p, &mem0, "mbx-operator", ops, 1, CXL_OP_GET_HEALTH_INFO, NULL, 0, NULL, 0, &d);
+	ck_assert_str_eq(d.rule, "operators-read");
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	decide(p, &mem0, "mbx-operator", ops, 1, CXL_OP_SANITIZE, NULL, 0, "cleanup", 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY);
+	ck_assert_str_eq(d.rule, "operators-never-destroy");
+	decide(p, &mem0, "mbx-operator", ops, 1, 0x0101, (const uint8_t *)"123456", 6, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	ck_assert_str_eq(d.rule, "mbx-operator-logs");
+	n = nest(pl, sizeof(pl), 1, CXL_OP_IDENTIFY, NULL, 0);
+	decide(p, &switch0, "mbx-operator", ops, 1, CXL_OP_TUNNEL, pl, n, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	decide(p, &switch0, "mbx-admin", NULL, 0, CXL_OP_TUNNEL, pl, n, NULL, 0, &d);
+	ck_assert_str_eq(d.rule, "admin-switch-read");
+	decide(p, &mem0, "mbx-admin", NULL, 0, CXL_OP_SANITIZE, NULL, 0, NULL, 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY);
+	ck_assert_ptr_nonnull(strstr(d.message, "a reason is required"));
+	decide(p, &mem0, "mbx-admin", NULL, 0, CXL_OP_SANITIZE, NULL, 0, "RITM-1042", 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	ck_assert_str_eq(d.rule, "admin-memdev");
+	ck_assert(d.audited);
+	decide(p, &switch0, "mbx-admin", NULL, 0, CXL_OP_SANITIZE, NULL, 0, "x", 0, &d);
+	ck_assert_str_eq(d.rule, "never-sanitize-the-switch");
+	n = nest(pl, sizeof(pl), 1, CXL_OP_SANITIZE, NULL, 0);
+	decide(p, &switch0, "mbx-admin", NULL, 0, CXL_OP_TUNNEL, pl, n, "x", 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY);
+	ck_assert_str_eq(d.rule, "never-sanitize-the-switch");
+	decide(p, &mem0, "mbx-admin", NULL, 0, 0x4501, pl, 96, "x", 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY); /* security: nobody */
+	policy_free(p);
+}
+END_TEST
+
 /* Builds a policy of n rules, each for its own user and device, plus a deny at the end. */
 static const char *big_policy(size_t n)
 {
@@ -870,6 +918,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_load_syntax_errors);
 	tcase_add_test(tc, test_user_files);
 	tcase_add_test(tc, test_ownership);
+	tcase_add_test(tc, test_demo_policy);
 	tcase_add_test(tc, test_decide_10k_rules);
 	suite_add_tcase(s, tc);
 	return s;
