@@ -12,8 +12,8 @@
 #include "cci.h"
 #include "policy-internal.h"
 
-#define FM_API_SET_FIRST 0x51
-#define FM_API_SET_LAST 0x59
+#define FM_API_SET_FIRST       0x51
+#define FM_API_SET_LAST        0x59
 #define TUNNEL_TARGET_TYPE_MAX 1 /* 0 port or LD, 1 LD pool CCI of an MHD */
 
 /* Orders overrides by opcode for bsearch. */
@@ -49,7 +49,7 @@ static enum mbx_class classify_max(enum mbx_class a, enum mbx_class b)
 
 /* Marks the request invalid with a sentence saying why. */
 static void classify_fail(struct policy_class *out, enum mbx_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void classify_fail(struct policy_class *out, enum mbx_status st, const char *fmt, ...)
 {
 	va_list ap;
@@ -220,8 +220,8 @@ static void classify_feature(const struct policy_device *dev, const uint8_t *pay
 			continue;
 		ec = policy_cel_effects_class(dev->features[i].set_effects);
 		/* Writing a Feature with no listed effect still configures the device. */
-		lv->cls = ec < 0 ? MBX_CLASS_CONFIG
-				 : classify_max((enum mbx_class)ec, MBX_CLASS_CONFIG);
+		lv->cls =
+		    ec < 0 ? MBX_CLASS_CONFIG : classify_max((enum mbx_class)ec, MBX_CLASS_CONFIG);
 		return;
 	}
 	lv->cls = MBX_CLASS_VENDOR; /* a Feature the device did not describe */

@@ -13,8 +13,8 @@
 
 #include "policy-internal.h"
 
-#define SUBJECT_ANY 0
-#define DEVTABS_MAX 256 /* device names cached before the cache starts over */
+#define SUBJECT_ANY  0
+#define DEVTABS_MAX  256  /* device names cached before the cache starts over */
 #define SUBJECTS_MAX 1024 /* subjects of one principal considered: user, groups, any */
 
 /* Hashes a string (FNV-1a). */
@@ -107,8 +107,7 @@ void policy_strmap_free(struct policy_strmap *m)
 }
 
 /* Returns the subject id of "u:name" / "g:name", creating it when asked. */
-static int decide_subject(struct policy *p, char kind, const char *name, bool create,
-			  uint32_t *id)
+static int decide_subject(struct policy *p, char kind, const char *name, bool create, uint32_t *id)
 {
 	char key[300];
 	size_t len = strnlen(name, sizeof(key) - 3);
@@ -226,8 +225,7 @@ static struct policy_opslot *decide_opslot(const struct policy_devtab *t, uint32
 }
 
 /* Records rule i as allowing or denying an opcode for a subject, if first. */
-static void decide_devtab_op(struct policy_devtab *t, uint32_t s, uint16_t op, int32_t i,
-			     bool deny)
+static void decide_devtab_op(struct policy_devtab *t, uint32_t s, uint16_t op, int32_t i, bool deny)
 {
 	struct policy_opslot *slot = decide_opslot(t, s << 16 | op);
 
@@ -337,8 +335,7 @@ static const struct policy_devtab *decide_devtab(struct policy *p, const char *d
 }
 
 /* The subjects a principal is: any, its user, each of its groups the policy names. */
-static size_t decide_subjects(struct policy *p, const struct policy_principal *who,
-			      uint32_t *subs)
+static size_t decide_subjects(struct policy *p, const struct policy_principal *who, uint32_t *subs)
 {
 	size_t n = 0;
 
@@ -366,8 +363,8 @@ static int32_t decide_by_class(const struct decide_ctx *c, enum mbx_class cls, b
 	int32_t best = POLICY_NO_RULE;
 
 	for (size_t i = 0; i < c->n_subs; i++) {
-		int32_t r = deny ? c->t->first_deny[c->subs[i]][cls]
-				 : c->t->first_allow[c->subs[i]][cls];
+		int32_t r =
+		    deny ? c->t->first_deny[c->subs[i]][cls] : c->t->first_allow[c->subs[i]][cls];
 
 		if (r < best)
 			best = r;
@@ -540,7 +537,7 @@ static void decide_fill_class(const struct policy *p, const struct policy_class 
 /* Refuses with the rule that decided (or none) and a sentence. */
 static void decide_refuse(struct policy_decision *out, enum mbx_status st,
 			  const struct policy_rule *r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void decide_refuse(struct policy_decision *out, enum mbx_status st,
 			  const struct policy_rule *r, const char *fmt, ...)
 {
@@ -613,7 +610,8 @@ static void decide_allowed_message(struct policy_decision *out, uint16_t op, con
 static void decide_rules(struct policy *p, const struct policy_request *req,
 			 const struct policy_class *pc, struct policy_decision *out)
 {
-	uint32_t subs[SUBJECTS_MAX + 2]; /* per call: two policies may decide at once during a reload */
+	uint32_t
+	    subs[SUBJECTS_MAX + 2]; /* per call: two policies may decide at once during a reload */
 	const char *dev = req->dev && req->dev->name ? req->dev->name : "";
 	const char *user = req->who && req->who->user ? req->who->user : "";
 	struct decide_ctx c = {.t = decide_devtab(p, dev), .subs = subs};
@@ -635,9 +633,10 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 		return;
 	}
 	if ((ri = decide_allow(&c, pc)) == POLICY_NO_RULE) {
-		decide_refuse(out, MBX_STATUS_DENIED, NULL,
-			      "no rule allows %s (0x%04x, %s class) on %s for %s: denied by default",
-			      out->name, req->opcode, cls, dev, user);
+		decide_refuse(
+		    out, MBX_STATUS_DENIED, NULL,
+		    "no rule allows %s (0x%04x, %s class) on %s for %s: denied by default",
+		    out->name, req->opcode, cls, dev, user);
 		return;
 	}
 	r = &p->rules[ri];

@@ -21,15 +21,15 @@
 
 /* Command Effects Log bits (CXL r3.1 Table 8-75) the implementations agree on. */
 #define CEL_CONFIG_COLD_RESET (1u << 0)
-#define CEL_CONFIG_IMMEDIATE (1u << 1)
-#define CEL_DATA_IMMEDIATE (1u << 2)
-#define CEL_POLICY_IMMEDIATE (1u << 3)
-#define CEL_LOG_IMMEDIATE (1u << 4)
-#define CEL_SECURITY (1u << 5)
-#define CEL_BACKGROUND (1u << 6)
-#define CEL_KNOWN_MASK 0x7fu
+#define CEL_CONFIG_IMMEDIATE  (1u << 1)
+#define CEL_DATA_IMMEDIATE    (1u << 2)
+#define CEL_POLICY_IMMEDIATE  (1u << 3)
+#define CEL_LOG_IMMEDIATE     (1u << 4)
+#define CEL_SECURITY          (1u << 5)
+#define CEL_BACKGROUND        (1u << 6)
+#define CEL_KNOWN_MASK        0x7fu
 
-#define POLICY_NO_RULE INT32_MAX
+#define POLICY_NO_RULE      INT32_MAX
 #define POLICY_CLASS_BIT(c) (1u << (c))
 
 /* An `opcodes:` entry: a name and class the admin gave an opcode. */
@@ -60,9 +60,9 @@ struct policy_rule {
 	uint32_t rate_n; /* 0: no limit */
 	uint64_t rate_period_ms;
 	char rate_text[32];
-	bool has_targets;     /* tunnel_targets: given */
-	uint8_t targets[32];  /* bitmap of port/LD ids tunnels may go to */
-	uint32_t *subjects; /* subject ids this rule applies to */
+	bool has_targets;    /* tunnel_targets: given */
+	uint8_t targets[32]; /* bitmap of port/LD ids tunnels may go to */
+	uint32_t *subjects;  /* subject ids this rule applies to */
 	size_t n_subjects;
 };
 
@@ -166,8 +166,8 @@ const struct cel_entry *policy_cel_find(const struct cel_entry *cel, size_t n, u
 int policy_cel_effects_class(uint16_t effects);
 
 /* policy-yaml.c helpers shared with decide.c */
-void policy_errors_add(struct policy_errors *errs, const char *file, int line, const char *fmt,
-		       ...) __attribute__((format(printf, 4, 5)));
+void policy_errors_add(struct policy_errors *errs, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* decide.c */
 int policy_compile(struct policy *p);

@@ -19,7 +19,7 @@
 #include "policy-internal.h"
 
 #define YAML_NAME_MAX 255
-#define RATE_MAX 1000000u
+#define RATE_MAX      1000000u
 
 /* One file being loaded. */
 struct policy_yaml {
@@ -33,8 +33,7 @@ struct policy_yaml {
 };
 
 /* Appends one error; out of memory drops it rather than failing the caller. */
-void policy_errors_add(struct policy_errors *errs, const char *file, int line, const char *fmt,
-		       ...)
+void policy_errors_add(struct policy_errors *errs, const char *file, int line, const char *fmt, ...)
 {
 	struct policy_error *v = realloc(errs->v, (errs->n + 1) * sizeof(*v));
 	va_list ap;
@@ -62,7 +61,7 @@ void policy_errors_free(struct policy_errors *errs)
 
 /* Reports an error at a node's line. */
 static void policy_yaml_err(struct policy_yaml *y, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void policy_yaml_err(struct policy_yaml *y, const yaml_node_t *n, const char *fmt, ...)
 {
 	char msg[256];
@@ -272,9 +271,8 @@ static void policy_yaml_rate(struct policy_yaml *y, yaml_node_t *n, struct polic
 		const char *unit;
 		uint64_t ms;
 	} units[] = {
-		{"second", 1000},    {"sec", 1000},	{"s", 1000},	    {"minute", 60000},
-		{"min", 60000},	     {"m", 60000},	{"hour", 3600000},  {"h", 3600000},
-		{"day", 86400000},   {"d", 86400000},
+	    {"second", 1000}, {"sec", 1000},     {"s", 1000},    {"minute", 60000}, {"min", 60000},
+	    {"m", 60000},     {"hour", 3600000}, {"h", 3600000}, {"day", 86400000}, {"d", 86400000},
 	};
 	const char *s = policy_yaml_want_scalar(y, n, "rate");
 	unsigned long v;
@@ -319,8 +317,8 @@ static void policy_yaml_targets(struct policy_yaml *y, yaml_node_t *n, struct po
 		errno = 0;
 		v = strtoul(s, &end, 0);
 		if (!*s || *end || errno || v > 255 || s[0] == '-' || s[0] == '+') {
-			policy_yaml_err(y, e, "bad tunnel target \"%s\" (a port or LD id, 0 to 255)",
-					s);
+			policy_yaml_err(y, e,
+					"bad tunnel target \"%s\" (a port or LD id, 0 to 255)", s);
 			continue;
 		}
 		r->targets[v / 8] |= (uint8_t)(1u << (v % 8));
@@ -337,8 +335,10 @@ static void policy_yaml_who(struct policy_yaml *y, yaml_node_t *n, struct policy
 		if (strcmp(s, "any") == 0)
 			r->any = true;
 		else
-			policy_yaml_err(y, n, "who must be \"any\" or {users: [...], groups: [...]}, "
-					      "not \"%s\"", s);
+			policy_yaml_err(y, n,
+					"who must be \"any\" or {users: [...], groups: [...]}, "
+					"not \"%s\"",
+					s);
 		return;
 	}
 	if (!policy_yaml_mapping(y, n, "who"))
@@ -376,8 +376,9 @@ static void policy_yaml_who_user(struct policy_yaml *y, yaml_node_t *n, struct p
 						"per-user file applies only to its user",
 						r->name ? r->name : "", r->users[i], y->owner);
 		if (r->n_groups)
-			policy_yaml_err(y, n, "rule \"%s\" names groups in %s's file; a per-user "
-					      "file applies only to its user",
+			policy_yaml_err(y, n,
+					"rule \"%s\" names groups in %s's file; a per-user "
+					"file applies only to its user",
 					r->name ? r->name : "", y->owner);
 	}
 	for (size_t i = 0; i < r->n_users; i++)
@@ -453,10 +454,9 @@ static void policy_yaml_ceiling(struct policy_yaml *y, yaml_node_t *n, struct po
 
 	for (int c = max + 1; c < MBX_CLASS_COUNT; c++)
 		if (r->allow_cls & POLICY_CLASS_BIT(c))
-			policy_yaml_err(y, n,
-					"rule \"%s\" allows %s, above user_files_max_class %s",
-					r->name ? r->name : "", mbx_class_name(c),
-					mbx_class_name(max));
+			policy_yaml_err(
+			    y, n, "rule \"%s\" allows %s, above user_files_max_class %s",
+			    r->name ? r->name : "", mbx_class_name(c), mbx_class_name(max));
 	for (size_t i = 0; i < r->n_allow_ops; i++) {
 		enum mbx_class c = policy_classify_base(y->p, r->allow_ops[i]);
 
@@ -557,8 +557,8 @@ static void policy_yaml_defaults(struct policy_yaml *y, yaml_node_t *n)
 		} else if (strcmp(key, "require_reason") == 0) {
 			policy_yaml_classes(y, v, "require_reason", &y->p->reason_mask);
 		} else {
-			policy_yaml_err(y, k, "unknown key \"%s\" in defaults (audit, require_reason)",
-					key);
+			policy_yaml_err(
+			    y, k, "unknown key \"%s\" in defaults (audit, require_reason)", key);
 		}
 	}
 }
@@ -585,7 +585,8 @@ static void policy_yaml_override(struct policy_yaml *y, yaml_node_t *k, yaml_nod
 			if ((s = policy_yaml_want_scalar(y, vv, "name")))
 				snprintf(o->name, sizeof(o->name), "%s", s);
 		} else if (key) {
-			policy_yaml_err(y, kk, "unknown key \"%s\" in opcode entry (name, class)", key);
+			policy_yaml_err(y, kk, "unknown key \"%s\" in opcode entry (name, class)",
+					key);
 		}
 	}
 	if (cls < 0) {
@@ -596,10 +597,11 @@ static void policy_yaml_override(struct policy_yaml *y, yaml_node_t *k, yaml_nod
 	o->cls = (enum mbx_class)cls;
 	e = catalog_lookup(o->opcode);
 	if (e && o->cls < e->cls)
-		policy_yaml_err(y, k,
-				"opcode 0x%04x (%s) is %s in the catalog; an override may raise it, "
-				"never lower it to %s",
-				o->opcode, e->name, mbx_class_name(e->cls), mbx_class_name(o->cls));
+		policy_yaml_err(
+		    y, k,
+		    "opcode 0x%04x (%s) is %s in the catalog; an override may raise it, "
+		    "never lower it to %s",
+		    o->opcode, e->name, mbx_class_name(e->cls), mbx_class_name(o->cls));
 }
 
 /* Orders overrides by opcode. */
@@ -742,8 +744,8 @@ static void policy_yaml_user(struct policy_yaml *y, yaml_node_t *root)
 		else if (strcmp(key, "rules") == 0)
 			policy_yaml_rules(y, v);
 		else
-			policy_yaml_err(y, k,
-					"unknown key \"%s\" in a per-user file (version, rules)", key);
+			policy_yaml_err(
+			    y, k, "unknown key \"%s\" in a per-user file (version, rules)", key);
 	}
 }
 
@@ -896,7 +898,8 @@ static void policy_yaml_users(struct policy *p, const char *dir, bool check_owne
 		if (asprintf(&path, "%s/%s", dir, files[i]) < 0)
 			break;
 		if ((why = policy_yaml_name_problem(user)))
-			policy_errors_add(errs, path, 0, "\"%s\" is not a user name: %s", user, why);
+			policy_errors_add(errs, path, 0, "\"%s\" is not a user name: %s", user,
+					  why);
 		else
 			policy_yaml_file(p, path, user, check_owner, names, errs, NULL);
 		free(path);
@@ -948,8 +951,8 @@ int policy_load(const char *path, const char *users_dir_override, bool check_own
 	}
 	/* users.d is read even after errors in the main file: report everything. */
 	if (p->users_dir)
-		policy_yaml_users(p, p->users_dir, check_owner, &names,
-				  errs, line ? path : p->users_dir, line);
+		policy_yaml_users(p, p->users_dir, check_owner, &names, errs,
+				  line ? path : p->users_dir, line);
 	policy_strmap_free(&names);
 	policy_yaml_sort_errors(errs);
 	rc = errs->n ? -EINVAL : policy_compile(p);

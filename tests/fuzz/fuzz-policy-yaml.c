@@ -37,8 +37,11 @@ static void fuzz_decide(struct policy *p)
 	struct policy_decision d;
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		struct policy_request req = {.who = &who, .dev = &dev, .opcode = ops[i],
-					     .reason = i & 1 ? "ticket" : NULL, .now_ms = i * 1000};
+		struct policy_request req = {.who = &who,
+					     .dev = &dev,
+					     .opcode = ops[i],
+					     .reason = i & 1 ? "ticket" : NULL,
+					     .now_ms = i * 1000};
 
 		policy_decide(p, &req, &d);
 		if (d.decision == MBX_DECISION_ALLOW && d.status != MBX_STATUS_OK)

@@ -31,10 +31,10 @@ END_TEST
 /* Every command set the brief names is present, command 00h onwards. */
 START_TEST(test_catalog_sets_present)
 {
-	static const uint16_t firsts[] = {0x0001, 0x0100, 0x0200, 0x0300, 0x0400, 0x0500,
-					  0x0600, 0x4000, 0x4100, 0x4200, 0x4300, 0x4400,
-					  0x4500, 0x4600, 0x4700, 0x4800, 0x5100, 0x5200,
-					  0x5300, 0x5400, 0x5500, 0x5600, 0x5700, 0x5800, 0x5900};
+	static const uint16_t firsts[] = {0x0001, 0x0100, 0x0200, 0x0300, 0x0400, 0x0500, 0x0600,
+					  0x4000, 0x4100, 0x4200, 0x4300, 0x4400, 0x4500, 0x4600,
+					  0x4700, 0x4800, 0x5100, 0x5200, 0x5300, 0x5400, 0x5500,
+					  0x5600, 0x5700, 0x5800, 0x5900};
 
 	for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++)
 		ck_assert_msg(catalog_lookup(firsts[i]), "0x%04x missing", firsts[i]);
@@ -100,7 +100,8 @@ START_TEST(test_catalog_fm_api_floor_in_table)
 				   strncmp(e->name, "Identify ", 9) == 0 ||
 				   strstr(e->name, "List Tags");
 			if (!get)
-				ck_assert_msg(e->cls == MBX_CLASS_FABRIC, "%s below fabric", e->name);
+				ck_assert_msg(e->cls == MBX_CLASS_FABRIC, "%s below fabric",
+					      e->name);
 			ck_assert(!e->kernel_owned);
 		}
 		if (set >= 0x44 && set <= 0x46)

@@ -79,8 +79,8 @@ static char *load_errors(const char *path, bool check_owner)
 	ck_assert_ptr_null(p);
 	buf[0] = '\0';
 	for (size_t i = 0; i < errs.n; i++) {
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s:%d: %s\n",
-					errs.v[i].file, errs.v[i].line, errs.v[i].message);
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s:%d: %s\n", errs.v[i].file,
+					errs.v[i].line, errs.v[i].message);
 	}
 	policy_errors_free(&errs);
 	/* Tests compare paths relative to tmpdir. */
@@ -97,11 +97,18 @@ static void decide(struct policy *p, const struct policy_device *dev, const char
 		   const char *const *groups, size_t n_groups, uint16_t op, const uint8_t *pl,
 		   size_t len, const char *reason, uint64_t now, struct policy_decision *d)
 {
-	struct policy_principal who = {.uid = 1000, .gid = 1000, .user = user,
+	struct policy_principal who = {.uid = 1000,
+				       .gid = 1000,
+				       .user = user,
 				       .groups = groups ? groups : no_groups,
 				       .n_groups = n_groups};
-	struct policy_request req = {.who = &who, .dev = dev, .opcode = op, .payload = pl,
-				     .payload_len = len, .reason = reason, .now_ms = now};
+	struct policy_request req = {.who = &who,
+				     .dev = dev,
+				     .opcode = op,
+				     .payload = pl,
+				     .payload_len = len,
+				     .reason = reason,
+				     .now_ms = now};
 
 	policy_decide(p, &req, d);
 }
@@ -110,13 +117,14 @@ static const struct policy_device mem0 = {.name = "mem0"};
 static const struct policy_device switch0 = {.name = "switch0"};
 
 /* A permissive policy for classification tests: alice may do anything. */
-static const char *const open_policy = "version: 1\n"
-				       "opcodes:\n"
-				       "  0xC001: { name: vendor-telemetry, class: read }\n"
-				       "rules:\n"
-				       "  - name: all\n"
-				       "    who: { users: [alice] }\n"
-				       "    allow: [read, log, config, data, security, fabric, vendor]\n";
+static const char *const open_policy =
+    "version: 1\n"
+    "opcodes:\n"
+    "  0xC001: { name: vendor-telemetry, class: read }\n"
+    "rules:\n"
+    "  - name: all\n"
+    "    who: { users: [alice] }\n"
+    "    allow: [read, log, config, data, security, fabric, vendor]\n";
 
 /* Classifies with the permissive policy. */
 static void classify(const struct policy_device *dev, uint16_t op, const uint8_t *pl, size_t len,
@@ -131,8 +139,8 @@ static void classify(const struct policy_device *dev, uint16_t op, const uint8_t
 /* Encodes a CCI request for opcode with len payload bytes (zeros) at buf. */
 static size_t cci_req(uint8_t *buf, size_t cap, uint16_t op, const uint8_t *pl, uint32_t len)
 {
-	struct cci_msg m = {.category = CCI_CATEGORY_REQUEST, .opcode = op, .payload = pl,
-			    .payload_len = len};
+	struct cci_msg m = {
+	    .category = CCI_CATEGORY_REQUEST, .opcode = op, .payload = pl, .payload_len = len};
 	int n = cci_encode(buf, cap, &m);
 
 	ck_assert_int_gt(n, 0);
@@ -150,7 +158,8 @@ static size_t tunnel(uint8_t *buf, size_t cap, uint8_t target, const uint8_t *ms
 }
 
 /* Builds a tunnel payload `depth` tunnels deep around an inner opcode. */
-static size_t nest(uint8_t *out, size_t cap, int depth, uint16_t op, const uint8_t *pl, uint32_t len)
+static size_t nest(uint8_t *out, size_t cap, int depth, uint16_t op, const uint8_t *pl,
+		   uint32_t len)
 {
 	uint8_t msg[512], tmp[512];
 	size_t n = cci_req(msg, sizeof(msg), op, pl, len);
@@ -226,19 +235,19 @@ END_TEST
 START_TEST(test_override_raise_only)
 {
 	struct policy_class pc;
-	struct policy *p = load_ok(put("raise.yaml",
-				       "version: 1\nopcodes:\n  0x4200: { class: config }\nrules: []\n",
-				       0644));
+	struct policy *p = load_ok(put(
+	    "raise.yaml", "version: 1\nopcodes:\n  0x4200: { class: config }\nrules: []\n", 0644));
 
 	policy_classify(p, &mem0, CXL_OP_GET_HEALTH_INFO, NULL, 0, &pc);
 	ck_assert_int_eq(pc.cls, MBX_CLASS_CONFIG);
 	ck_assert_str_eq(pc.level[0].name, "Get Health Info");
 	policy_free(p);
-	ck_assert_str_eq(load_errors(put("lower.yaml",
-					 "version: 1\nopcodes:\n  0x4400: { class: read }\n", 0644),
-				     false),
-			 "lower.yaml:3: opcode 0x4400 (Sanitize) is data in the catalog; an override "
-			 "may raise it, never lower it to read\n");
+	ck_assert_str_eq(
+	    load_errors(
+		put("lower.yaml", "version: 1\nopcodes:\n  0x4400: { class: read }\n", 0644),
+		false),
+	    "lower.yaml:3: opcode 0x4400 (Sanitize) is data in the catalog; an override "
+	    "may raise it, never lower it to read\n");
 }
 END_TEST
 
@@ -246,12 +255,12 @@ END_TEST
 START_TEST(test_classify_cel)
 {
 	const struct cel_entry cel[] = {
-		{CXL_OP_GET_HEALTH_INFO, CEL_DATA_IMMEDIATE},
-		{0x4301, 0}, /* QEMU reports no effects for Inject Poison */
-		{0xc001, 0x0100},
-		{CXL_OP_IDENTIFY, 0x0100},
-		{0x4202, CEL_LOG_IMMEDIATE},
-		{CXL_OP_SANITIZE, CEL_BACKGROUND | CEL_DATA_IMMEDIATE},
+	    {CXL_OP_GET_HEALTH_INFO, CEL_DATA_IMMEDIATE},
+	    {0x4301, 0}, /* QEMU reports no effects for Inject Poison */
+	    {0xc001, 0x0100},
+	    {CXL_OP_IDENTIFY, 0x0100},
+	    {0x4202, CEL_LOG_IMMEDIATE},
+	    {CXL_OP_SANITIZE, CEL_BACKGROUND | CEL_DATA_IMMEDIATE},
 	};
 	struct policy_device dev = {.name = "mem0", .have_cel = true, .cel = cel, .n_cel = 6};
 	struct policy_class pc;
@@ -432,11 +441,11 @@ END_TEST
 START_TEST(test_classify_set_feature)
 {
 	struct policy_feature feats[] = {
-		{.uuid = {1}, .set_effects = CEL_CONFIG_COLD_RESET},
-		{.uuid = {2}, .set_effects = CEL_DATA_IMMEDIATE},
+	    {.uuid = {1}, .set_effects = CEL_CONFIG_COLD_RESET},
+	    {.uuid = {2}, .set_effects = CEL_DATA_IMMEDIATE},
 	};
-	struct policy_device dev = {.name = "mem0", .have_features = true, .features = feats,
-				    .n_features = 2};
+	struct policy_device dev = {
+	    .name = "mem0", .have_features = true, .features = feats, .n_features = 2};
 	uint8_t pl[40] = {0};
 	struct policy_class pc;
 
@@ -454,31 +463,30 @@ START_TEST(test_classify_set_feature)
 }
 END_TEST
 
-static const char *const demo_policy =
-	"version: 1\n"                                              /* 1 */
-	"defaults:\n"                                               /* 2 */
-	"  audit: [config, data, security, fabric, vendor]\n"       /* 3 */
-	"  require_reason: [data, security, fabric]\n"              /* 4 */
-	"rules:\n"                                                  /* 5 */
-	"  - name: operators-read\n"                                /* 6 */
-	"    who: { groups: [cxl-operators] }\n"                    /* 7 */
-	"    devices: [\"mem*\"]\n"                                 /* 8 */
-	"    allow: [read]\n"                                       /* 9 */
-	"  - name: admin\n"                                         /* 10 */
-	"    who: { users: [root, admin] }\n"                       /* 11 */
-	"    devices: [\"mem*\", \"switch*\"]\n"                    /* 12 */
-	"    allow: [read, log, config, data, fabric]\n"            /* 13 */
-	"  - name: never-sanitize-the-switch\n"                     /* 14 */
-	"    who: any\n"                                            /* 15 */
-	"    devices: [\"switch*\"]\n"                              /* 16 */
-	"    deny_opcodes: [0x4400]\n"                              /* 17 */
-	"  - name: no-fabric-for-bob\n"                             /* 18 */
-	"    who: { users: [bob] }\n"                               /* 19 */
-	"    deny: [fabric]\n"                                      /* 20 */
-	"  - name: bob-reads\n"                                     /* 21 */
-	"    who: { users: [bob] }\n"                               /* 22 */
-	"    allow: [read, fabric]\n"                               /* 23 */
-	"    allow_opcodes: [0xC001]\n";                            /* 24 */
+static const char *const demo_policy = "version: 1\n"                                        /* 1 */
+				       "defaults:\n"                                         /* 2 */
+				       "  audit: [config, data, security, fabric, vendor]\n" /* 3 */
+				       "  require_reason: [data, security, fabric]\n"        /* 4 */
+				       "rules:\n"                                            /* 5 */
+				       "  - name: operators-read\n"                          /* 6 */
+				       "    who: { groups: [cxl-operators] }\n"              /* 7 */
+				       "    devices: [\"mem*\"]\n"                           /* 8 */
+				       "    allow: [read]\n"                                 /* 9 */
+				       "  - name: admin\n"                              /* 10 */
+				       "    who: { users: [root, admin] }\n"            /* 11 */
+				       "    devices: [\"mem*\", \"switch*\"]\n"         /* 12 */
+				       "    allow: [read, log, config, data, fabric]\n" /* 13 */
+				       "  - name: never-sanitize-the-switch\n"          /* 14 */
+				       "    who: any\n"                                 /* 15 */
+				       "    devices: [\"switch*\"]\n"                   /* 16 */
+				       "    deny_opcodes: [0x4400]\n"                   /* 17 */
+				       "  - name: no-fabric-for-bob\n"                  /* 18 */
+				       "    who: { users: [bob] }\n"                    /* 19 */
+				       "    deny: [fabric]\n"                           /* 20 */
+				       "  - name: bob-reads\n"                          /* 21 */
+				       "    who: { users: [bob] }\n"                    /* 22 */
+				       "    allow: [read, fabric]\n"                    /* 23 */
+				       "    allow_opcodes: [0xC001]\n";                 /* 24 */
 
 /* Explicit deny beats allow, allow beats default, default is deny; rules are named. */
 START_TEST(test_decide_precedence)
@@ -585,11 +593,12 @@ END_TEST
 /* tunnel_targets restricts where an allowing rule lets tunnels go. */
 START_TEST(test_decide_tunnel_targets)
 {
-	struct policy *p = load_ok(put("targets.yaml",
-				       "version: 1\nrules:\n"
-				       "  - name: port1-only\n    who: any\n    devices: [switch0]\n"
-				       "    allow: [read]\n    tunnel_targets: [1]\n",
-				       0644));
+	struct policy *p =
+	    load_ok(put("targets.yaml",
+			"version: 1\nrules:\n"
+			"  - name: port1-only\n    who: any\n    devices: [switch0]\n"
+			"    allow: [read]\n    tunnel_targets: [1]\n",
+			0644));
 	struct policy_decision d;
 	uint8_t pl[512];
 	size_t n;
@@ -652,24 +661,24 @@ END_TEST
 START_TEST(test_load_errors)
 {
 	const char *path = put("bad.yaml",
-			       "version: 1\n"                               /* 1 */
-			       "colour: blue\n"                             /* 2 */
-			       "defaults:\n"                                /* 3 */
-			       "  audit: [reed]\n"                          /* 4 */
-			       "opcodes:\n"                                 /* 5 */
-			       "  0x1FFFF: { class: read }\n"               /* 6 */
-			       "rules:\n"                                   /* 7 */
-			       "  - name: a\n"                              /* 8 */
-			       "    who: any\n"                             /* 9 */
-			       "    devices: [\"mem[0\"]\n"                 /* 10 */
-			       "    allow: [read]\n"                        /* 11 */
-			       "    rate: 10/fortnight\n"                   /* 12 */
-			       "  - name: a\n"                              /* 13 */
-			       "    who: { users: [x] }\n"                  /* 14 */
-			       "    deny_opcodes: [zz]\n"                   /* 15 */
-			       "    colour: red\n"                          /* 16 */
-			       "  - name: c\n"                              /* 17 */
-			       "    allow: [read]\n",                       /* 18 */
+			       "version: 1\n"                 /* 1 */
+			       "colour: blue\n"               /* 2 */
+			       "defaults:\n"                  /* 3 */
+			       "  audit: [reed]\n"            /* 4 */
+			       "opcodes:\n"                   /* 5 */
+			       "  0x1FFFF: { class: read }\n" /* 6 */
+			       "rules:\n"                     /* 7 */
+			       "  - name: a\n"                /* 8 */
+			       "    who: any\n"               /* 9 */
+			       "    devices: [\"mem[0\"]\n"   /* 10 */
+			       "    allow: [read]\n"          /* 11 */
+			       "    rate: 10/fortnight\n"     /* 12 */
+			       "  - name: a\n"                /* 13 */
+			       "    who: { users: [x] }\n"    /* 14 */
+			       "    deny_opcodes: [zz]\n"     /* 15 */
+			       "    colour: red\n"            /* 16 */
+			       "  - name: c\n"                /* 17 */
+			       "    allow: [read]\n",         /* 18 */
 			       0644);
 
 	ck_assert_str_eq(load_errors(path, false),
@@ -716,7 +725,8 @@ START_TEST(test_user_files)
 	put("main.yaml", "version: 1\nusers_dir: users.d\nuser_files_max_class: log\nrules: []\n",
 	    0644);
 	put("users.d/alice.yaml",
-	    "version: 1\nrules:\n  - name: alice-log\n    devices: [mem0]\n    allow: [read, log]\n",
+	    "version: 1\nrules:\n  - name: alice-log\n    devices: [mem0]\n    allow: [read, "
+	    "log]\n",
 	    0644);
 	put("users.d/README", "not a policy", 0644);
 	p = load_ok(put("main.yaml",
@@ -733,23 +743,24 @@ START_TEST(test_user_files)
 
 	put("users.d/bob.yaml",
 	    "rules:\n"
-	    "  - name: bob-data\n    allow: [data]\n"                                  /* 2 */
+	    "  - name: bob-data\n    allow: [data]\n"                                   /* 2 */
 	    "  - name: bob-for-carol\n    who: { users: [carol] }\n    allow: [read]\n" /* 4 */
-	    "  - name: bob-sanitize\n    allow_opcodes: [0x4400]\n"                  /* 7 */
-	    "  - name: bob-any\n    who: any\n    allow: [read]\n",                    /* 9 */
+	    "  - name: bob-sanitize\n    allow_opcodes: [0x4400]\n"                     /* 7 */
+	    "  - name: bob-any\n    who: any\n    allow: [read]\n",                     /* 9 */
 	    0644);
-	ck_assert_str_eq(load_errors(put("main.yaml",
-					 "version: 1\nusers_dir: users.d\n"
-					 "user_files_max_class: log\nrules: []\n",
-					 0644),
-				     false),
-			 "users.d/bob.yaml:2: rule \"bob-data\" allows data, above "
-			 "user_files_max_class log\n"
-			 "users.d/bob.yaml:5: rule \"bob-for-carol\" names user \"carol\" in bob's "
-			 "file; a per-user file applies only to its user\n"
-			 "users.d/bob.yaml:7: rule \"bob-sanitize\" allows opcode 0x4400 (data "
-			 "class), above user_files_max_class log\n"
-			 "users.d/bob.yaml:10: who: any in bob's file; its rules apply only to bob\n");
+	ck_assert_str_eq(
+	    load_errors(put("main.yaml",
+			    "version: 1\nusers_dir: users.d\n"
+			    "user_files_max_class: log\nrules: []\n",
+			    0644),
+			false),
+	    "users.d/bob.yaml:2: rule \"bob-data\" allows data, above "
+	    "user_files_max_class log\n"
+	    "users.d/bob.yaml:5: rule \"bob-for-carol\" names user \"carol\" in bob's "
+	    "file; a per-user file applies only to its user\n"
+	    "users.d/bob.yaml:7: rule \"bob-sanitize\" allows opcode 0x4400 (data "
+	    "class), above user_files_max_class log\n"
+	    "users.d/bob.yaml:10: who: any in bob's file; its rules apply only to bob\n");
 }
 END_TEST
 
@@ -766,8 +777,9 @@ START_TEST(test_ownership)
 	snprintf(dir, sizeof(dir), "%s/users.d", tmpdir);
 	mkdir(dir, 0755);
 	path = put("main.yaml", "version: 1\nusers_dir: users.d\nrules: []\n", 0664);
-	ck_assert_str_eq(load_errors(path, true),
-			 "main.yaml:0: refusing main.yaml: writable by group or others (mode 0664)\n");
+	ck_assert_str_eq(
+	    load_errors(path, true),
+	    "main.yaml:0: refusing main.yaml: writable by group or others (mode 0664)\n");
 	ck_assert_int_eq(policy_load(path, NULL, false, &p, &errs), 0); /* lint mode */
 	policy_free(p);
 
@@ -778,8 +790,7 @@ START_TEST(test_ownership)
 	ck_assert_int_eq(chown(path, 0, 0), 0);
 
 	put("users.d/alice.yaml", "rules: []\n", 0646);
-	ck_assert_ptr_nonnull(strstr(load_errors(path, true),
-				     "users.d/alice.yaml:0: refusing "));
+	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d/alice.yaml:0: refusing "));
 	chmod(dir, 0775);
 	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d:0: refusing"));
 	chmod(dir, 0755);
@@ -846,11 +857,12 @@ static const char *big_policy(size_t n)
 
 	off += (size_t)snprintf(buf + off, cap - off, "version: 1\nrules:\n");
 	for (size_t i = 0; i < n; i++)
-		off += (size_t)snprintf(buf + off, cap - off,
-					"  - name: r%zu\n    who: { users: [u%zu], groups: [g%zu] }\n"
-					"    devices: [\"mem%zu\"]\n    allow: [read, log]\n"
-					"    allow_opcodes: [0x%04zx]\n",
-					i, i, i % 100, i % 50, 0x4000 + i % 256);
+		off +=
+		    (size_t)snprintf(buf + off, cap - off,
+				     "  - name: r%zu\n    who: { users: [u%zu], groups: [g%zu] }\n"
+				     "    devices: [\"mem%zu\"]\n    allow: [read, log]\n"
+				     "    allow_opcodes: [0x%04zx]\n",
+				     i, i, i % 100, i % 50, 0x4000 + i % 256);
 	off += (size_t)snprintf(buf + off, cap - off,
 				"  - name: last\n    who: { users: [u9999] }\n    deny: [log]\n");
 	path = put("big.yaml", buf, 0644);
