@@ -69,10 +69,13 @@ int result_check(struct ctl *ctl, const struct ctl_answer *a, uint16_t opcode)
 		if (a->vendor_status)
 			fprintf(stderr, "mbxctl: vendor status %04xh\n", a->vendor_status);
 	} else if (res->status == MBX_STATUS_DENIED || res->status == MBX_STATUS_RATE_LIMITED) {
-		out_err("%s: %s (%04xh) %s, class %s: %s (%s)", ctl->device,
+		/* The daemon's message usually names the rule already: say it once. */
+		bool named = res->source[0] && strstr(res->message, res->source);
+
+		out_err("%s: %s (%04xh) %s, class %s: %s%s%s%s", ctl->device,
 			out_opcode_name(opcode), opcode, mbx_status_name(res->status),
 			mbx_class_name(res->cls), res->message[0] ? res->message : "denied by policy",
-			rule);
+			named ? "" : " (", named ? "" : rule, named ? "" : ")");
 	} else {
 		out_err("%s: %s (%04xh): %s%s%s", ctl->device, out_opcode_name(opcode), opcode,
 			mbx_status_name(res->status), res->message[0] ? ": " : "", res->message);
