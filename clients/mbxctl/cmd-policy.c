@@ -344,7 +344,10 @@ static int cmd_policy_answer(struct policy *p, const struct cmd_policy_explain *
 	}
 	if (d.decision == MBX_DECISION_ALLOW)
 		return POLICY_EXIT_OK;
-	return d.decision == MBX_DECISION_INVALID ? POLICY_EXIT_INVALID : POLICY_EXIT_DENIED;
+	/* As for the rest of mbxctl: an opcode the device lacks is an invalid request. */
+	if (d.decision == MBX_DECISION_INVALID || d.status == MBX_STATUS_UNSUPPORTED)
+		return POLICY_EXIT_INVALID;
+	return POLICY_EXIT_DENIED;
 }
 
 /* mbxctl policy explain ...: decides offline from the policy files. */
