@@ -1,0 +1,23 @@
+#!/bin/sh
+# /init of the QEMU test guest: mounts, loads the CXL drivers, waits for the
+# memdev, runs /mbx/test.sh, prints its verdict on the console, powers off.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+echo "MBX-GUEST-START $(uname -r)"
+for m in cxl_acpi cxl_pci cxl_mem libnvdimm cxl_pmem; do
+	modprobe "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "MBX-GUEST: modprobe $m failed"
+done
+i=0
+while [ ! -c /dev/cxl/mem0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -x /mbx/test.sh ] || [ -f /mbx/test.sh ]; then
+	sh /mbx/test.sh
+	echo "MBX-GUEST-EXIT $?"
+else
+	echo "MBX-QEMU-DONE pass=0 fail=1 (no /mbx/test.sh in the initramfs)"
+fi
+sync
+poweroff -f
