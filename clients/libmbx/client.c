@@ -79,8 +79,8 @@ struct mbx_client {
 };
 
 /* Records why the connection failed, for mbx_last_error(). */
-__attribute__((format(printf, 2, 3))) static void client_diag(struct mbx_client *c,
-							       const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void client_diag(struct mbx_client *c, const char *fmt,
+							      ...)
 {
 	va_list ap;
 
@@ -215,10 +215,10 @@ static uint32_t client_new_tag(struct mbx_client *c)
 static const char *client_type_name(uint16_t type)
 {
 	static const char *const names[] = {
-		[MBX_MSG_HELLO] = "HELLO",   [MBX_MSG_DEVICES] = "DEVICES",
-		[MBX_MSG_SUBMIT] = "SUBMIT", [MBX_MSG_EXPLAIN] = "EXPLAIN",
-		[MBX_MSG_RESULT] = "RESULT", [MBX_MSG_EVENT] = "EVENT",
-		[MBX_MSG_ERROR] = "ERROR",
+	    [MBX_MSG_HELLO] = "HELLO",   [MBX_MSG_DEVICES] = "DEVICES",
+	    [MBX_MSG_SUBMIT] = "SUBMIT", [MBX_MSG_EXPLAIN] = "EXPLAIN",
+	    [MBX_MSG_RESULT] = "RESULT", [MBX_MSG_EVENT] = "EVENT",
+	    [MBX_MSG_ERROR] = "ERROR",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
@@ -239,8 +239,8 @@ static int client_match_reply(struct mbx_client *c, uint16_t type, uint32_t tag)
 	}
 	want = c->inflight[i].type;
 	if ((type == MBX_MSG_DEVICES) != (want == MBX_MSG_DEVICES)) {
-		client_diag(c, "server answered the %s of tag %u with a %s",
-			    client_type_name(want), tag, client_type_name(type));
+		client_diag(c, "server answered the %s of tag %u with a %s", client_type_name(want),
+			    tag, client_type_name(type));
 		return client_fail(c, -EPROTO);
 	}
 	client_inflight_remove(c, (size_t)i);
@@ -468,8 +468,8 @@ static int client_flush(struct mbx_client *c)
 	size_t off = 0;
 
 	while (off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.data + off, c->out.len - off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n > 0) {
 			off += (size_t)n;
@@ -543,8 +543,8 @@ static int client_connect(const char *path)
 static int client_hello(struct mbx_client *c)
 {
 	struct mbx_hello_req req = {
-		.version_min = MBX_PROTO_VERSION,
-		.version_max = MBX_PROTO_VERSION,
+	    .version_min = MBX_PROTO_VERSION,
+	    .version_max = MBX_PROTO_VERSION,
 	};
 	int r;
 
@@ -699,10 +699,10 @@ static int client_send_request(struct mbx_client *c, uint16_t type, const struct
 			       uint32_t *tag)
 {
 	struct mbx_submit m = {
-		.opcode = req->opcode,
-		.timeout_ms = req->timeout_ms,
-		.payload = req->payload,
-		.payload_len = (uint32_t)req->payload_len,
+	    .opcode = req->opcode,
+	    .timeout_ms = req->timeout_ms,
+	    .payload = req->payload,
+	    .payload_len = (uint32_t)req->payload_len,
 	};
 	int r;
 

@@ -21,16 +21,16 @@ enum {
 };
 
 static const struct option args_options[] = {
-	{"tunnel", required_argument, NULL, ARG_TUNNEL},
-	{"hex", required_argument, NULL, ARG_HEX},
-	{"in", required_argument, NULL, ARG_IN},
-	{"reason", required_argument, NULL, ARG_REASON},
-	{"wait", no_argument, NULL, ARG_WAIT},
-	{"out", required_argument, NULL, ARG_OUT},
-	{"timeout", required_argument, NULL, ARG_TIMEOUT},
-	{"json", no_argument, NULL, ARG_JSON},
-	{"socket", required_argument, NULL, ARG_SOCKET},
-	{NULL, 0, NULL, 0},
+    {"tunnel", required_argument, NULL, ARG_TUNNEL},
+    {"hex", required_argument, NULL, ARG_HEX},
+    {"in", required_argument, NULL, ARG_IN},
+    {"reason", required_argument, NULL, ARG_REASON},
+    {"wait", no_argument, NULL, ARG_WAIT},
+    {"out", required_argument, NULL, ARG_OUT},
+    {"timeout", required_argument, NULL, ARG_TIMEOUT},
+    {"json", no_argument, NULL, ARG_JSON},
+    {"socket", required_argument, NULL, ARG_SOCKET},
+    {NULL, 0, NULL, 0},
 };
 
 /* The ctl_opt bit of each option, 0 for those every command takes. */
@@ -269,7 +269,8 @@ int ctl_args_parse(struct ctl *ctl, int argc, char **argv, int nargs, unsigned o
 	while ((opt = getopt_long(argc, argv, ":", args_options, NULL)) != -1) {
 		if (opt == '?' || opt == ':' || (args_bit(opt) && !(args_bit(opt) & opts))) {
 			if (opt == ':')
-				out_err("%s: option %s needs an argument", argv[0], argv[optind - 1]);
+				out_err("%s: option %s needs an argument", argv[0],
+					argv[optind - 1]);
 			else
 				out_err("%s: unknown option %s", argv[0], argv[optind - 1]);
 			fprintf(stderr, "usage: mbxctl %s\n", usage);

@@ -60,8 +60,8 @@ static void devices_table(const struct mbx_device_desc *list, size_t n)
 		printf("%-12s %-9s %-8s %-9s %-10s %-20s %s\n", d->name, d->transport, d->kind,
 		       devices_state(d->state), size, d->serial, d->model);
 		if (d->state == MBX_DEVICE_BACKGROUND)
-			printf("%-12s background: %s (%04xh) %u%%\n", "", out_opcode_name(d->bg_opcode),
-			       d->bg_opcode, d->bg_percent);
+			printf("%-12s background: %s (%04xh) %u%%\n", "",
+			       out_opcode_name(d->bg_opcode), d->bg_opcode, d->bg_percent);
 	}
 	if (n == 0)
 		printf("(mbxd has no devices)\n");

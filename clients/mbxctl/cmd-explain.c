@@ -40,8 +40,8 @@ int cmd_explain(struct ctl *ctl, int argc, char **argv)
 		}
 		r = out_json(doc);
 	} else {
-		printf("%s: %s (%04xh)%s\n", ctl->device, out_opcode_name(ctl->opcode),
-		       ctl->opcode, a.tunnelled ? " through Tunnel Management (5300h)" : "");
+		printf("%s: %s (%04xh)%s\n", ctl->device, out_opcode_name(ctl->opcode), ctl->opcode,
+		       a.tunnelled ? " through Tunnel Management (5300h)" : "");
 		printf("status:      %s\n", mbx_status_name(a.reply.result.status));
 		result_print_decision(stdout, &a.reply.result);
 	}

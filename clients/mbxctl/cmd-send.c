@@ -9,8 +9,8 @@
 #include "mbxctl.h"
 #include "catalog.h"
 
-#define SEND_USAGE                                                                              \
-	"send DEV OPCODE [--in FILE | --hex HEX] [--reason TEXT] [--wait] [--out FILE] "     \
+#define SEND_USAGE                                                                                 \
+	"send DEV OPCODE [--in FILE | --hex HEX] [--reason TEXT] [--wait] [--out FILE] "           \
 	"[--timeout MS] [--tunnel PORT]"
 
 /* Writes the output payload to path ("-": standard output). */
@@ -124,7 +124,8 @@ static int send_show(struct ctl *ctl, const struct ctl_answer *a)
 	if (ctl->json) {
 		doc = result_json(ctl, a, ctl->opcode);
 		if (doc)
-			json_object_set_new(doc, "output_length", json_integer((json_int_t)a->out_len));
+			json_object_set_new(doc, "output_length",
+					    json_integer((json_int_t)a->out_len));
 		if (doc && !ctl->out_path)
 			json_object_set_new(doc, "output_hex", send_hex_json(a->out, a->out_len));
 		return out_json(doc);
@@ -148,7 +149,7 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 
 	r = ctl_args_parse(ctl, argc, argv, 2,
 			   CTL_OPT_TUNNEL | CTL_OPT_HEX | CTL_OPT_IN | CTL_OPT_REASON |
-				   CTL_OPT_WAIT | CTL_OPT_OUT | CTL_OPT_TIMEOUT,
+			       CTL_OPT_WAIT | CTL_OPT_OUT | CTL_OPT_TIMEOUT,
 			   SEND_USAGE);
 	if (r || (r = ctl_connect(ctl)))
 		return r;

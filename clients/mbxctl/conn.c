@@ -91,12 +91,12 @@ int ctl_call(struct ctl *ctl, uint16_t type, uint16_t opcode, const void *in, si
 	     struct ctl_answer *a)
 {
 	struct mbx_request req = {
-		.device = ctl->device,
-		.opcode = opcode,
-		.payload = in,
-		.payload_len = in_len,
-		.reason = ctl->reason,
-		.timeout_ms = ctl->timeout_ms,
+	    .device = ctl->device,
+	    .opcode = opcode,
+	    .payload = in,
+	    .payload_len = in_len,
+	    .reason = ctl->reason,
+	    .timeout_ms = ctl->timeout_ms,
 	};
 	uint8_t *wrapped = NULL;
 	int r;
@@ -107,7 +107,8 @@ int ctl_call(struct ctl *ctl, uint16_t type, uint16_t opcode, const void *in, si
 
 		r = tunnel_wrap((uint8_t)ctl->tunnel, opcode, in, in_len, &wrapped, &wlen);
 		if (r < 0) {
-			out_err("a payload of %zu bytes does not fit in a tunnelled message", in_len);
+			out_err("a payload of %zu bytes does not fit in a tunnelled message",
+				in_len);
 			return CTL_EXIT_USAGE;
 		}
 		req.opcode = CXL_OP_TUNNEL;
@@ -140,16 +141,15 @@ int ctl_call(struct ctl *ctl, uint16_t type, uint16_t opcode, const void *in, si
  * answer must be a success with output, else the cause is printed and the
  * exit code returned.
  */
-int ctl_query(struct ctl *ctl, uint16_t opcode, const void *in, size_t in_len,
-	      struct ctl_answer *a)
+int ctl_query(struct ctl *ctl, uint16_t opcode, const void *in, size_t in_len, struct ctl_answer *a)
 {
 	int r = ctl_call(ctl, MBX_MSG_SUBMIT, opcode, in, in_len, a);
 
 	if (r == 0)
 		r = result_check(ctl, a, opcode);
 	if (r == 0 && a->rc == CXL_RC_BACKGROUND_STARTED) {
-		out_err("%s: %s (%04xh) unexpectedly started a background operation",
-			ctl->device, out_opcode_name(opcode), opcode);
+		out_err("%s: %s (%04xh) unexpectedly started a background operation", ctl->device,
+			out_opcode_name(opcode), opcode);
 		r = CTL_EXIT_DEVICE;
 	}
 	if (r)
@@ -188,8 +188,8 @@ int ctl_device_payload_max(struct ctl *ctl, uint32_t *max)
 	}
 	if (ctl->tunnel >= 0) {
 		uint32_t room = *max > CCI_TUNNEL_REP_HEADER + CCI_HEADER_SIZE
-					? *max - CCI_TUNNEL_REP_HEADER - CCI_HEADER_SIZE
-					: 0;
+				    ? *max - CCI_TUNNEL_REP_HEADER - CCI_HEADER_SIZE
+				    : 0;
 
 		*max = room < UINT16_MAX - CCI_HEADER_SIZE ? room : UINT16_MAX - CCI_HEADER_SIZE;
 	}

@@ -8,22 +8,18 @@
 
 /* The CEL's UUID, 0da9c0b5-bf41-4b78-8f79-96b1623b3f17, in wire byte order. */
 const uint8_t decode_cel_uuid[DECODE_UUID_SIZE] = {
-	0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
-	0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
+    0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
 };
 
 /* Names of effects bits 0-6 (CXL r3.1 Table 8-75); later bits differ between sources. */
 static const char *const decode_cel_effect_names[7] = {
-	"config change after cold reset",
-	"immediate config change",
-	"immediate data change",
-	"immediate policy change",
-	"immediate log change",
-	"security state change",
-	"background operation",
+    "config change after cold reset", "immediate config change", "immediate data change",
+    "immediate policy change",        "immediate log change",    "security state change",
+    "background operation",
 };
 
-/* Decodes Get Supported Logs: le16 count, 6 reserved, entries {uuid, le32 size}; *logs malloc'ed. */
+/* Decodes Get Supported Logs: le16 count, 6 reserved, entries {uuid, le32 size}; *logs malloc'ed.
+ */
 int decode_cel_logs(const uint8_t *p, size_t len, struct decode_log **logs, size_t *n)
 {
 	size_t count;

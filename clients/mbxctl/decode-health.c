@@ -6,16 +6,16 @@
 
 /* Media status values, CXL r3.1 Table 8-133 byte 1. */
 static const char *const decode_health_media_names[] = {
-	"normal",
-	"not ready",
-	"write persistency lost",
-	"all data lost",
-	"write persistency loss in the event of power loss",
-	"write persistency loss in the event of shutdown",
-	"write persistency loss imminent",
-	"all data loss in the event of power loss",
-	"all data loss in the event of shutdown",
-	"all data loss imminent",
+    "normal",
+    "not ready",
+    "write persistency lost",
+    "all data lost",
+    "write persistency loss in the event of power loss",
+    "write persistency loss in the event of shutdown",
+    "write persistency loss imminent",
+    "all data loss in the event of power loss",
+    "all data loss in the event of shutdown",
+    "all data loss imminent",
 };
 
 /* Decodes Get Health Info. */
@@ -115,18 +115,18 @@ void decode_health_print(FILE *f, const struct decode_health *h)
 json_t *decode_health_json(const struct decode_health *h)
 {
 	return json_pack(
-		"{s:{s:b, s:b, s:b}, s:s, s:i, s:o, s:s, s:o, s:s, s:I, s:I, s:s, s:I, s:s}",
-		"health_status", "maintenance_needed", (h->health_status & 1) != 0,
-		"performance_degraded", (h->health_status & 2) != 0, "hardware_replacement_needed",
-		(h->health_status & 4) != 0, "media_status", decode_health_media(h->media_status),
-		"media_status_code", h->media_status, "life_used_percent",
-		h->life_used == DECODE_LIFE_UNKNOWN ? json_null() : json_integer(h->life_used),
-		"life_used_alert", decode_health_alert(h->additional_status, 0), "temperature_celsius",
-		h->temperature_known ? json_integer(h->temperature) : json_null(),
-		"temperature_alert", decode_health_alert(h->additional_status, 1),
-		"dirty_shutdown_count", (json_int_t)h->dirty_shutdowns,
-		"corrected_volatile_errors", (json_int_t)h->corrected_volatile,
-		"corrected_volatile_alert", decode_health_alert(h->additional_status, 2),
-		"corrected_persistent_errors", (json_int_t)h->corrected_persistent,
-		"corrected_persistent_alert", decode_health_alert(h->additional_status, 3));
+	    "{s:{s:b, s:b, s:b}, s:s, s:i, s:o, s:s, s:o, s:s, s:I, s:I, s:s, s:I, s:s}",
+	    "health_status", "maintenance_needed", (h->health_status & 1) != 0,
+	    "performance_degraded", (h->health_status & 2) != 0, "hardware_replacement_needed",
+	    (h->health_status & 4) != 0, "media_status", decode_health_media(h->media_status),
+	    "media_status_code", h->media_status, "life_used_percent",
+	    h->life_used == DECODE_LIFE_UNKNOWN ? json_null() : json_integer(h->life_used),
+	    "life_used_alert", decode_health_alert(h->additional_status, 0), "temperature_celsius",
+	    h->temperature_known ? json_integer(h->temperature) : json_null(), "temperature_alert",
+	    decode_health_alert(h->additional_status, 1), "dirty_shutdown_count",
+	    (json_int_t)h->dirty_shutdowns, "corrected_volatile_errors",
+	    (json_int_t)h->corrected_volatile, "corrected_volatile_alert",
+	    decode_health_alert(h->additional_status, 2), "corrected_persistent_errors",
+	    (json_int_t)h->corrected_persistent, "corrected_persistent_alert",
+	    decode_health_alert(h->additional_status, 3));
 }

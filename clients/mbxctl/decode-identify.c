@@ -142,10 +142,10 @@ void decode_identify_print_generic(FILE *f, const struct decode_identify *id)
 static const char *decode_identify_qos(uint8_t caps)
 {
 	static const char *const names[4] = {
-		"none",
-		"egress port congestion",
-		"temporary throughput reduction",
-		"egress port congestion, temporary throughput reduction",
+	    "none",
+	    "egress port congestion",
+	    "temporary throughput reduction",
+	    "egress port congestion, temporary throughput reduction",
 	};
 
 	return names[caps & 3];
@@ -217,18 +217,17 @@ json_t *decode_identify_json_generic(const struct decode_identify *id)
 json_t *decode_identify_json_memdev(const struct decode_memdev *m)
 {
 	json_t *o = json_pack(
-		"{s:s, s:I, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:i, s:b, s:b, s:b, s:b}",
-		"firmware_revision", m->fw_revision, "total_capacity_bytes",
-		(json_int_t)m->total_bytes, "volatile_capacity_bytes", (json_int_t)m->volatile_bytes,
-		"persistent_capacity_bytes", (json_int_t)m->persistent_bytes,
-		"partition_alignment_bytes", (json_int_t)m->partition_align_bytes, "event_log_sizes",
-		"informational", m->event_log_size[0], "warning", m->event_log_size[1], "failure",
-		m->event_log_size[2], "fatal", m->event_log_size[3], "lsa_size_bytes",
-		(json_int_t)m->lsa_size, "poison_list_max_records", (json_int_t)m->poison_list_max,
-		"inject_poison_limit", m->inject_poison_limit, "injects_persistent_poison",
-		(m->poison_caps & 1) != 0, "scan_media_supported", (m->poison_caps & 2) != 0,
-		"qos_egress_port_congestion", (m->qos_caps & 1) != 0,
-		"qos_temporary_throughput_reduction", (m->qos_caps & 2) != 0);
+	    "{s:s, s:I, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i}, s:I, s:I, s:i, s:b, s:b, s:b, s:b}",
+	    "firmware_revision", m->fw_revision, "total_capacity_bytes", (json_int_t)m->total_bytes,
+	    "volatile_capacity_bytes", (json_int_t)m->volatile_bytes, "persistent_capacity_bytes",
+	    (json_int_t)m->persistent_bytes, "partition_alignment_bytes",
+	    (json_int_t)m->partition_align_bytes, "event_log_sizes", "informational",
+	    m->event_log_size[0], "warning", m->event_log_size[1], "failure", m->event_log_size[2],
+	    "fatal", m->event_log_size[3], "lsa_size_bytes", (json_int_t)m->lsa_size,
+	    "poison_list_max_records", (json_int_t)m->poison_list_max, "inject_poison_limit",
+	    m->inject_poison_limit, "injects_persistent_poison", (m->poison_caps & 1) != 0,
+	    "scan_media_supported", (m->poison_caps & 2) != 0, "qos_egress_port_congestion",
+	    (m->qos_caps & 1) != 0, "qos_temporary_throughput_reduction", (m->qos_caps & 2) != 0);
 
 	if (o && m->have_dc)
 		json_object_set_new(o, "dc_event_log_size", json_integer(m->dc_event_log_size));

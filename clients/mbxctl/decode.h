@@ -30,9 +30,9 @@ static inline uint64_t decode_le64(const uint8_t *p)
 }
 
 /* Identify (0001h) output, CXL r3.1 8.2.9.1.1. */
-#define DECODE_IDENTIFY_SIZE 18
+#define DECODE_IDENTIFY_SIZE    18
 #define DECODE_COMPONENT_SWITCH 0x00
-#define DECODE_COMPONENT_TYPE3 0x03
+#define DECODE_COMPONENT_TYPE3  0x03
 
 struct decode_identify {
 	uint16_t vendor_id;
@@ -45,9 +45,9 @@ struct decode_identify {
 };
 
 /* Identify Memory Device (4000h) output, CXL r3.1 8.2.9.9.1.1. */
-#define DECODE_MEMDEV_SIZE 0x43    /* up to the QoS telemetry capabilities */
+#define DECODE_MEMDEV_SIZE    0x43 /* up to the QoS telemetry capabilities */
 #define DECODE_MEMDEV_SIZE_DC 0x45 /* with the DC event log size (r3.1) */
-#define DECODE_CAPACITY_UNIT (256ull << 20)
+#define DECODE_CAPACITY_UNIT  (256ull << 20)
 
 struct decode_memdev {
 	char fw_revision[17];
@@ -91,7 +91,7 @@ json_t *decode_identify_json_memdev(const struct decode_memdev *m);
 json_t *decode_identify_json_switch(const struct decode_switch *s);
 
 /* Get Health Info (4200h) output, CXL r3.1 8.2.9.9.3.1. */
-#define DECODE_HEALTH_SIZE 18
+#define DECODE_HEALTH_SIZE  18
 #define DECODE_TEMP_UNKNOWN 0xffff
 #define DECODE_LIFE_UNKNOWN 0xff
 
@@ -99,7 +99,7 @@ struct decode_health {
 	uint8_t health_status; /* bit 0 maintenance, 1 performance, 2 replacement */
 	uint8_t media_status;
 	uint8_t additional_status;
-	uint8_t life_used; /* percent, 0xff: not implemented */
+	uint8_t life_used;   /* percent, 0xff: not implemented */
 	int16_t temperature; /* degrees Celsius; raw 0xffff: not implemented */
 	bool temperature_known;
 	uint32_t dirty_shutdowns;
@@ -114,11 +114,11 @@ void decode_health_print(FILE *f, const struct decode_health *h);
 json_t *decode_health_json(const struct decode_health *h);
 
 /* Get Supported Logs (0400h) and the Command Effects Log, CXL r3.1 8.2.9.5. */
-#define DECODE_UUID_SIZE 16
+#define DECODE_UUID_SIZE      16
 #define DECODE_LOG_ENTRY_SIZE 20
-#define DECODE_LOGS_HEADER 8
+#define DECODE_LOGS_HEADER    8
 #define DECODE_CEL_ENTRY_SIZE 4
-#define DECODE_EFFECTS_KNOWN 0x7f /* bits 0-6: what implementations agree on */
+#define DECODE_EFFECTS_KNOWN  0x7f /* bits 0-6: what implementations agree on */
 
 extern const uint8_t decode_cel_uuid[DECODE_UUID_SIZE];
 

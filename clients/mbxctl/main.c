@@ -7,18 +7,18 @@
 #include "cmd-policy.h"
 
 static const struct ctl_command main_commands[] = {
-	{"devices", cmd_devices, "devices", "list the daemon's devices"},
-	{"identify", cmd_identify, "identify DEV [--tunnel PORT]",
-	 "Identify, then Identify Memory Device or Identify Switch Device, decoded"},
-	{"health", cmd_health, "health DEV [--tunnel PORT]", "Get Health Info, decoded"},
-	{"send", cmd_send,
-	 "send DEV OPCODE [--in FILE | --hex HEX] [--reason TEXT] [--wait] [--out FILE]\n"
-	 "                  [--timeout MS] [--tunnel PORT]",
-	 "send any command; --wait follows a background operation to completion"},
-	{"explain", cmd_explain,
-	 "explain DEV OPCODE [--hex HEX | --in FILE] [--reason TEXT] [--tunnel PORT]",
-	 "would this be allowed, and why? (nothing reaches the device)"},
-	{"cel", cmd_cel, "cel DEV [--tunnel PORT]", "the Command Effects Log, decoded"},
+    {"devices", cmd_devices, "devices", "list the daemon's devices"},
+    {"identify", cmd_identify, "identify DEV [--tunnel PORT]",
+     "Identify, then Identify Memory Device or Identify Switch Device, decoded"},
+    {"health", cmd_health, "health DEV [--tunnel PORT]", "Get Health Info, decoded"},
+    {"send", cmd_send,
+     "send DEV OPCODE [--in FILE | --hex HEX] [--reason TEXT] [--wait] [--out FILE]\n"
+     "                  [--timeout MS] [--tunnel PORT]",
+     "send any command; --wait follows a background operation to completion"},
+    {"explain", cmd_explain,
+     "explain DEV OPCODE [--hex HEX | --in FILE] [--reason TEXT] [--tunnel PORT]",
+     "would this be allowed, and why? (nothing reaches the device)"},
+    {"cel", cmd_cel, "cel DEV [--tunnel PORT]", "the Command Effects Log, decoded"},
 };
 
 #define MAIN_N_COMMANDS (sizeof(main_commands) / sizeof(main_commands[0]))
@@ -44,7 +44,8 @@ static void main_usage(FILE *f)
 		"  2  usage error\n"
 		"  3  denied: by policy, rate limited, reason required, or kernel-owned\n"
 		"  4  invalid request: refused as malformed, unsupported, or no such device\n"
-		"  5  daemon unreachable, protocol error, or daemon unable (audit, shutdown,\n     request cancelled)\n",
+		"  5  daemon unreachable, protocol error, or daemon unable (audit, shutdown,\n     "
+		"request cancelled)\n",
 		MBX_DEFAULT_SOCKET);
 }
 
@@ -73,10 +74,10 @@ static bool main_wants_help(int argc, char **argv)
 static int main_options(struct ctl *ctl, int argc, char **argv, int *code)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 

@@ -40,7 +40,7 @@ struct ctl {
 	/* Parsed by ctl_args_parse(). */
 	const char *device;
 	uint16_t opcode;
-	int tunnel; /* port, or -1 */
+	int tunnel;       /* port, or -1 */
 	uint8_t *payload; /* owned; from --hex or --in */
 	size_t payload_len;
 	const char *reason;

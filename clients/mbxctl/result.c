@@ -7,20 +7,20 @@
 
 /* The exit code of each broker status (index: enum mbx_status). */
 static const int result_status_exit[MBX_STATUS_COUNT] = {
-	[MBX_STATUS_OK] = CTL_EXIT_OK,
-	[MBX_STATUS_DENIED] = CTL_EXIT_DENIED,
-	[MBX_STATUS_INVALID] = CTL_EXIT_INVALID,
-	[MBX_STATUS_BUSY] = CTL_EXIT_DEVICE,
-	[MBX_STATUS_TIMEOUT] = CTL_EXIT_DEVICE,
-	[MBX_STATUS_DEVICE_ERROR] = CTL_EXIT_DEVICE,
-	[MBX_STATUS_NO_DEVICE] = CTL_EXIT_INVALID,
-	[MBX_STATUS_UNSUPPORTED] = CTL_EXIT_INVALID,
-	[MBX_STATUS_AUDIT_UNAVAILABLE] = CTL_EXIT_DAEMON,
-	[MBX_STATUS_RATE_LIMITED] = CTL_EXIT_DENIED,
-	[MBX_STATUS_SHUTTING_DOWN] = CTL_EXIT_DAEMON,
-	[MBX_STATUS_KERNEL_OWNED] = CTL_EXIT_DENIED,
-	[MBX_STATUS_RAW_DISABLED] = CTL_EXIT_DENIED,
-	[MBX_STATUS_CANCELLED] = CTL_EXIT_DAEMON,
+    [MBX_STATUS_OK] = CTL_EXIT_OK,
+    [MBX_STATUS_DENIED] = CTL_EXIT_DENIED,
+    [MBX_STATUS_INVALID] = CTL_EXIT_INVALID,
+    [MBX_STATUS_BUSY] = CTL_EXIT_DEVICE,
+    [MBX_STATUS_TIMEOUT] = CTL_EXIT_DEVICE,
+    [MBX_STATUS_DEVICE_ERROR] = CTL_EXIT_DEVICE,
+    [MBX_STATUS_NO_DEVICE] = CTL_EXIT_INVALID,
+    [MBX_STATUS_UNSUPPORTED] = CTL_EXIT_INVALID,
+    [MBX_STATUS_AUDIT_UNAVAILABLE] = CTL_EXIT_DAEMON,
+    [MBX_STATUS_RATE_LIMITED] = CTL_EXIT_DENIED,
+    [MBX_STATUS_SHUTTING_DOWN] = CTL_EXIT_DAEMON,
+    [MBX_STATUS_KERNEL_OWNED] = CTL_EXIT_DENIED,
+    [MBX_STATUS_RAW_DISABLED] = CTL_EXIT_DENIED,
+    [MBX_STATUS_CANCELLED] = CTL_EXIT_DAEMON,
 };
 
 /* A status added to proto.h needs its exit code above (and in docs/mbxctl.md). */
@@ -65,7 +65,8 @@ int result_check(struct ctl *ctl, const struct ctl_answer *a, uint16_t opcode)
 	result_rule(res, rule, sizeof(rule));
 	if (res->status == MBX_STATUS_OK) {
 		out_err("%s: %s (%04xh)%s failed: %s (%02xh)", ctl->device, out_opcode_name(opcode),
-			opcode, a->tunnelled ? " through the tunnel" : "", out_rc_name(a->rc), a->rc);
+			opcode, a->tunnelled ? " through the tunnel" : "", out_rc_name(a->rc),
+			a->rc);
 		if (a->vendor_status)
 			fprintf(stderr, "mbxctl: vendor status %04xh\n", a->vendor_status);
 	} else if (res->status == MBX_STATUS_DENIED || res->status == MBX_STATUS_RATE_LIMITED) {
@@ -74,8 +75,9 @@ int result_check(struct ctl *ctl, const struct ctl_answer *a, uint16_t opcode)
 
 		out_err("%s: %s (%04xh) %s, class %s: %s%s%s%s", ctl->device,
 			out_opcode_name(opcode), opcode, mbx_status_name(res->status),
-			mbx_class_name(res->cls), res->message[0] ? res->message : "denied by policy",
-			named ? "" : " (", named ? "" : rule, named ? "" : ")");
+			mbx_class_name(res->cls),
+			res->message[0] ? res->message : "denied by policy", named ? "" : " (",
+			named ? "" : rule, named ? "" : ")");
 	} else {
 		out_err("%s: %s (%04xh): %s%s%s", ctl->device, out_opcode_name(opcode), opcode,
 			mbx_status_name(res->status), res->message[0] ? ": " : "", res->message);
@@ -152,9 +154,10 @@ void result_print_decision(FILE *f, const struct mbx_result *res)
 	if (res->message[0])
 		fprintf(f, "message:     %s\n", res->message);
 	for (uint16_t i = 0; i < res->n_inner; i++)
-		fprintf(f, "inner %u:     %s (%04xh) to port/LD %u, class %s\n", res->inner[i].depth,
-			out_opcode_name(res->inner[i].opcode), res->inner[i].opcode,
-			res->inner[i].target, mbx_class_name(res->inner[i].cls));
+		fprintf(f, "inner %u:     %s (%04xh) to port/LD %u, class %s\n",
+			res->inner[i].depth, out_opcode_name(res->inner[i].opcode),
+			res->inner[i].opcode, res->inner[i].target,
+			mbx_class_name(res->inner[i].cls));
 }
 
 /* Prints an answer for humans: verdict, return code by name, class, rule, audit. */

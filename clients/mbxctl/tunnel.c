@@ -13,10 +13,10 @@ int tunnel_wrap(uint8_t port, uint16_t opcode, const void *in, size_t in_len, ui
 		size_t *out_len)
 {
 	struct cci_msg m = {
-		.category = CCI_CATEGORY_REQUEST,
-		.opcode = opcode,
-		.payload = in,
-		.payload_len = (uint32_t)in_len,
+	    .category = CCI_CATEGORY_REQUEST,
+	    .opcode = opcode,
+	    .payload = in,
+	    .payload_len = (uint32_t)in_len,
 	};
 	size_t inner_len = CCI_HEADER_SIZE + in_len;
 	uint8_t *inner, *buf;
@@ -35,10 +35,10 @@ int tunnel_wrap(uint8_t port, uint16_t opcode, const void *in, size_t in_len, ui
 	n = cci_encode(inner, inner_len, &m);
 	if (n >= 0) {
 		struct cci_tunnel_req t = {
-			.target = port,
-			.target_type = CCI_TUNNEL_TARGET_PORT_OR_LD,
-			.msg = inner,
-			.msg_len = (uint16_t)n,
+		    .target = port,
+		    .target_type = CCI_TUNNEL_TARGET_PORT_OR_LD,
+		    .msg = inner,
+		    .msg_len = (uint16_t)n,
 		};
 
 		n = cci_tunnel_req_encode(buf, CCI_TUNNEL_REQ_HEADER + inner_len, &t);

@@ -121,7 +121,10 @@ START_TEST(test_identify_memdev)
 	ck_assert_int_eq(decode_identify_memdev(b, DECODE_MEMDEV_SIZE - 1, &m), -EPROTO);
 
 	/* A firmware revision with control bytes and space padding. */
-	memcpy(b, "A\x01" "B             ", 16);
+	memcpy(b,
+	       "A\x01"
+	       "B             ",
+	       16);
 	ck_assert_int_eq(decode_identify_memdev(b, DECODE_MEMDEV_SIZE, &m), 0);
 	ck_assert_str_eq(m.fw_revision, "A.B");
 }
@@ -174,9 +177,9 @@ START_TEST(test_health)
 	struct decode_health h;
 	json_t *j;
 
-	b[0] = 0x05;			     /* maintenance needed, replacement needed */
-	b[1] = 2;			     /* write persistency lost */
-	b[2] = 0x01 | 0x02 << 2 | 1 << 5;    /* life warning, temp critical, persistent warning */
+	b[0] = 0x05;                      /* maintenance needed, replacement needed */
+	b[1] = 2;                         /* write persistency lost */
+	b[2] = 0x01 | 0x02 << 2 | 1 << 5; /* life warning, temp critical, persistent warning */
 	b[3] = 42;
 	put16(b + 4, (uint16_t)-5);
 	put32(b + 6, 3);
@@ -199,9 +202,9 @@ START_TEST(test_health)
 	j = decode_health_json(&h);
 	ck_assert_ptr_nonnull(j);
 	ck_assert(json_is_true(
-		json_object_get(json_object_get(j, "health_status"), "maintenance_needed")));
+	    json_object_get(json_object_get(j, "health_status"), "maintenance_needed")));
 	ck_assert(json_is_false(
-		json_object_get(json_object_get(j, "health_status"), "performance_degraded")));
+	    json_object_get(json_object_get(j, "health_status"), "performance_degraded")));
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "temperature_celsius")), -5);
 	ck_assert(json_integer_value(json_object_get(j, "corrected_persistent_errors")) ==
 		  0xffffffffll);
@@ -384,8 +387,11 @@ START_TEST(test_tunnel_roundtrip)
 	free(w);
 
 	/* A response from the device behind the port. */
-	inner = (struct cci_msg){.category = CCI_CATEGORY_RESPONSE, .opcode = 0x4200,
-				 .rc = 0x16, .vendor_status = 0x55, .payload = out_payload,
+	inner = (struct cci_msg){.category = CCI_CATEGORY_RESPONSE,
+				 .opcode = 0x4200,
+				 .rc = 0x16,
+				 .vendor_status = 0x55,
+				 .payload = out_payload,
 				 .payload_len = 4};
 	n = cci_encode(msg, sizeof(msg), &inner);
 	ck_assert_int_gt(n, 0);

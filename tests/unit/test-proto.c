@@ -70,8 +70,10 @@ static void sample_result(struct mbx_result *m)
 	strcpy(m->source, "/etc/mbxd/policy.yaml:27");
 	strcpy(m->message, "denied by rule never-sanitize-the-switch");
 	m->n_inner = 2;
-	m->inner[0] = (struct mbx_inner){.opcode = 0x5300, .cls = MBX_CLASS_DATA, .depth = 1, .target = 3};
-	m->inner[1] = (struct mbx_inner){.opcode = 0x4400, .cls = MBX_CLASS_DATA, .depth = 2, .target = 0x0102};
+	m->inner[0] =
+	    (struct mbx_inner){.opcode = 0x5300, .cls = MBX_CLASS_DATA, .depth = 1, .target = 3};
+	m->inner[1] = (struct mbx_inner){
+	    .opcode = 0x4400, .cls = MBX_CLASS_DATA, .depth = 2, .target = 0x0102};
 	m->payload = sample_payload;
 	m->payload_len = sizeof(sample_payload);
 }
@@ -554,10 +556,13 @@ static int dec_error(const uint8_t *b, size_t n)
 }
 
 static const struct kind kinds[] = {
-	{"hello_req", enc_hello_req, dec_hello_req}, {"hello_rep", enc_hello_rep, dec_hello_rep},
-	{"devices", enc_devices, dec_devices},	     {"submit", enc_submit, dec_submit},
-	{"result", enc_result, dec_result},	     {"event", enc_event, dec_event},
-	{"error", enc_error, dec_error},
+    {"hello_req", enc_hello_req, dec_hello_req},
+    {"hello_rep", enc_hello_rep, dec_hello_rep},
+    {"devices", enc_devices, dec_devices},
+    {"submit", enc_submit, dec_submit},
+    {"result", enc_result, dec_result},
+    {"event", enc_event, dec_event},
+    {"error", enc_error, dec_error},
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -595,8 +600,8 @@ START_TEST(test_trailing_bytes)
 		uint8_t *b = dup_body(w.data + MBX_HEADER_SIZE, len, extra);
 
 		ck_assert_int_eq(k->decode(b, len), 0);
-		ck_assert_msg(k->decode(b, len + extra) == -EPROTO, "%s: %zu trailing bytes accepted",
-			      k->name, extra);
+		ck_assert_msg(k->decode(b, len + extra) == -EPROTO,
+			      "%s: %zu trailing bytes accepted", k->name, extra);
 		free(b);
 	}
 	mbx_wbuf_free(&w);
@@ -739,8 +744,8 @@ START_TEST(test_string_length_past_end)
 END_TEST
 
 /* Fields of a RESULT body at fixed offsets (see proto.c, docs/protocol.md). */
-#define RES_STATUS 0
-#define RES_CLS 6
+#define RES_STATUS   0
+#define RES_CLS      6
 #define RES_DECISION 7
 
 /* Encodes the sample RESULT with one field changed after encoding. */
@@ -831,15 +836,15 @@ START_TEST(test_hello_rejects)
 	/* A client range whose minimum is above its maximum. */
 	mbx_wbuf_init(&w);
 	ck_assert_int_eq(mbx_encode_hello_req(&w, 0, &q), 0);
-	ck_assert_int_eq(mbx_decode_hello_req(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &q),
-			 -EPROTO);
+	ck_assert_int_eq(
+	    mbx_decode_hello_req(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &q), -EPROTO);
 	mbx_wbuf_free(&w);
 	/* The server HELLO's reserved bytes must be zero. */
 	mbx_wbuf_init(&w);
 	ck_assert_int_eq(enc_hello_rep(&w), 0);
 	w.data[MBX_HEADER_SIZE + 2] = 1;
-	ck_assert_int_eq(mbx_decode_hello_rep(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &p),
-			 -EPROTO);
+	ck_assert_int_eq(
+	    mbx_decode_hello_rep(w.data + MBX_HEADER_SIZE, w.len - MBX_HEADER_SIZE, &p), -EPROTO);
 	mbx_wbuf_free(&w);
 }
 END_TEST
@@ -856,8 +861,8 @@ START_TEST(test_devices_rejects)
 	ck_assert_int_eq(mbx_encode_devices_rep(&w, 0, d, 1), 0);
 	b = w.data + MBX_HEADER_SIZE;
 	len = w.len - MBX_HEADER_SIZE;
-	state_at = 2 + 2 + strlen(d[0].name) + 2 + strlen(d[0].transport) + 2 +
-		   strlen(d[0].kind) + 2 + strlen(d[0].model) + 2 + strlen(d[0].serial);
+	state_at = 2 + 2 + strlen(d[0].name) + 2 + strlen(d[0].transport) + 2 + strlen(d[0].kind) +
+		   2 + strlen(d[0].model) + 2 + strlen(d[0].serial);
 	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), 0);
 	b[state_at] = MBX_DEVICE_FAILED + 1;
 	ck_assert_int_eq(mbx_decode_devices_rep(b, len, d, 2, &n), -EPROTO);
@@ -955,7 +960,6 @@ START_TEST(test_names)
 	ck_assert_str_eq(mbx_decision_name(-1), "unknown");
 }
 END_TEST
-
 
 /*
  * libmbx against a scripted fake daemon: client.c is included so the test
