@@ -179,8 +179,10 @@ void background_on_poll(struct job *j)
 	if (percent > 100)
 		percent = 100; /* the device's number, clamped to what the protocol can say */
 	if (!(o[0] & BG_STATUS_RUNNING)) {
-		background_finish(d, (uint16_t)(o[4] | o[5] << 8), (uint16_t)(o[6] | o[7] << 8),
-				  "completed");
+		uint16_t rc = (uint16_t)(o[4] | o[5] << 8);
+
+		background_finish(d, rc, (uint16_t)(o[6] | o[7] << 8),
+				  rc == CXL_RC_ABORTED ? "aborted" : "completed");
 	} else {
 		if (percent != d->bg.percent) {
 			d->bg.percent = percent;

@@ -16,10 +16,20 @@ static const uint8_t cel_uuid[16] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0
 #define SUPPORTED_LOG_ENTRY 20  /* uuid[16], le32 size */
 #define GET_LOG_INPUT 24        /* uuid[16], le32 offset, le32 length */
 #define CEL_SIZE_MAX (64u * 1024)
+/* Get Supported Features (CXL r3.1 Tables 8-95..8-97). */
+#define FEATURES_INPUT 8   /* le32 count, le16 start index, 2 reserved */
+#define FEATURES_HEADER 8  /* le16 entries here, le16 device total, 4 reserved */
+#define FEATURE_ENTRY 48   /* uuid[16] ... le16 Set Feature Effects at 28 */
+#define FEATURES_MAX 1024
 
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -106,6 +116,69 @@ static int probe_read_cel(struct device *d, uint32_t size, uint8_t *cel, char *e
 	return 0;
 }
 
+static bool probe_cel_lists(const struct device *d, uint16_t opcode)
+{
+	for (size_t i = 0; i < d->pdev.n_cel; i++)
+		if (d->pdev.cel[i].opcode == opcode)
+			return true;
+	return false;
+}
+
+/* Appends the entries of one Get Supported Features answer; returns how many. */
+static size_t probe_add_features(struct device *d, const uint8_t *out, size_t len, size_t have)
+{
+	size_t n = le16(out);
+
+	if (n > (len - FEATURES_HEADER) / FEATURE_ENTRY)
+		n = (len - FEATURES_HEADER) / FEATURE_ENTRY; /* believe only what arrived */
+	if (n > FEATURES_MAX - have)
+		n = FEATURES_MAX - have;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = out + FEATURES_HEADER + i * FEATURE_ENTRY;
+
+		memcpy(d->features[have + i].uuid, e, 16);
+		d->features[have + i].set_effects = le16(e + 28);
+	}
+	return n;
+}
+
+/*
+ * Reads the device's Features and their Set Feature effects, so Set Feature
+ * is classed by what the Feature does. A device without 0500h has none.
+ */
+static int probe_features(struct device *d, char *err, size_t errlen)
+{
+	uint8_t in[FEATURES_INPUT] = {0};
+	size_t have = 0, len, total = 1;
+	int rc;
+
+	d->features = calloc(FEATURES_MAX, sizeof(*d->features));
+	if (!d->features)
+		return -ENOMEM;
+	while (have < total && have < FEATURES_MAX) {
+		size_t got;
+
+		put_le32(in, d->info.payload_max);
+		in[4] = (uint8_t)have;
+		in[5] = (uint8_t)(have >> 8);
+		rc = probe_command(d, CXL_OP_GET_SUPPORTED_FEATURES, in, sizeof(in), &len, err,
+				   errlen);
+		if (rc < 0)
+			return rc;
+		if (rc > 0 || len < FEATURES_HEADER)
+			return 0; /* no Features: Set Feature keeps its catalog class */
+		total = le16(d->outbuf + 2);
+		got = probe_add_features(d, d->outbuf, len, have);
+		if (got == 0)
+			break;
+		have += got;
+	}
+	d->pdev.features = d->features;
+	d->pdev.n_features = have;
+	d->pdev.have_features = true;
+	return 0;
+}
+
 /* Reads the CEL into d->pdev; devices without one are accepted, unmarked. */
 int device_probe(struct device *d, char *err, size_t errlen)
 {
@@ -145,7 +218,12 @@ int device_probe(struct device *d, char *err, size_t errlen)
 	}
 	d->pdev.cel = d->cel;
 	d->pdev.have_cel = true;
-	log_info("device %s: %s %s serial %s, %zu commands in its CEL", d->name, d->info.kind,
-		 d->info.model, d->info.serial, d->pdev.n_cel);
+	if (probe_cel_lists(d, CXL_OP_GET_SUPPORTED_FEATURES)) {
+		rc = probe_features(d, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	log_info("device %s: %s %s serial %s, %zu commands in its CEL, %zu features", d->name,
+		 d->info.kind, d->info.model, d->info.serial, d->pdev.n_cel, d->pdev.n_features);
 	return 0;
 }

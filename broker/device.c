@@ -387,6 +387,7 @@ void device_close(struct device *d)
 	free(d->priv);
 	free(d->outbuf);
 	free(d->cel);
+	free(d->features);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->wake);
 	free(d);

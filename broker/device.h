@@ -82,6 +82,7 @@ struct device {
 	struct mbx_transport_info info;
 	struct policy_device pdev;
 	struct cel_entry *cel;
+	struct policy_feature *features;
 	uint32_t timeout_ms;
 	uint32_t max_queue_per_user;
 

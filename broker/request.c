@@ -171,6 +171,28 @@ static void request_dispatch(struct session *s, struct job *j)
 	session_add_job(s, j);
 }
 
+/*
+ * Request Abort (0005h) stops whatever background operation runs, so it is
+ * decided as that operation: only someone allowed to run it may stop it.
+ */
+static void request_decide_abort(struct broker *b, struct device *d, struct policy_request *pr,
+				 struct policy_decision *dec)
+{
+	const struct job *o = d->bg.origin;
+	struct policy_request as_running = *pr;
+	char why[MBX_MESSAGE_MAX + 128];
+
+	as_running.opcode = d->bg.opcode;
+	as_running.payload = o->in;
+	as_running.payload_len = o->in_len;
+	policy_decide(b->policy, &as_running, dec);
+	snprintf(why, sizeof(why), "aborting %s (0x%04x) is decided as running it: %s", dec->name,
+		 d->bg.opcode, dec->message);
+	snprintf(dec->message, sizeof(dec->message), "%.*s", (int)sizeof(dec->message) - 1, why);
+	snprintf(dec->name, sizeof(dec->name), "Request Abort Background Operation");
+	dec->background = false;
+}
+
 /* Handles SUBMIT and EXPLAIN: the edge checks, the decision, then dispatch. */
 void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m, bool explain)
 {
@@ -209,7 +231,10 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	pr.payload_len = m->payload_len;
 	pr.reason = m->reason;
 	pr.now_ms = broker_now_us() / 1000;
-	policy_decide(b->policy, &pr, &dec);
+	if (m->opcode == CXL_OP_REQUEST_ABORT && d->bg.active)
+		request_decide_abort(b, d, &pr, &dec);
+	else
+		policy_decide(b->policy, &pr, &dec);
 
 	if (explain || dec.decision != MBX_DECISION_ALLOW) {
 		request_result_from_decision(&r, &dec);

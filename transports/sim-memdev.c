@@ -733,6 +733,7 @@ static uint16_t sim_cmd_set_feature(struct sim_cci *cci, struct sim_req *r)
 static const struct sim_cmd sim_memdev_cmds[] = {
     {0x0001, 0, 0, 0, 0, sim_cmd_identify},
     {0x0002, 0, 0, 0, 0, sim_cmd_bg_status},
+    {0x0005, 0, 0, 0, 0, sim_cmd_request_abort},
     {0x0100, 0, 1, 1, 0, sim_cmd_get_events},
     {0x0101, SIM_EFFECT_IMMEDIATE_LOG, 6, 6 + 2 * 255, 0, sim_cmd_clear_events},
     {0x0200, 0, 0, 0, 0, sim_cmd_fw_info},

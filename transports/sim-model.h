@@ -156,6 +156,7 @@ void sim_bg_poll(struct sim_cci *cci);
 unsigned sim_bg_percent(const struct sim_cci *cci);
 uint16_t sim_cmd_identify(struct sim_cci *cci, struct sim_req *r);
 uint16_t sim_cmd_bg_status(struct sim_cci *cci, struct sim_req *r);
+uint16_t sim_cmd_request_abort(struct sim_cci *cci, struct sim_req *r);
 uint16_t sim_cmd_supported_logs(struct sim_cci *cci, struct sim_req *r);
 uint16_t sim_cmd_get_log(struct sim_cci *cci, struct sim_req *r);
 

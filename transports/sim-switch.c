@@ -227,6 +227,7 @@ static uint16_t sim_cmd_tunnel(struct sim_cci *cci, struct sim_req *r)
 static const struct sim_cmd sim_switch_cmds[] = {
     {0x0001, 0, 0, 0, 0, sim_cmd_identify},
     {0x0002, 0, 0, 0, 0, sim_cmd_bg_status},
+    {0x0005, 0, 0, 0, 0, sim_cmd_request_abort},
     {0x0400, 0, 0, 0, 0, sim_cmd_supported_logs},
     {0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log},
     {0x5100, 0, 0, 0, 0, sim_cmd_identify_switch},

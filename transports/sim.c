@@ -85,6 +85,21 @@ void sim_bg_poll(struct sim_cci *cci)
 		cci->bg.complete(cci);
 }
 
+/*
+ * Request Abort Background Operation (0005h): the running operation stops
+ * without its effect and reports Aborted; with none running it is a no-op.
+ */
+uint16_t sim_cmd_request_abort(struct sim_cci *cci, struct sim_req *r)
+{
+	(void)r;
+	if (cci->bg.running) {
+		cci->bg.running = false;
+		cci->bg.media_disabled = false;
+		cci->bg.rc = CXL_RC_ABORTED;
+	}
+	return CXL_RC_SUCCESS;
+}
+
 /* Percent complete: never 100 while running, so a poller sees completion only once. */
 unsigned sim_bg_percent(const struct sim_cci *cci)
 {

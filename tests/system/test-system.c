@@ -26,6 +26,9 @@ static const char devices_yaml[] =
 	"  - name: switch0\n"
 	"    transport: sim\n"
 	"    options: { model: switch, ports: 4, tunnel_port: 1 }\n"
+	"  - name: mem2\n"
+	"    transport: sim\n"
+	"    options: { model: memdev, serial: 0x3333, sanitize_ms: 30000 }\n"
 	"  - name: mem1\n"
 	"    transport: sim\n"
 	"    timeout_ms: 300\n"
@@ -304,6 +307,49 @@ START_TEST(test_sanitize_runs_in_background_and_is_audited)
 }
 END_TEST
 
+/* As the admin: start a long sanitize on mem2 and return while it runs. */
+static int start_long_sanitize(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "mem2", .opcode = 0x4400, .reason = "wipe"};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int rc;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0 || mbx_submit(cl, &req, &rep) < 0)
+		return 100;
+	rc = rep.result.status == MBX_STATUS_OK && rep.result.cxl_rc == 1 ? 0 : 120;
+	mbx_reply_free(&rep);
+	mbx_close(cl); /* leaving does not cancel the operation */
+	return rc;
+}
+
+START_TEST(test_request_abort_needs_the_running_operations_class)
+{
+	char *audit;
+
+	ck_assert_int_eq(harness_as_user(H_ADMIN, start_long_sanitize, h.socket, NULL), 0);
+	/* The operator may read, not run Sanitize: so may not abort it either. */
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem2", 0x0005, NULL), MBX_STATUS_DENIED);
+	/* The admin may run it (with a reason), so may abort it. */
+	ck_assert_int_eq(status_as(H_ADMIN, "mem2", 0x0005, NULL), MBX_STATUS_DENIED);
+	ck_assert_int_eq(status_as(H_ADMIN, "mem2", 0x0005, "stop: wrong device"), 0);
+	/* The follower sees the abort and closes the audit record of the requester who left. */
+	for (int i = 0; i < 100; i++) {
+		struct timespec pause = {0, 50 * 1000 * 1000};
+
+		audit = harness_read_file(h.audit);
+		if (audit && strstr(audit, "\"background\":\"aborted\""))
+			break;
+		free(audit);
+		audit = NULL;
+		nanosleep(&pause, NULL);
+	}
+	ck_assert_msg(audit != NULL, "no background record with \"aborted\" in the audit log");
+	free(audit);
+}
+END_TEST
+
 /* Tunnels Identify (0001h) through switch0 port 1 and checks the inner answer. */
 static int tunnel_identify(const char *socket, void *arg)
 {
@@ -424,6 +470,7 @@ int main(void)
 	tcase_add_test(tc, test_sighup_keeps_old_policy_when_new_one_is_broken);
 	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
 	tcase_add_test(tc, test_tunnelled_identify_through_switch);
+	tcase_add_test(tc, test_request_abort_needs_the_running_operations_class);
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
 	tcase_add_test(tc, test_audit_full_disk_fails_closed);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);

@@ -331,7 +331,7 @@ START_TEST(memdev_cel_effects)
 	static const struct {
 		uint16_t op, eff;
 	} want[] = {
-	    {0x0001, 0},    {0x0002, 0},    {0x0100, 0}, {0x0101, 0x10}, {0x0200, 0},
+	    {0x0001, 0},    {0x0002, 0},    {0x0005, 0}, {0x0100, 0}, {0x0101, 0x10}, {0x0200, 0},
 	    {0x0300, 0},    {0x0301, 0x02}, {0x0400, 0}, {0x0401, 0},    {0x0500, 0},
 	    {0x0501, 0},    {0x0502, 0x07}, {0x4000, 0}, {0x4100, 0},    {0x4200, 0},
 	    {0x4201, 0},    {0x4202, 0x08}, {0x4300, 0}, {0x4301, 0x04}, {0x4302, 0x04},
@@ -413,7 +413,7 @@ END_TEST
 
 START_TEST(memdev_unsupported)
 {
-	static const uint16_t unsupported[] = {0x0000, 0x0003, 0x0005, 0x0201, 0x0202,
+	static const uint16_t unsupported[] = {0x0000, 0x0003, 0x0004, 0x0201, 0x0202,
 					       0x4101, 0x4102, 0x4303, 0x4401, 0x4500,
 					       0x5100, 0x5300, 0xc000, 0xffff};
 	void *p = dev_open(NULL);
@@ -1055,14 +1055,14 @@ START_TEST(switch_cel_exact)
 	static const struct {
 		uint16_t op, eff;
 	} want[] = {
-	    {0x0001, 0}, {0x0002, 0}, {0x0400, 0},    {0x0401, 0},
+	    {0x0001, 0}, {0x0002, 0}, {0x0005, 0}, {0x0400, 0},    {0x0401, 0},
 	    {0x5100, 0}, {0x5101, 0}, {0x5102, 0x02}, {0x5300, 0},
 	};
 	uint8_t cel[64];
 	void *p = dev_open("model", "switch", NULL);
 	size_t n = read_cel(p, cel);
 
-	ck_assert_uint_eq(n, 8);
+	ck_assert_uint_eq(n, 9);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_uint_eq(le16(cel + 4 * i), want[i].op);
 		ck_assert_uint_eq(le16(cel + 4 * i + 2), want[i].eff);
@@ -1236,13 +1236,13 @@ START_TEST(switch_tunnel_cel)
 	/* the device behind the switch has its own, memory device CEL */
 	memcpy(in, cel_uuid, 16);
 	put32(in + 16, 0);
-	put32(in + 20, 21 * 4);
+	put32(in + 20, 22 * 4);
 	ck_assert_uint_eq(tunnel(p, 1, 9, 0x0401, in, 24), 0);
 	tunnel_reply(&m);
 	ck_assert_uint_eq(m.rc, 0);
-	ck_assert_uint_eq(m.payload_len, 84);
+	ck_assert_uint_eq(m.payload_len, 88);
 	ck_assert_mem_eq(m.payload, want, 8);
-	ck_assert_uint_eq(le16(m.payload + 80), 0x4400);
+	ck_assert_uint_eq(le16(m.payload + 84), 0x4400);
 	dev_close(p);
 }
 END_TEST
