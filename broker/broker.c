@@ -12,6 +12,7 @@
 #include "device.h"
 #include "listener.h"
 #include "log.h"
+#include "policy-watch.h"
 #include "policy.h"
 #include "session.h"
 
@@ -53,6 +54,7 @@ void broker_reload_policy(struct broker *b)
 	policy_free(b->policy);
 	b->policy = p;
 	log_info("policy reloaded from %s", b->cfg->policy_path);
+	policy_watch_follow(b);
 }
 
 static bool broker_devices_idle(struct broker *b)

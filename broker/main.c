@@ -20,6 +20,7 @@
 #include "device.h"
 #include "listener.h"
 #include "log.h"
+#include "policy-watch.h"
 #include "policy.h"
 #include "session.h"
 
@@ -198,11 +199,13 @@ int main(int argc, char **argv)
 	add_signal(&b, SIGINT, &sigs[1]);
 	add_signal(&b, SIGHUP, &sigs[2]);
 	add_signal(&b, SIGUSR1, &sigs[3]);
+	policy_watch_start(&b);
 	log_info("%s listening on %s with %zu devices", MBX_SOFTWARE, b.cfg->socket_path,
 		 b.n_devices);
 
 	event_base_dispatch(b.base);
 
+	policy_watch_stop(&b);
 	while (!TAILQ_EMPTY(&b.sessions))
 		session_free(TAILQ_FIRST(&b.sessions));
 	for (size_t i = 0; i < b.n_devices; i++)

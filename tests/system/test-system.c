@@ -252,6 +252,38 @@ START_TEST(test_sighup_keeps_old_policy_when_new_one_is_broken)
 }
 END_TEST
 
+START_TEST(test_users_dir_change_reloads_without_sighup)
+{
+	char policy[sizeof(policy_yaml) + 128], dir[300], file[360];
+	FILE *f;
+
+	snprintf(policy, sizeof(policy), "users_dir: users.d\nuser_files_max_class: read\n%s",
+		 policy_yaml);
+	snprintf(dir, sizeof(dir), "%s/users.d", h.dir);
+	ck_assert(mkdir(dir, 0755) == 0);
+	harness_write_policy(&h, policy);
+	harness_signal(&h, SIGHUP);
+	wait_for_log("policy reloaded");
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 1);
+
+	/* The reload started watching users.d: a new user file is picked up by itself. */
+	snprintf(file, sizeof(file), "%s/" H_OUTSIDER ".yaml", dir);
+	f = fopen(file, "w");
+	ck_assert(f != NULL);
+	fputs("version: 1\nrules:\n  - name: nobody-reads-mem0\n    devices: [mem0]\n"
+	      "    allow: [read]\n", f);
+	fclose(f);
+	chmod(file, 0644);
+	wait_for_log("changed: reloading the policy");
+	for (int i = 0; i < 100 && status_as(H_OUTSIDER, "mem0", 0x4000, NULL) != 0; i++) {
+		struct timespec pause = {0, 50 * 1000 * 1000};
+
+		nanosleep(&pause, NULL);
+	}
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 0);
+}
+END_TEST
+
 /* As the admin: sanitize with a reason, then follow its events to completion. */
 static int sanitize_and_wait(const char *socket, void *arg)
 {
@@ -468,6 +500,7 @@ int main(void)
 	tcase_add_test(tc, test_mbxctl_as_two_users);
 	tcase_add_test(tc, test_malformed_frames_close_only_their_sender);
 	tcase_add_test(tc, test_sighup_keeps_old_policy_when_new_one_is_broken);
+	tcase_add_test(tc, test_users_dir_change_reloads_without_sighup);
 	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
 	tcase_add_test(tc, test_tunnelled_identify_through_switch);
 	tcase_add_test(tc, test_request_abort_needs_the_running_operations_class);
