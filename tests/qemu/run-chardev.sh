@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: run-chardev.sh BUILD_DIR}" && pwd)
 cache=${MBX_QEMU_CACHE:-/var/cache/mbxd-qemu}
 boot_timeout=${MBX_QEMU_TIMEOUT:-420}
+qemu=${MBX_QEMU_BIN:-qemu-system-x86_64}
 mbxd="$build/broker/mbxd"
 mbxctl="$build/clients/mbxctl"
 # Guest tools from Debian packages: ndctl's cxl (the cross-check) and jq.
@@ -223,7 +224,7 @@ boot() {
 	mkdir -p "$(dirname "$log")"
 	: >"$log"
 	truncate -s 256M "$work/cxl-mem.raw" "$work/cxl-lsa.raw"
-	qemu-system-x86_64 -accel tcg -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
+	"$qemu" -accel tcg -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
 		-display none -no-reboot -serial "file:$log" -monitor none \
 		-kernel "$vmlinuz" -initrd "$work/initramfs" \
 		-append 'console=ttyS0 panic=-1 quiet loglevel=4' \
@@ -279,6 +280,7 @@ prepare_kernel
 prepare_tools
 prepare_base
 prepare_run
-say "booting $kpkg under QEMU $(qemu-system-x86_64 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') (TCG)"
+command -v "$qemu" >/dev/null || fail "QEMU cannot start: $qemu is not installed"
+say "booting $kpkg under QEMU $("$qemu" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') (TCG)"
 boot
 verdict
