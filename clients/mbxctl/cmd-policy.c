@@ -33,8 +33,8 @@ static void cmd_policy_usage(FILE *f)
 		   "                 [--kernel-owned] [--json]\n"
 		   "\ncheck prints OK (exit 0) or every error as file:line: message (exit 1);\n"
 		   "--strict also refuses files not owned by root or writable by others, as\n"
-		   "mbxd does. explain exits 0 allowed, 3 denied, 4 invalid, 1 when the policy\n"
-		   "does not load, 2 on usage errors.\n");
+		   "mbxd does. explain exits 0 allowed, 3 denied, 4 invalid (or not supported\n"
+		   "by the --cel given), 1 when the policy does not load, 2 on usage errors.\n");
 }
 
 /* Prints every error of a load as file:line: message. */
