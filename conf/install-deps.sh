@@ -3,7 +3,7 @@
 # Used by the README's two commands; safe to run again.
 set -eu
 pkgs="build-essential cmake pkg-config libevent-dev libyaml-dev libseccomp-dev check
-      libssl-dev libjansson-dev passwd util-linux"
+      libssl-dev libjansson-dev passwd util-linux libsystemd-dev dbus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
