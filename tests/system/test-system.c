@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,73 @@ START_TEST(test_users_dir_change_reloads_without_sighup)
 }
 END_TEST
 
+#define LOAD_REQUESTS 3000
+#define LOAD_WINDOW 32
+
+/* As the operator: pipelined reads; every answer must come from a whole policy. */
+static int pipelined_reads(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4000};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int sent = 0, got = 0;
+	uint32_t tag;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0)
+		return 100;
+	while (got < LOAD_REQUESTS) {
+		while (sent < LOAD_REQUESTS && sent - got < LOAD_WINDOW) {
+			if (mbx_send(cl, &req, &tag) < 0)
+				return 101;
+			sent++;
+		}
+		if (mbx_receive(cl, 10000, &rep, &tag) < 0)
+			return 102;
+		got++;
+		if (rep.result.status != MBX_STATUS_OK ||
+		    (strcmp(rep.result.rule, "operators-read") != 0 &&
+		     strcmp(rep.result.rule, "operators-read-b") != 0))
+			return 103; /* a decision from no policy, or half of one */
+		mbx_reply_free(&rep);
+	}
+	mbx_close(cl);
+	return 0;
+}
+
+/* Requests in flight while the policy is swapped, broken and swapped back. */
+START_TEST(test_reload_under_load_is_atomic)
+{
+	char b_policy[sizeof(policy_yaml) + 16], broken[sizeof(policy_yaml) + 64];
+	char *p;
+	pid_t flipper;
+
+	snprintf(b_policy, sizeof(b_policy), "%s", policy_yaml);
+	p = strstr(b_policy, "operators-read");
+	ck_assert(p != NULL);
+	memmove(p + 16, p + 14, strlen(p + 14) + 1);
+	memcpy(p + 14, "-b", 2);
+	snprintf(broken, sizeof(broken), "%s    deny: [nonsense]\n", policy_yaml);
+	flipper = fork();
+	ck_assert(flipper >= 0);
+	if (flipper == 0) {
+		for (int i = 0;; i++) {
+			struct timespec pause = {0, 5 * 1000 * 1000};
+
+			harness_write_policy(&h, i % 3 == 0 ? b_policy : i % 3 == 1 ? broken
+										  : policy_yaml);
+			kill(h.mbxd, SIGHUP);
+			nanosleep(&pause, NULL);
+		}
+	}
+	ck_assert_int_eq(harness_as_user(H_OPERATOR, pipelined_reads, h.socket, NULL), 0);
+	kill(flipper, SIGKILL);
+	waitpid(flipper, NULL, 0);
+	wait_for_log("policy reloaded");
+	wait_for_log("keeping the current policy");
+}
+END_TEST
+
 /* As the admin: sanitize with a reason, then follow its events to completion. */
 static int sanitize_and_wait(const char *socket, void *arg)
 {
@@ -501,6 +569,7 @@ int main(void)
 	tcase_add_test(tc, test_malformed_frames_close_only_their_sender);
 	tcase_add_test(tc, test_sighup_keeps_old_policy_when_new_one_is_broken);
 	tcase_add_test(tc, test_users_dir_change_reloads_without_sighup);
+	tcase_add_test(tc, test_reload_under_load_is_atomic);
 	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
 	tcase_add_test(tc, test_tunnelled_identify_through_switch);
 	tcase_add_test(tc, test_request_abort_needs_the_running_operations_class);
