@@ -22,6 +22,7 @@
 #include "log.h"
 #include "policy-watch.h"
 #include "policy.h"
+#include "sandbox.h"
 #include "session.h"
 
 #define DEFAULT_CONFIG "/etc/mbxd/mbxd.yaml"
@@ -30,26 +31,35 @@ struct options {
 	const char *config;
 	bool foreground;
 	bool check_only;
+	bool no_sandbox;
 	int verbose;
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: mbxd [-dnv] [-f config]\n"
-			"  -f FILE  configuration (default " DEFAULT_CONFIG ")\n"
-			"  -d       stay in the foreground, log to stderr\n"
-			"  -n       check the configuration and policy, then exit\n"
-			"  -v       verbose logging\n");
+	fprintf(stderr, "usage: mbxd [-dnv] [-f config] [--no-sandbox]\n"
+			"  -f FILE       configuration (default " DEFAULT_CONFIG ")\n"
+			"  -d            stay in the foreground, log to stderr\n"
+			"  -n            check the configuration and policy, then exit\n"
+			"  -v            verbose logging\n"
+			"  --no-sandbox  stay root, no seccomp filter: for debugging only\n");
 	exit(2);
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
+	static const struct option longopts[] = {
+		{"no-sandbox", no_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
 	int ch;
 
 	o->config = DEFAULT_CONFIG;
-	while ((ch = getopt(argc, argv, "f:dnvh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:dnvh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'S':
+			o->no_sandbox = true;
+			break;
 		case 'f':
 			o->config = optarg;
 			break;
@@ -153,6 +163,7 @@ int main(int argc, char **argv)
 	struct broker b = {.listen_fd = -1};
 	struct event *sigs[4];
 	struct options o = {0};
+	struct sandbox_user run_as;
 	char err[512] = "";
 
 	parse_args(argc, argv, &o);
@@ -162,6 +173,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.policy = load_policy_or_exit(b.cfg);
+	/* Before anything is opened: a missing run user stops the start, named. */
+	if (!o.no_sandbox && (sandbox_user_lookup(b.cfg->run_user, &run_as, err, sizeof(err)) < 0 ||
+			      (!o.check_only && sandbox_can_drop(&run_as, err, sizeof(err)) < 0))) {
+		fprintf(stderr, "%s: %s\n", b.cfg->path, err);
+		return 1;
+	}
 	if (o.check_only) {
 		printf("configuration OK\n");
 		return 0;
@@ -190,6 +207,13 @@ int main(int argc, char **argv)
 		if (event_reinit(b.base) < 0)
 			fatalx("cannot reinitialise the event loop after fork");
 	}
+	/* Devices, socket and audit log are open: root is no longer needed. Threads
+	 * start after the drop, so each inherits the dropped credentials. */
+	if (o.no_sandbox)
+		log_warnx("--no-sandbox: mbxd keeps root and runs without its seccomp filter; "
+			  "for debugging only, never in production");
+	else if (sandbox_drop(&run_as, b.cfg->audit_path, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	for (size_t i = 0; i < b.n_devices; i++)
 		if (device_start(b.devices[i], err, sizeof(err)) < 0)
 			fatalx("%s", err);
@@ -200,8 +224,13 @@ int main(int argc, char **argv)
 	add_signal(&b, SIGHUP, &sigs[2]);
 	add_signal(&b, SIGUSR1, &sigs[3]);
 	policy_watch_start(&b);
-	log_info("%s listening on %s with %zu devices", MBX_SOFTWARE, b.cfg->socket_path,
-		 b.n_devices);
+	/* Every thread runs now: the filter covers them all (TSYNC) and need not
+	 * allow creating threads or processes. */
+	if (!o.no_sandbox && sandbox_lock(&b, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	log_info("%s listening on %s with %zu devices%s%s", MBX_SOFTWARE, b.cfg->socket_path,
+		 b.n_devices, o.no_sandbox ? ", no sandbox" : ", sandboxed as ",
+		 o.no_sandbox ? "" : run_as.name);
 
 	event_base_dispatch(b.base);
 

@@ -23,6 +23,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The user mbxd drops to once its devices, socket and audit log are open
+# (as packaging creates it; kept afterwards, like any system user).
+if ! getent passwd _mbxd >/dev/null; then
+	useradd --system --no-create-home --shell /usr/sbin/nologin _mbxd
+fi
+
 # Two unprivileged users: an operator (group cxl-operators) and an admin.
 if ! getent group cxl-operators >/dev/null; then
 	groupadd cxl-operators; created_group=cxl-operators

@@ -32,6 +32,9 @@ void harness_users(void)
 {
 	ck_assert_msg(geteuid() == 0, "system tests need root: they create test users and run "
 				      "clients under their uids (run them with sudo, as CI does)");
+	/* The user mbxd drops to, as packaging creates it. */
+	if (!getpwnam("_mbxd"))
+		run_setup("useradd --system --no-create-home --shell /usr/sbin/nologin _mbxd");
 	if (!getgrnam(H_OPS_GROUP))
 		run_setup("groupadd " H_OPS_GROUP);
 	if (!getpwnam(H_OPERATOR))

@@ -1,0 +1,449 @@
+/*
+ * The sandbox, in the order that makes each step possible: look the run
+ * user up while the user database is reachable, hand it the audit file,
+ * drop groups, gid and uid (relayd's order: groups first, since only root
+ * may set them; uid last, since after it nothing else may change), then,
+ * once every thread runs, no_new_privs and a seccomp allow-list for every
+ * thread at once. Tables, not code, say what is allowed (after chrony's
+ * sys_linux.c and OpenSSH's sandbox-seccomp-filter.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <seccomp.h>
+
+#include "broker.h"
+#include "device.h"
+#include "sandbox.h"
+
+/* Sanitizer runtimes need a few more calls; see sandbox_sanitizer_rules. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_SANITIZER 1
+#endif
+#endif
+
+/*
+ * Learning mode for porting to another libc or distribution: build with
+ * -DMBX_SANDBOX_LEARN and the filter logs (dmesg: "audit: type=1326")
+ * instead of killing. Never for production.
+ */
+#ifdef MBX_SANDBOX_LEARN
+#define SANDBOX_DEFAULT_ACTION SCMP_ACT_LOG
+#else
+#define SANDBOX_DEFAULT_ACTION SCMP_ACT_KILL_PROCESS
+#endif
+
+/* A condition on a system call's arguments, beyond its number. */
+enum sandbox_cond {
+	SB_ANY,      /* any arguments */
+	SB_AF_UNIX,  /* socket(2): only AF_UNIX (syslog, NSS); no network */
+	SB_NO_EXEC2, /* mmap, mprotect: argument 2 (prot) without PROT_EXEC */
+};
+
+struct sandbox_rule {
+	const char *name; /* resolved per architecture; absent ones are skipped */
+	enum sandbox_cond cond;
+};
+
+/*
+ * Every system call mbxd makes once it serves clients: the event loop, the
+ * device workers, the audit log (including reopen on SIGUSR1), policy reload
+ * (SIGHUP), user lookups for new clients, syslog, and orderly stop.
+ * Nothing here creates a thread or a process or runs a program.
+ */
+static const struct sandbox_rule sandbox_rules[] = {
+    /* Sockets and the event loop (libevent on epoll). */
+    {"accept4", SB_ANY},
+    {"getsockopt", SB_ANY}, /* SO_PEERCRED, SO_PEERGROUPS, SO_ERROR */
+    {"setsockopt", SB_ANY},
+    {"socket", SB_AF_UNIX},
+    {"connect", SB_ANY},
+    {"sendto", SB_ANY},
+    {"sendmsg", SB_ANY},
+    {"recvfrom", SB_ANY},
+    {"recvmsg", SB_ANY},
+    {"shutdown", SB_ANY},
+    {"epoll_wait", SB_ANY},
+    {"epoll_pwait", SB_ANY},
+    {"epoll_pwait2", SB_ANY},
+    {"epoll_ctl", SB_ANY},
+    {"poll", SB_ANY},
+    {"ppoll", SB_ANY},
+    {"read", SB_ANY},
+    {"readv", SB_ANY},
+    {"write", SB_ANY},
+    {"writev", SB_ANY},
+    {"close", SB_ANY},
+    {"fcntl", SB_ANY},
+    /* Files: audit log, its rotation, policy and users.d reload, passwd and group. */
+    {"openat", SB_ANY},
+    {"open", SB_ANY},
+    {"pread64", SB_ANY},
+    {"lseek", SB_ANY},
+    {"fstat", SB_ANY},
+    {"newfstatat", SB_ANY},
+    {"stat", SB_ANY},
+    {"lstat", SB_ANY},
+    {"statx", SB_ANY},
+    {"getdents64", SB_ANY},
+    {"ftruncate", SB_ANY},
+    {"fsync", SB_ANY},
+    {"fdatasync", SB_ANY},
+    {"unlink", SB_ANY}, /* the socket at stop */
+    {"unlinkat", SB_ANY},
+    /*
+     * NSS modules look up clients the files do not know (systemd's
+     * userdb, sssd) over local sockets; these are what they use besides.
+     */
+    {"readlink", SB_ANY},
+    {"readlinkat", SB_ANY},
+    {"access", SB_ANY},
+    {"faccessat", SB_ANY},
+    {"faccessat2", SB_ANY},
+    {"statfs", SB_ANY},
+    {"fstatfs", SB_ANY},
+    {"uname", SB_ANY},
+    {"epoll_create1", SB_ANY},
+    {"timerfd_create", SB_ANY},
+    {"timerfd_settime", SB_ANY},
+    {"inotify_init1", SB_ANY}, /* users.d watch, restarted when users_dir moves */
+    {"inotify_add_watch", SB_ANY},
+    {"inotify_rm_watch", SB_ANY},
+    /* Memory: never a new executable mapping. */
+    {"brk", SB_ANY},
+    {"mmap", SB_NO_EXEC2},
+    {"mprotect", SB_NO_EXEC2},
+    {"munmap", SB_ANY},
+    {"mremap", SB_ANY},
+    {"madvise", SB_ANY},
+    /* Time: clocks, the sim's latency, timers of the loop. */
+    {"clock_gettime", SB_ANY},
+    {"clock_getres", SB_ANY},
+    {"gettimeofday", SB_ANY},
+    {"time", SB_ANY},
+    {"clock_nanosleep", SB_ANY},
+    {"nanosleep", SB_ANY},
+    /* Threads that already exist, signals, exit. */
+    {"futex", SB_ANY},
+    {"set_robust_list", SB_ANY}, /* a worker started just before may still be starting */
+    {"rseq", SB_ANY},
+    {"sched_yield", SB_ANY},
+    {"getpid", SB_ANY},
+    {"gettid", SB_ANY},
+    {"getuid", SB_ANY},
+    {"geteuid", SB_ANY},
+    {"getgid", SB_ANY},
+    {"getegid", SB_ANY},
+    {"tgkill", SB_ANY}, /* raise(): abort() must end in SIGABRT, not SIGSYS */
+    {"rt_sigaction", SB_ANY},
+    {"rt_sigprocmask", SB_ANY},
+    {"rt_sigreturn", SB_ANY},
+    {"restart_syscall", SB_ANY},
+    {"getrandom", SB_ANY},
+    {"exit", SB_ANY},
+    {"exit_group", SB_ANY},
+};
+
+#ifdef SANDBOX_SANITIZER
+/*
+ * ASan/UBSan test builds only: LeakSanitizer stops the world at exit with a
+ * tracer (clone, ptrace, wait) and reads /proc/self/maps. These are absent
+ * from the release filter; the sanitizer build is for tests, never shipped.
+ */
+static const struct sandbox_rule sandbox_sanitizer_rules[] = {
+    {"clone", SB_ANY},
+    {"ptrace", SB_ANY},
+    {"wait4", SB_ANY},
+    {"prctl", SB_ANY},
+    {"sigaltstack", SB_ANY},
+    {"readlink", SB_ANY},
+    {"sched_getaffinity", SB_ANY},
+    {"getppid", SB_ANY},
+    {"kill", SB_ANY},
+    {"mmap", SB_ANY},
+    {"mprotect", SB_ANY},
+    {"pipe2", SB_ANY},
+    {"setrlimit", SB_ANY},
+    {"getrlimit", SB_ANY},
+    {"prlimit64", SB_ANY},
+    {"getdents", SB_ANY},
+};
+#endif
+
+/* Looks up the run user and checks that this process can become it. */
+int sandbox_user_lookup(const char *name, struct sandbox_user *u, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen,
+			 "run user \"%s\" does not exist: create it (useradd --system "
+			 "--no-create-home --shell /usr/sbin/nologin %s) or name another in "
+			 "mbxd.yaml's user:",
+			 name, name);
+		return -ENOENT;
+	}
+	if (pw.pw_uid == 0 || pw.pw_gid == 0) {
+		snprintf(err, errlen,
+			 "run user \"%s\" is uid %u gid %u: mbxd must drop to an unprivileged user",
+			 name, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
+		return -EPERM;
+	}
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->uid = pw.pw_uid;
+	u->gid = pw.pw_gid;
+	return 0;
+}
+
+/* Checks that this process can become u: it is root, or u already. */
+int sandbox_can_drop(const struct sandbox_user *u, char *err, size_t errlen)
+{
+	uid_t me = geteuid();
+
+	if (me == 0 || me == u->uid)
+		return 0;
+	snprintf(err, errlen,
+		 "mbxd runs as uid %u: start it as root (it drops to \"%s\") or as \"%s\" "
+		 "itself; --no-sandbox only for debugging",
+		 (unsigned)me, u->name, u->name);
+	return -EPERM;
+}
+
+/* Empties the capability bounding set, so no later program could get one back. */
+static int sandbox_drop_bounding(char *err, size_t errlen)
+{
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			snprintf(err, errlen, "cannot drop capability %d from the bounding set: %s",
+				 cap, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Whether the calling thread holds no capability at all (effective, permitted, inheritable). */
+static bool sandbox_no_caps(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (data[i].effective || data[i].permitted || data[i].inheritable)
+			return false;
+	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) <= 0;
+}
+
+/* Checks the drop holds: every id is u's, root cannot come back, no capability left. */
+static int sandbox_check_dropped(const struct sandbox_user *u, char *err, size_t errlen)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != u->uid ||
+	    e != u->uid || s != u->uid || rg != u->gid || eg != u->gid || sg != u->gid) {
+		snprintf(err, errlen,
+			 "privilege drop to %s did not take: uids %u/%u/%u gids %u/%u/%u", u->name,
+			 (unsigned)r, (unsigned)e, (unsigned)s, (unsigned)rg, (unsigned)eg,
+			 (unsigned)sg);
+		return -EPERM;
+	}
+	if (setresuid(0, 0, 0) == 0 || setresgid(0, 0, 0) == 0) {
+		snprintf(err, errlen, "privilege drop to %s did not take: root could be regained",
+			 u->name);
+		return -EPERM;
+	}
+	if (!sandbox_no_caps()) {
+		snprintf(err, errlen, "privilege drop to %s left capabilities behind", u->name);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Drops to the run user, root-owned state handed over first. */
+int sandbox_drop(const struct sandbox_user *u, const char *audit_path, char *err, size_t errlen)
+{
+	int rc;
+
+	if (geteuid() == 0) {
+		/* SIGUSR1 reopens the audit file by name: the run user must be able to. */
+		if (fchownat(AT_FDCWD, audit_path, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			snprintf(err, errlen, "cannot give %s to %s: %s", audit_path, u->name,
+				 strerror(errno));
+			return -errno;
+		}
+		if ((rc = sandbox_drop_bounding(err, errlen)) < 0)
+			return rc;
+		/* No capability survives the uid change: transports need none (RELIABILITY.md). */
+		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || setgroups(1, &u->gid) < 0 ||
+		    setresgid(u->gid, u->gid, u->gid) < 0 ||
+		    setresuid(u->uid, u->uid, u->uid) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot drop privileges to %s (uid %u gid %u): %s",
+				 u->name, (unsigned)u->uid, (unsigned)u->gid, strerror(errno));
+			return rc;
+		}
+	}
+#ifdef SANDBOX_SANITIZER
+	/* LeakSanitizer's tracer attaches to this process at exit: keep it attachable. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
+	return sandbox_check_dropped(u, err, errlen);
+}
+
+/* Adds one rule; absent system calls (another architecture's names) are skipped. */
+static int sandbox_add(scmp_filter_ctx ctx, const struct sandbox_rule *r)
+{
+	int nr = seccomp_syscall_resolve_name(r->name);
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0;
+	switch (r->cond) {
+	case SB_AF_UNIX:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX));
+	case SB_NO_EXEC2:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)PROT_EXEC, 0));
+	case SB_ANY:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Allows ioctl with one request number. The kernel reads the request as
+ * 32 bits, so only those are compared.
+ */
+static int sandbox_add_ioctl(scmp_filter_ctx ctx, unsigned long req)
+{
+	return seccomp_rule_add(
+	    ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)(uint32_t)req));
+}
+
+/* Builds the filter: the table, then ioctl by request number. */
+static int sandbox_build(scmp_filter_ctx ctx, const unsigned long *ioctls, size_t n_ioctls)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < sizeof(sandbox_rules) / sizeof(sandbox_rules[0]); i++)
+		rc = sandbox_add(ctx, &sandbox_rules[i]);
+#ifdef SANDBOX_SANITIZER
+	for (size_t i = 0;
+	     rc == 0 && i < sizeof(sandbox_sanitizer_rules) / sizeof(sandbox_sanitizer_rules[0]);
+	     i++)
+		rc = sandbox_add(ctx, &sandbox_sanitizer_rules[i]);
+#endif
+	/* libevent asks how many bytes a socket holds before each read. */
+	if (rc == 0)
+		rc = sandbox_add_ioctl(ctx, FIONREAD);
+	for (size_t i = 0; rc == 0 && i < n_ioctls; i++)
+		rc = sandbox_add_ioctl(ctx, ioctls[i]);
+	return rc;
+}
+
+/*
+ * Loads what the C library would otherwise load lazily behind the filter:
+ * every NSS module for passwd and group (a lookup that misses walks them
+ * all) and the time zone (syslog's timestamps).
+ */
+static void sandbox_prewarm(void)
+{
+	struct passwd pw, *pres;
+	struct group gr, *gres;
+	char buf[4096];
+
+	getpwuid_r((uid_t)0x7ffffffe, &pw, buf, sizeof(buf), &pres);
+	getgrgid_r((gid_t)0x7ffffffe, &gr, buf, sizeof(buf), &gres);
+	tzset();
+}
+
+/* Sets no_new_privs and loads the allow-list on every thread. */
+int sandbox_seccomp_install(const unsigned long *ioctls, size_t n_ioctls, char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx;
+	int rc;
+
+	sandbox_prewarm();
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(errno));
+		return rc;
+	}
+	ctx = seccomp_init(SANDBOX_DEFAULT_ACTION);
+	if (!ctx) {
+		snprintf(err, errlen, "seccomp: cannot create a filter");
+		return -ENOMEM;
+	}
+	/* Threads already run: the filter must cover them, atomically, or not load. */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (rc == 0)
+		rc = sandbox_build(ctx, ioctls, n_ioctls);
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (rc < 0)
+		snprintf(err, errlen, "seccomp: cannot install the allow-list: %s", strerror(-rc));
+	return rc;
+}
+
+/* The ioctls of every configured device's transport, without repeats. */
+int sandbox_lock(const struct broker *b, char *err, size_t errlen)
+{
+	unsigned long *list = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	for (size_t i = 0; i < b->n_devices; i++) {
+		const struct mbx_transport_ops *ops = b->devices[i]->ops;
+
+		for (size_t k = 0; k < ops->n_ioctls; k++) {
+			bool seen = false;
+
+			for (size_t m = 0; m < n; m++)
+				seen = seen || list[m] == ops->ioctls[k];
+			if (seen)
+				continue;
+			if (n == cap) {
+				unsigned long *nl =
+				    realloc(list, (cap = cap * 2 + 8) * sizeof(*nl));
+
+				if (!nl) {
+					free(list);
+					snprintf(err, errlen, "out of memory");
+					return -ENOMEM;
+				}
+				list = nl;
+			}
+			list[n++] = ops->ioctls[k];
+		}
+	}
+	rc = sandbox_seccomp_install(list, n, err, errlen);
+	free(list);
+	return rc;
+}
