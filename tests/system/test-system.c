@@ -285,6 +285,44 @@ START_TEST(test_users_dir_change_reloads_without_sighup)
 }
 END_TEST
 
+/* Explains Set Feature (0502h) for the Feature uuid; exits with the class it got. */
+static int explain_set_feature(const char *socket, void *arg)
+{
+	uint8_t payload[32 + 4] = {0};
+	struct mbx_request req = {.device = "mem0", .opcode = 0x0502, .payload = payload,
+				  .payload_len = sizeof(payload)};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int cls;
+
+	memcpy(payload, arg, 16);
+	payload[22] = 1; /* Set Feature version */
+	if (mbx_open(socket, &cl) < 0 || mbx_explain(cl, &req, &rep) < 0)
+		return 100;
+	cls = rep.result.cls;
+	mbx_reply_free(&rep);
+	mbx_close(cl);
+	return cls;
+}
+
+/* Set Feature takes the class of what the device says that Feature does. */
+START_TEST(test_set_feature_class_follows_the_feature)
+{
+	static uint8_t reset_only[16] = {0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e,
+					       0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40};
+	static uint8_t data_now[16] = {0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a,
+					     0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85};
+	static uint8_t unknown[16] = {0x01, 0x02, 0x03};
+
+	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket,
+					 reset_only), MBX_CLASS_CONFIG);
+	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket,
+					 data_now), MBX_CLASS_DATA);
+	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket,
+					 unknown), MBX_CLASS_VENDOR);
+}
+END_TEST
+
 #define LOAD_REQUESTS 3000
 #define LOAD_WINDOW 32
 
@@ -297,9 +335,13 @@ static int pipelined_reads(const char *socket, void *arg)
 	int sent = 0, got = 0;
 	uint32_t tag;
 
+	char why[256];
+
 	(void)arg;
-	if (mbx_open(socket, &cl) < 0)
+	if (mbx_open_diag(socket, &cl, why, sizeof(why)) < 0) {
+		fprintf(stderr, "pipelined_reads: %s\n", why);
 		return 100;
+	}
 	while (got < LOAD_REQUESTS) {
 		while (sent < LOAD_REQUESTS && sent - got < LOAD_WINDOW) {
 			if (mbx_send(cl, &req, &tag) < 0)
@@ -570,6 +612,7 @@ int main(void)
 	tcase_add_test(tc, test_sighup_keeps_old_policy_when_new_one_is_broken);
 	tcase_add_test(tc, test_users_dir_change_reloads_without_sighup);
 	tcase_add_test(tc, test_reload_under_load_is_atomic);
+	tcase_add_test(tc, test_set_feature_class_follows_the_feature);
 	tcase_add_test(tc, test_sanitize_runs_in_background_and_is_audited);
 	tcase_add_test(tc, test_tunnelled_identify_through_switch);
 	tcase_add_test(tc, test_request_abort_needs_the_running_operations_class);
