@@ -1,6 +1,7 @@
 /* A temporary mbxd for the benchmark: folder, config, policy, process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,20 @@
 
 #include "bench.h"
 
+/* The user mbxd drops to must exist, as packaging creates it (tests/system does the same). */
+static void bench_daemon_user(void)
+{
+	if (getpwnam("_mbxd") || geteuid() != 0)
+		return;
+	if (system("useradd --system --no-create-home --shell /usr/sbin/nologin _mbxd") != 0)
+		fprintf(stderr, "mbx-bench: cannot create the user _mbxd that mbxd drops to\n");
+}
+
 /* Lays out the folder; 0755 so the fairness stage's second uid reaches the socket. */
 int bench_daemon_init(struct bench_daemon *d, const char *mbxd_path)
 {
 	memset(d, 0, sizeof(*d));
+	bench_daemon_user();
 	d->mbxd_path = mbxd_path;
 	snprintf(d->dir, sizeof(d->dir), "/tmp/mbx-bench-XXXXXX");
 	if (!mkdtemp(d->dir))
@@ -154,9 +165,9 @@ void bench_daemon_stop(struct bench_daemon *d)
 /* Removes every file the bench made, then the folder. */
 void bench_daemon_cleanup(struct bench_daemon *d)
 {
-	static const char *const names[] = {"mbxd.yaml",   "policy.yaml", "mbxd.sock",
-					    "audit.jsonl", "mbxd.log",    "echo.sock",
-					    "dbus.sock",   "dbus.conf",   "policy-micro.yaml"};
+	static const char *const names[] = {
+	    "mbxd.yaml", "policy.yaml", "mbxd.sock", "audit.jsonl",       "mbxd.log",
+	    "echo.sock", "dbus.sock",   "dbus.conf", "policy-micro.yaml", "audit-micro.jsonl"};
 	char path[256];
 
 	bench_daemon_stop(d);

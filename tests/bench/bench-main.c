@@ -33,6 +33,7 @@ static const struct bench_sizes bench_quick = {
     .decide = 200000,
     .policy_e2e = 2000,
     .fair = 500,
+    .audit = 20000,
 };
 
 static const struct bench_sizes bench_full = {
@@ -47,6 +48,7 @@ static const struct bench_sizes bench_full = {
     .decide = 2000000,
     .policy_e2e = 10000,
     .fair = 3000,
+    .audit = 200000,
 };
 
 struct bench_args {
@@ -61,7 +63,7 @@ struct bench_args {
 static void bench_usage(void)
 {
 	fprintf(stderr, "usage: mbx-bench [--quick] [--json FILE] [--mbxd PATH] [--mbxctl PATH]\n"
-			"                 [--only rtt,dbus,exec,pipe,idle,fair,policy]\n");
+			"                 [--only rtt,dbus,exec,pipe,idle,fair,audit,policy]\n");
 	exit(2);
 }
 
@@ -309,6 +311,10 @@ static int bench_run(const struct bench_args *a, struct bench_daemon *d)
 		bench_stage("scale", bench_idle_run(d, sz), &failures);
 	if (bench_wanted(a, "fair"))
 		bench_stage("fairness", bench_fair_run(d, sz), &failures);
+	if (bench_wanted(a, "audit")) {
+		bench_log("audit: %zu DECISION records through audit_write()", sz->audit);
+		bench_stage("audit", bench_audit_run(d->dir, sz->audit), &failures);
+	}
 	if (bench_wanted(a, "policy"))
 		bench_stage("policy", bench_policy_run(d, sz), &failures);
 	free(submit);

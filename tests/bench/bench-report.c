@@ -61,6 +61,7 @@ static const struct report_row report_rows[] = {
     {"end to end 1x64 10 / 1k / 10k rules",
      {"policy_e2e_rps_10_rules", "policy_e2e_rps_1k_rules", "policy_e2e_rps_10k_rules"},
      "req/s"},
+    {"audit_write() DECISION / SHA-256", {"audit_decision_us", "audit_sha256_us"}, "us"},
     {"fairness: service time", {"device_service_us"}, "us"},
     {"quiet p50 / p99 alone", {"fair_alone_p50_us", "fair_alone_p99_us"}, "us"},
     {"quiet p50 / p99 under flood", {"fair_quiet_p50_us", "fair_quiet_p99_us"}, "us"},

@@ -31,6 +31,7 @@ struct bench_sizes {
 	size_t decide;      /* policy_decide() calls per policy size */
 	size_t policy_e2e;  /* round trips per policy size */
 	size_t fair;        /* quiet requests, alone and under flood */
+	size_t audit;       /* audit_write() calls */
 };
 
 /* Latency samples in nanoseconds. */
@@ -123,6 +124,9 @@ struct bench_pipe_result {
 };
 int bench_pipe_run(const char *socket, pid_t mbxd, unsigned clients, unsigned depth, size_t total,
 		   struct bench_pipe_result *out);
+
+/* audit_write() of the DECISION record every read costs mbxd, timed alone. */
+int bench_audit_run(const char *dir, size_t n);
 
 /* 10,000 idle clients next to active ones: RSS and the active clients' p99. */
 int bench_idle_run(const struct bench_daemon *d, const struct bench_sizes *sz);
