@@ -590,6 +590,61 @@ START_TEST(test_audit_full_disk_fails_closed)
 }
 END_TEST
 
+/* As the operator: two reads queued on the slow device; reports both statuses. */
+static int two_slow_reads(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "slow0", .opcode = 0x4000};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	uint32_t tag, first;
+	int st[2] = {-1, -1};
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0 || mbx_send(cl, &req, &first) < 0 ||
+	    mbx_send(cl, &req, &tag) < 0)
+		return 100;
+	for (int i = 0; i < 2; i++) {
+		if (mbx_receive(cl, 10000, &rep, &tag) < 0)
+			return 101;
+		st[tag == first ? 0 : 1] = rep.result.status;
+		mbx_reply_free(&rep);
+	}
+	mbx_close(cl);
+	/* The one in the device finishes; the one still queued is cancelled. */
+	return st[0] == MBX_STATUS_OK && st[1] == MBX_STATUS_CANCELLED ? 0 : 110;
+}
+
+/* SIGTERM while a request is in the device: it completes, queued ones are cancelled, exit 0. */
+START_TEST(test_sigterm_finishes_in_flight_and_cancels_queued)
+{
+	pid_t client, stopper;
+	int status;
+
+	/* Only this test needs a slow device: every command takes 300 ms, opening too. */
+	harness_stop(&h);
+	h.devices_yaml = "  - name: slow0\n    transport: sim\n"
+			 "    options: { model: memdev, latency_us: 300000 }\n";
+	harness_write_config(&h);
+	harness_start(&h);
+	client = fork();
+	ck_assert(client >= 0);
+	if (client == 0)
+		_exit(harness_as_user(H_OPERATOR, two_slow_reads, h.socket, NULL));
+	stopper = fork();
+	if (stopper == 0) {
+		struct timespec pause = {0, 150 * 1000 * 1000}; /* the first read is in the device */
+
+		nanosleep(&pause, NULL);
+		kill(h.mbxd, SIGTERM);
+		_exit(0);
+	}
+	waitpid(stopper, NULL, 0);
+	ck_assert(waitpid(client, &status, 0) == client);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+}
+END_TEST
+
 START_TEST(test_sigterm_exits_cleanly)
 {
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
@@ -619,6 +674,7 @@ int main(void)
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
 	tcase_add_test(tc, test_audit_full_disk_fails_closed);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
+	tcase_add_test(tc, test_sigterm_finishes_in_flight_and_cancels_queued);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
