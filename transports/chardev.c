@@ -265,8 +265,10 @@ static int chardev_resolve(struct chardev *c, const struct mbx_transport_config 
 	if (rc < 0)
 		return rc;
 	if ((size_t)snprintf(c->path, sizeof(c->path), "%s/%s", CHARDEV_DEV_DIR, name) >=
-	    sizeof(c->path))
+	    sizeof(c->path)) {
+		chardev_msg(err, errlen, "%s/%s: name too long", CHARDEV_DEV_DIR, name);
 		return -ENAMETOOLONG;
+	}
 	return 0;
 }
 

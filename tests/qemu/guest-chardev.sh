@@ -42,7 +42,7 @@ hex_le() {
 		v="$(echo "$h" | cut -c1-2)$v"
 		h=$(echo "$h" | cut -c3-)
 	done
-	printf '%d' "0x$v"
+	printf '%d' "0x${v:-0}"
 }
 
 # The users: root runs mbxd; tester is nobody special.

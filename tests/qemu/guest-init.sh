@@ -12,7 +12,8 @@ for m in cxl_acpi cxl_pci cxl_mem libnvdimm cxl_pmem; do
 	modprobe "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "MBX-GUEST: modprobe $m failed"
 done
 i=0
-while [ ! -c /dev/cxl/mem0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -c /dev/cxl/mem0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+[ -c /dev/cxl/mem0 ] || { echo "MBX-GUEST: no /dev/cxl/mem0 after 120 s"; dmesg | grep -i cxl; }
 if [ -x /mbx/test.sh ] || [ -f /mbx/test.sh ]; then
 	sh /mbx/test.sh
 	echo "MBX-GUEST-EXIT $?"

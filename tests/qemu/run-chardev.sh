@@ -74,6 +74,7 @@ fetch_deb() {
 
 # The kernel image package linux-image-amd64 points at today.
 kernel_pkg() {
+	[ -n "${MBX_QEMU_KERNEL:-}" ] && { echo "$MBX_QEMU_KERNEL"; return 0; }
 	p=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
 	if [ -z "$p" ]; then
 		apt-get update -qq >/dev/null 2>&1 || true
@@ -95,6 +96,13 @@ prepare_kernel() {
 		mkdir -p "$kdir"
 		dpkg-deb -x "$deb" "$kdir" || fail "dpkg-deb -x $deb failed"
 		touch "$kdir/.done"
+		# A new kernel ABI replaces the old one: keep the cache one kernel big.
+		for old in "$cache"/kernel/linux-image-*; do
+			[ "$old" = "$kdir" ] || rm -rf "$old"
+		done
+		for old in "$cache"/debs/linux-image-*.deb; do
+			[ "$old" = "$deb" ] || rm -f "$old"
+		done
 	fi
 	kver=$(ls "$kdir/lib/modules" | head -n1)
 	vmlinuz="$kdir/boot/vmlinuz-$kver"
@@ -194,6 +202,12 @@ prepare_base() {
 		mkdir -p "$r/lib/modules/$kver/$(dirname "$f")"
 		cp "$kmods/$f" "$r/lib/modules/$kver/$f"
 	done
+	# busybox's modprobe reads plain ELF only; newer kernels ship .ko.xz or .ko.zst.
+	for f in $(find "$r/lib/modules" -name '*.ko.xz'); do /bin/busybox unxz "$f"; done
+	for f in $(find "$r/lib/modules" -name '*.ko.gz'); do gzip -d "$f"; done
+	for f in $(find "$r/lib/modules" -name '*.ko.zst'); do
+		zstd -q -d --rm "$f" || fail "cannot decompress $f (install zstd)"
+	done
 	/bin/busybox depmod -b "$r" "$kver" || fail "depmod of the initramfs modules failed"
 	stage_elf "$r" "$cache/tools/usr/bin/cxl" /usr/bin/cxl
 	stage_elf "$r" "$cache/tools/usr/bin/jq" /usr/bin/jq
@@ -224,7 +238,7 @@ boot() {
 	mkdir -p "$(dirname "$log")"
 	: >"$log"
 	truncate -s 256M "$work/cxl-mem.raw" "$work/cxl-lsa.raw"
-	"$qemu" -accel tcg -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
+	"$qemu" -accel tcg -cpu max -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
 		-display none -no-reboot -serial "file:$log" -monitor none \
 		-kernel "$vmlinuz" -initrd "$work/initramfs" \
 		-append 'console=ttyS0 panic=-1 quiet loglevel=4' \
