@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 
 /* A last line longer than this is not ours: refuse to continue from it. */
 #define AUDIT_LINE_MAX  (1u << 20)
+/* The stable message id of records mirrored to syslog (docs/RELIABILITY.md). */
+#define AUDIT_SYSLOG_ID "mbxd-audit:"
 #define AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct audit {
@@ -434,14 +437,17 @@ static int audit_undo(struct audit *a, off_t start, int rc)
 }
 
 /*
- * The seam for mirroring each record to syslog (issue 7 item 4): called with
- * every line written, newline excluded. Not implemented yet.
+ * Mirrors each record written to syslog (journald or rsyslog pass it on to
+ * fleet pipelines): facility authpriv, priority info, and a message that is
+ * the fixed id AUDIT_SYSLOG_ID, a space, then the line's exact bytes, so a
+ * collector can select records by that prefix and re-check their hashes.
+ * Best effort: the file is the record of truth, and syslog(3) drops what
+ * it cannot deliver.
  */
 static void audit_mirror(const struct audit *a, const char *line, size_t len)
 {
 	(void)a;
-	(void)line;
-	(void)len;
+	syslog(LOG_AUTHPRIV | LOG_INFO, AUDIT_SYSLOG_ID " %.*s", (int)len, line);
 }
 
 /* Appends one record, fsync'ed unless it is a DECISION. */

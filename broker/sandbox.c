@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 #include "broker.h"
 #include "device.h"
+#include "log.h"
 #include "sandbox.h"
 
 /* Sanitizer runtimes need a few more calls; see sandbox_sanitizer_rules. */
@@ -284,6 +286,20 @@ static int sandbox_check_dropped(const struct sandbox_user *u, char *err, size_t
 	return 0;
 }
 
+/* Warns, once dropped, when rotation could not create a new audit file. */
+static void sandbox_check_audit_dir(const struct sandbox_user *u, const char *audit_path)
+{
+	char *copy = strdup(audit_path);
+	const char *dir = copy ? dirname(copy) : NULL;
+
+	if (dir && access(dir, W_OK | X_OK) < 0)
+		log_warnx("audit folder %s is not writable by %s: after a rotation (mv, then "
+			  "SIGUSR1) the reopen fails and the renamed file stays in use; give the "
+			  "folder to %s",
+			  dir, u->name, u->name);
+	free(copy);
+}
+
 /* Drops to the run user, root-owned state handed over first. */
 int sandbox_drop(const struct sandbox_user *u, const char *audit_path, char *err, size_t errlen)
 {
@@ -312,7 +328,10 @@ int sandbox_drop(const struct sandbox_user *u, const char *audit_path, char *err
 	/* LeakSanitizer's tracer attaches to this process at exit: keep it attachable. */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 #endif
-	return sandbox_check_dropped(u, err, errlen);
+	if ((rc = sandbox_check_dropped(u, err, errlen)) < 0)
+		return rc;
+	sandbox_check_audit_dir(u, audit_path);
+	return 0;
 }
 
 /* Adds one rule; absent system calls (another architecture's names) are skipped. */

@@ -5,6 +5,7 @@
 
 #include "mbxctl.h"
 #include "cmd-policy.h"
+#include "cmd-audit.h"
 
 static const struct ctl_command main_commands[] = {
     {"devices", cmd_devices, "devices", "list the daemon's devices"},
@@ -19,6 +20,8 @@ static const struct ctl_command main_commands[] = {
      "explain DEV OPCODE [--hex HEX | --in FILE] [--reason TEXT] [--tunnel PORT]",
      "would this be allowed, and why? (nothing reaches the device)"},
     {"cel", cmd_cel, "cel DEV [--tunnel PORT]", "the Command Effects Log, decoded"},
+    {"audit", cmd_audit, "audit verify [--prev HASH] FILE...",
+     "check audit files' hash chain, oldest file first (offline; exit 1 if broken)"},
 };
 
 #define MAIN_N_COMMANDS (sizeof(main_commands) / sizeof(main_commands[0]))
