@@ -330,6 +330,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	bench_parse_args(argc, argv, &a);
+	/* Taken before the bench adds its own load: what else the machine was doing. */
+	bench_report_set("load_avg_before", bench_report_loadavg());
 	signal(SIGPIPE, SIG_IGN);
 	bench_raise_nofile((rlim_t)BENCH_MAX_CLIENTS + 256);
 	rc = bench_daemon_init(&d, a.mbxd);

@@ -140,24 +140,24 @@ void bench_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* The 1-minute load average: how shared the machine was during the run. */
-static const char *report_loadavg(char *buf, size_t len)
+/* The 1-minute load average: how shared the machine is. */
+double bench_report_loadavg(void)
 {
 	FILE *f = fopen("/proc/loadavg", "r");
+	double load = NAN;
 
-	snprintf(buf, len, "unknown");
 	if (f) {
-		if (fscanf(f, "%15s", buf) != 1)
-			snprintf(buf, len, "unknown");
+		if (fscanf(f, "%lf", &load) != 1)
+			load = NAN;
 		fclose(f);
 	}
-	return buf;
+	return load;
 }
 
-/* The CPU model, core count, memory, kernel and load, in one line. */
+/* The CPU model, core count, memory, kernel and the load before the run, in one line. */
 static void report_machine(char *out, size_t len)
 {
-	char line[256], cpu[128] = "unknown CPU", load[16];
+	char line[256], cpu[128] = "unknown CPU";
 	long mem_kib = 0;
 	struct utsname u;
 	FILE *f;
@@ -182,9 +182,9 @@ static void report_machine(char *out, size_t len)
 		fclose(f);
 	if (uname(&u) < 0)
 		snprintf(u.release, sizeof(u.release), "unknown");
-	snprintf(out, len, "%s, %ld CPUs, %.1f GiB RAM, Linux %s, load average %s", cpu,
-		 sysconf(_SC_NPROCESSORS_ONLN), (double)mem_kib / (1024.0 * 1024.0), u.release,
-		 report_loadavg(load, sizeof(load)));
+	snprintf(out, len, "%s, %ld CPUs, %.1f GiB RAM, Linux %s, load average %.2f before the run",
+		 cpu, sysconf(_SC_NPROCESSORS_ONLN), (double)mem_kib / (1024.0 * 1024.0), u.release,
+		 bench_report_get("load_avg_before"));
 }
 
 /* A figure with sensible precision. */

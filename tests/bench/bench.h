@@ -141,6 +141,8 @@ double bench_report_get(const char *key);
 void bench_report_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bench_report_print(bool quick);
 int bench_report_write_json(const char *path, bool quick, const char *command);
+/* The 1-minute load average (NAN if unreadable). */
+double bench_report_loadavg(void);
 /* Every field the issue requires is present and finite. Names the first missing one. */
 int bench_report_check(const char **missing);
 
