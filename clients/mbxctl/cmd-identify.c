@@ -52,6 +52,40 @@ static int identify_switch(struct ctl *ctl, json_t *doc)
 	return 0;
 }
 
+/*
+ * A memory device owned by the Linux driver may not offer generic Identify
+ * (RAW-only on distro kernels, absent from QEMU's CEL): say so and identify
+ * it as a memory device alone.
+ */
+static bool identify_generic_missing(const struct ctl_answer *a)
+{
+	const struct mbx_result *res = &a->reply.result;
+
+	return res->status == MBX_STATUS_UNSUPPORTED || res->status == MBX_STATUS_RAW_DISABLED ||
+	       (res->status == MBX_STATUS_OK && a->rc == CXL_RC_UNSUPPORTED);
+}
+
+static int identify_memdev_only(struct ctl *ctl, const struct ctl_answer *a)
+{
+	json_t *doc = NULL;
+	char target[64];
+	int r;
+
+	out_target(ctl, target, sizeof(target));
+	if (ctl->json)
+		doc = out_target_json(ctl);
+	else
+		printf("%s: generic Identify (0001h) not available here (%s); identifying as a "
+		       "memory device\n",
+		       target, a->reply.result.message);
+	r = identify_memdev(ctl, doc);
+	if (r) {
+		json_decref(doc);
+		return r;
+	}
+	return ctl->json ? out_json(doc) : 0;
+}
+
 int cmd_identify(struct ctl *ctl, int argc, char **argv)
 {
 	struct decode_identify id;
@@ -61,8 +95,19 @@ int cmd_identify(struct ctl *ctl, int argc, char **argv)
 	int r;
 
 	r = ctl_args_parse(ctl, argc, argv, 1, CTL_OPT_TUNNEL, "identify DEV [--tunnel PORT]");
-	if (r || (r = ctl_connect(ctl)) || (r = ctl_query(ctl, CXL_OP_IDENTIFY, NULL, 0, &a)))
+	if (r || (r = ctl_connect(ctl)) ||
+	    (r = ctl_call(ctl, MBX_MSG_SUBMIT, CXL_OP_IDENTIFY, NULL, 0, &a)))
 		return r;
+	if (identify_generic_missing(&a)) {
+		r = identify_memdev_only(ctl, &a);
+		ctl_answer_free(&a);
+		return r;
+	}
+	r = result_check(ctl, &a, CXL_OP_IDENTIFY);
+	if (r) {
+		ctl_answer_free(&a);
+		return r;
+	}
 	if (decode_identify_generic(a.out, a.out_len, &id) < 0) {
 		out_err("%s: Identify answered %zu bytes, expected at least %d", ctl->device,
 			a.out_len, DECODE_IDENTIFY_SIZE);
