@@ -189,6 +189,9 @@ int device_probe(struct device *d, char *err, size_t errlen)
 
 	d->pdev.name = d->name;
 	d->pdev.kernel_owned = d->info.kernel_owned;
+	d->pdev.routed = d->info.routed;
+	d->pdev.n_routed = d->info.n_routed < MBX_TRANSPORT_ROUTED_MAX ? d->info.n_routed
+								 : MBX_TRANSPORT_ROUTED_MAX;
 	d->pdev.payload_max = d->info.payload_max;
 	rc = probe_command(d, CXL_OP_GET_SUPPORTED_LOGS, NULL, 0, &len, err, errlen);
 	if (rc < 0)

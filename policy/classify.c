@@ -183,6 +183,17 @@ static void classify_tunnel(const struct policy *p, const uint8_t *in, size_t le
 		classify_tunnel(p, m.payload, m.payload_len, out);
 }
 
+/* Whether the device's transport carries this kernel-owned opcode by a kernel route. */
+static bool classify_routed(const struct policy_device *dev, uint16_t opcode)
+{
+	if (!dev->kernel_owned)
+		return false;
+	for (size_t i = 0; i < dev->n_routed; i++)
+		if (dev->routed[i] == opcode)
+			return true;
+	return false;
+}
+
 /* Raises the request's class by the device's reported effects; never lowers it. */
 static void classify_cel(const struct policy_device *dev, struct policy_level *lv,
 			 struct policy_class *out)
@@ -190,6 +201,13 @@ static void classify_cel(const struct policy_device *dev, struct policy_level *l
 	const struct cel_entry *ce = policy_cel_find(dev->cel, dev->n_cel, lv->opcode);
 	int ec;
 
+	/*
+	 * A routed opcode the CEL lacks keeps its catalog class: the kernel
+	 * offers the route only for devices that list it, and the transport
+	 * names the missing route, which says more than "not supported".
+	 */
+	if (!ce && classify_routed(dev, lv->opcode))
+		return;
 	if (!ce) {
 		classify_fail(out, MBX_STATUS_UNSUPPORTED,
 			      "%s (0x%04x) is not supported by this device (its Command Effects "
@@ -246,7 +264,7 @@ static void classify_device(const struct policy_device *dev, const uint8_t *payl
 			lv->cls = keep;
 	}
 	lv->cls = classify_fm_floor(lv->opcode, lv->cls);
-	if (dev->kernel_owned && e && e->kernel_owned)
+	if (dev->kernel_owned && e && e->kernel_owned && !classify_routed(dev, lv->opcode))
 		classify_fail(out, MBX_STATUS_KERNEL_OWNED,
 			      "%s (0x%04x) is reserved by the kernel's CXL driver, which owns "
 			      "this device",

@@ -73,6 +73,8 @@ struct policy_device {
 	const struct cel_entry *cel;
 	size_t n_cel;
 	bool kernel_owned;            /* a kernel driver owns it: kernel-owned opcodes refused */
+	const uint16_t *routed;       /* ...except these, which the transport routes through */
+	size_t n_routed;              /* the kernel's own interfaces (sysfs); see transport.h */
 	uint32_t payload_max;         /* 0: no device limit beyond the catalog's */
 	/*
 	 * Set Feature (0502h) follows the effects of the Feature it sets:

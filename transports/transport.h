@@ -57,6 +57,8 @@ struct mbx_transport_cmd {
 	char error[160];   /* set by submit on failure: names the cause */
 };
 
+#define MBX_TRANSPORT_ROUTED_MAX 8
+
 /* What the device is, for DEVICES and for the policy. */
 struct mbx_transport_info {
 	char kind[MBX_KIND_MAX]; /* "memdev" or "switch" */
@@ -64,6 +66,13 @@ struct mbx_transport_info {
 	char serial[MBX_SERIAL_MAX];
 	uint32_t payload_max;    /* the mailbox payload size in bytes */
 	bool kernel_owned;       /* a kernel driver owns the device */
+	/*
+	 * Kernel-owned opcodes this transport still carries by a route the
+	 * kernel offers (e.g. Sanitize through sysfs): the policy decides them
+	 * like any other opcode, and submit names a route this kernel lacks.
+	 */
+	uint16_t routed[MBX_TRANSPORT_ROUTED_MAX];
+	size_t n_routed;
 };
 
 struct mbx_transport_ops {
@@ -74,6 +83,12 @@ struct mbx_transport_ops {
 	/* ioctl request numbers submit may use, for the sandbox's allow-list. */
 	const unsigned long *ioctls;
 	size_t n_ioctls;
+	/*
+	 * Capabilities (1ull << CAP_*) submit still needs after the daemon's
+	 * privilege drop, for the sandbox to keep; 0 for none. AF_MCTP's
+	 * sendmsg checks CAP_NET_RAW on every send, not at socket creation.
+	 */
+	uint64_t caps;
 	/* Opens the device; on failure fills err with the cause, returns -errno. */
 	int (*open)(void *priv, const struct mbx_transport_config *cfg, char *err, size_t errlen);
 	void (*close)(void *priv);

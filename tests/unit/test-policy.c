@@ -437,6 +437,51 @@ START_TEST(test_classify_kernel_owned)
 }
 END_TEST
 
+/*
+ * A kernel-owned opcode the transport routes (Sanitize through sysfs) is
+ * decided like any other: allowed with a reason, denied to the unprivileged,
+ * not refused for a CEL that lacks it; unrouted ones stay kernel-owned.
+ */
+START_TEST(test_classify_routed_kernel_owned)
+{
+	static const uint16_t routed[] = {CXL_OP_SANITIZE};
+	const struct cel_entry cel[] = {{CXL_OP_GET_HEALTH_INFO, CEL_DATA_IMMEDIATE},
+					{0x4401, CEL_DATA_IMMEDIATE}};
+	struct policy_device kdev = {.name = "mem0",
+				     .kernel_owned = true,
+				     .have_cel = true,
+				     .cel = cel,
+				     .n_cel = 2,
+				     .routed = routed,
+				     .n_routed = 1};
+	struct policy_device plain = kdev;
+	const uint8_t log_in[24] = {0};
+	struct policy_decision d;
+	struct policy *p = load_ok(put("open.yaml", open_policy, 0644));
+
+	decide(p, &kdev, "alice", NULL, 0, CXL_OP_SANITIZE, NULL, 0, "ticket", 0, &d);
+	ck_assert_int_eq(d.status, MBX_STATUS_OK);
+	ck_assert_int_eq(d.decision, MBX_DECISION_ALLOW);
+	ck_assert_int_eq(d.cls, MBX_CLASS_DATA);
+	ck_assert(d.background);
+	decide(p, &kdev, "mallory", NULL, 0, CXL_OP_SANITIZE, NULL, 0, "ticket", 0, &d);
+	ck_assert_int_eq(d.decision, MBX_DECISION_DENY);
+	ck_assert_int_eq(d.status, MBX_STATUS_DENIED);
+	decide(p, &kdev, "alice", NULL, 0, CXL_OP_SANITIZE, (const uint8_t *)"x", 1, "t", 0, &d);
+	ck_assert_int_eq(d.status, MBX_STATUS_INVALID); /* the catalog's bounds still hold */
+	decide(p, &kdev, "alice", NULL, 0, 0x4401, NULL, 0, "ticket", 0, &d);
+	ck_assert_int_eq(d.status, MBX_STATUS_KERNEL_OWNED); /* listed, but not routed */
+	ck_assert_str_eq(d.message, "Secure Erase (0x4401) is reserved by the kernel's CXL "
+				    "driver, which owns this device");
+	decide(p, &kdev, "alice", NULL, 0, CXL_OP_GET_LOG, log_in, sizeof(log_in), NULL, 0, &d);
+	ck_assert_int_eq(d.status, MBX_STATUS_UNSUPPORTED); /* unrouted: the CEL decides */
+	plain.kernel_owned = false; /* a route means nothing on a device no kernel owns */
+	decide(p, &plain, "alice", NULL, 0, CXL_OP_SANITIZE, NULL, 0, "ticket", 0, &d);
+	ck_assert_int_eq(d.status, MBX_STATUS_UNSUPPORTED);
+	policy_free(p);
+}
+END_TEST
+
 /* Set Feature follows the Feature's effects; an unknown Feature is vendor. */
 START_TEST(test_classify_set_feature)
 {
@@ -921,6 +966,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_classify_tunnel_levels);
 	tcase_add_test(tc, test_classify_tunnel_errors);
 	tcase_add_test(tc, test_classify_kernel_owned);
+	tcase_add_test(tc, test_classify_routed_kernel_owned);
 	tcase_add_test(tc, test_classify_set_feature);
 	tcase_add_test(tc, test_decide_precedence);
 	tcase_add_test(tc, test_decide_reason_required);
