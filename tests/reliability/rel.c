@@ -140,6 +140,8 @@ bool rel_proc_status(int pid, int tid, const char *key, char *out, size_t outlen
 		while (*v == ' ' || *v == '\t')
 			v++;
 		v[strcspn(v, "\n")] = '\0';
+		for (size_t n = strlen(v); n && (v[n - 1] == ' ' || v[n - 1] == '\t'); n--)
+			v[n - 1] = '\0';
 		snprintf(out, outlen, "%s", v);
 		found = true;
 	}

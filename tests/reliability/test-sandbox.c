@@ -1,0 +1,364 @@
+/*
+ * Reliability: the sandbox. The running daemon is confined (seccomp mode 2
+ * on every thread, no_new_privs, the run user's ids, no capability); the
+ * same filter, installed in a child here, kills it on a system call outside
+ * the list (execve, fork, a network socket, an executable mapping) and on
+ * an ioctl number outside the list, and lets listed ones through. Start-up
+ * refuses a missing run user by name; --no-sandbox says so loudly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <mbx/mbx.h>
+
+#include "rel.h"
+#include "sandbox.h"
+#include "transport.h"
+
+static const char devices_yaml[] = "  - name: mem0\n"
+				   "    transport: sim\n"
+				   "    options: { model: memdev }\n"
+				   "  - name: switch0\n"
+				   "    transport: sim\n"
+				   "    options: { model: switch }\n";
+
+static const char policy_yaml[] = "version: 1\n"
+				  "rules:\n"
+				  "  - name: everyone-reads\n"
+				  "    who: any\n"
+				  "    devices: [\"*\"]\n"
+				  "    allow: [read]\n";
+
+static struct harness h;
+
+static void setup(void)
+{
+	rel_users();
+	harness_init(&h, devices_yaml, policy_yaml);
+}
+
+static void teardown(void)
+{
+	harness_cleanup(&h);
+}
+
+/* Asserts a /proc status field of mbxd (or one of its threads). */
+static void expect_status(int tid, const char *key, const char *want)
+{
+	char v[256];
+
+	ck_assert_msg(rel_proc_status(h.mbxd, tid, key, v, sizeof(v)), "no %s in status", key);
+	ck_assert_msg(strcmp(v, want) == 0, "thread %d %s: \"%s\", want \"%s\"", tid, key, v, want);
+}
+
+START_TEST(test_running_daemon_is_confined)
+{
+	struct passwd *pw = getpwnam("_mbxd");
+	char ids[64], gid[16], path[64];
+	struct dirent *e;
+	int threads = 0;
+	DIR *d;
+
+	ck_assert(pw != NULL);
+	rel_start(&h, NULL, NULL);
+	snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid,
+		 pw->pw_uid);
+	expect_status(0, "Uid", ids);
+	snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid,
+		 pw->pw_gid);
+	expect_status(0, "Gid", ids);
+	snprintf(gid, sizeof(gid), "%u", pw->pw_gid);
+	expect_status(0, "Groups", gid);
+	expect_status(0, "NoNewPrivs", "1");
+	for (const char *const *cap =
+		 (const char *const[]){"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", NULL};
+	     *cap; cap++)
+		expect_status(0, *cap, "0000000000000000");
+	/* TSYNC: every thread (loop and device workers) runs under the filter. */
+	snprintf(path, sizeof(path), "/proc/%d/task", h.mbxd);
+	d = opendir(path);
+	ck_assert(d != NULL);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		expect_status(atoi(e->d_name), "Seccomp", "2");
+		expect_status(atoi(e->d_name), "NoNewPrivs", "1");
+		threads++;
+	}
+	closedir(d);
+	ck_assert_int_ge(threads, 3); /* the loop and two device workers */
+	rel_figure("sandbox.txt", "threads_in_seccomp_mode_2", "%d of %d", threads, threads);
+	rel_figure("sandbox.txt", "uid_gid_after_drop", "%u/%u (_mbxd), no capabilities",
+		   pw->pw_uid, pw->pw_gid);
+}
+END_TEST
+
+/* The ioctl numbers a transport declares (chardev when built in, else one made up). */
+static const unsigned long *listed_ioctls(size_t *n)
+{
+	static const unsigned long made_up[] = {_IOWR(0xce, 0x42, int)};
+	const struct mbx_transport_ops *ops = transport_find("chardev");
+
+	if (ops && ops->n_ioctls) {
+		*n = ops->n_ioctls;
+		return ops->ioctls;
+	}
+	*n = 1;
+	return made_up;
+}
+
+/* In a child: install the daemon's filter, then run step; returns how the child ended. */
+static int run_confined(void (*step)(void))
+{
+	char err[256];
+	size_t n;
+	const unsigned long *ioctls = listed_ioctls(&n);
+	int status;
+	pid_t pid = fork();
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		if (sandbox_seccomp_install(ioctls, n, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			_exit(90);
+		}
+		step();
+		_exit(0);
+	}
+	ck_assert(waitpid(pid, &status, 0) == pid);
+	return status;
+}
+
+static void step_allowed(void)
+{
+	size_t n;
+	const unsigned long *ioctls = listed_ioctls(&n);
+	int fd = open("/dev/null", O_RDWR), avail;
+	char buf[8];
+
+	/* What the daemon does: files, listed ioctls, FIONREAD, unix sockets, time. */
+	for (size_t i = 0; i < n; i++)
+		if (ioctl(fd, ioctls[i], NULL) != -1 || errno != ENOTTY)
+			_exit(91);
+	if (ioctl(fd, FIONREAD, &avail) != -1 && errno != ENOTTY)
+		_exit(92);
+	if (read(fd, buf, sizeof(buf)) != 0 || write(fd, "x", 1) != 1)
+		_exit(93);
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (fd < 0)
+		_exit(94);
+	close(fd);
+	if (time(NULL) == (time_t)-1 || getpid() <= 0)
+		_exit(95);
+}
+
+static void step_execve(void)
+{
+	execl("/bin/true", "true", (char *)NULL);
+	_exit(80); /* execve failed without killing: the filter let it through */
+}
+
+static void step_unlisted_ioctl(void)
+{
+	struct termios t;
+	int fd = open("/dev/null", O_RDWR);
+
+	step_allowed();
+	ioctl(fd, TCGETS, &t);
+	_exit(81);
+}
+
+static void step_fork(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	_exit(82);
+}
+
+static void step_network(void)
+{
+	socket(AF_INET, SOCK_STREAM, 0);
+	_exit(83);
+}
+
+static void step_exec_mapping(void)
+{
+	mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	_exit(84);
+}
+
+static void step_setuid(void)
+{
+	setuid(0);
+	_exit(85);
+}
+
+START_TEST(test_same_filter_kills_outside_the_list)
+{
+	static const struct {
+		const char *what;
+		void (*step)(void);
+	} killed[] = {
+	    {"execve", step_execve},
+	    {"ioctl TCGETS (not declared)", step_unlisted_ioctl},
+	    {"fork", step_fork},
+	    {"socket(AF_INET)", step_network},
+	    {"mmap PROT_EXEC", step_exec_mapping},
+	    {"setuid", step_setuid},
+	};
+	int status = run_confined(step_allowed);
+	size_t n_killed = 0;
+
+	/* The control: what the daemon needs passes, so a kill below is the filter's verdict. */
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "allowed calls failed: status 0x%x", status);
+	for (size_t i = 0; i < sizeof(killed) / sizeof(killed[0]); i++) {
+		status = run_confined(killed[i].step);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+			      "%s: child not killed by the filter (status 0x%x)", killed[i].what,
+			      status);
+		n_killed++;
+	}
+	rel_figure("sandbox.txt", "outside_the_list_killed_by_SIGSYS",
+		   "%zu of %zu (execve, undeclared ioctl, fork, AF_INET socket, PROT_EXEC, setuid)",
+		   n_killed, n_killed);
+}
+END_TEST
+
+/* In a child with a uid no passwd entry names: one read. */
+static int unknown_uid_reads(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4000};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int rc;
+
+	(void)arg;
+	if (setgroups(0, NULL) < 0 || setresgid(54321, 54321, 54321) < 0 ||
+	    setresuid(54321, 54321, 54321) < 0)
+		return 120;
+	if (mbx_open(socket, &cl) < 0 || mbx_submit(cl, &req, &rep) < 0)
+		return 121;
+	rc = rep.result.status;
+	mbx_reply_free(&rep);
+	mbx_close(cl);
+	return rc;
+}
+
+START_TEST(test_daemon_work_under_the_filter)
+{
+	char out[4096], dir[300], moved[340];
+	struct passwd *pw = getpwnam("_mbxd");
+	int status;
+	pid_t pid;
+
+	/* An audit folder the run user owns, so rotation can create the new file. */
+	snprintf(dir, sizeof(dir), "%s/audit", h.dir);
+	ck_assert(mkdir(dir, 0750) == 0 && chown(dir, pw->pw_uid, pw->pw_gid) == 0);
+	snprintf(h.audit, sizeof(h.audit), "%s/audit.jsonl", dir);
+	harness_write_config(&h);
+	rel_start(&h, NULL, NULL);
+
+	/* A client whom only NSS modules beyond files could name. */
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0)
+		_exit(unknown_uid_reads(h.socket, NULL));
+	ck_assert(waitpid(pid, &status, 0) == pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "unknown uid: 0x%x", status);
+
+	/* Reload (SIGHUP) and rotation (mv, SIGUSR1) run under the filter. */
+	harness_signal(&h, SIGHUP);
+	snprintf(moved, sizeof(moved), "%s.1", h.audit);
+	ck_assert(rename(h.audit, moved) == 0);
+	harness_signal(&h, SIGUSR1);
+	for (int i = 0; i < 200 && access(h.audit, F_OK) != 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "identify", "mem0", NULL),
+			 0);
+	ck_assert_int_eq(harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "identify", "switch0",
+					"--tunnel", "1", NULL),
+			 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	ck_assert_msg(harness_mbxctl(&h, "root", out, sizeof(out), "audit", "verify", moved,
+				     h.audit, NULL) == 0,
+		      "chain across rotation: %s", out);
+	rel_figure("sandbox.txt", "under_the_filter",
+		   "unknown-uid client, SIGHUP reload, "
+		   "SIGUSR1 rotation, tunnel, orderly stop: all passed");
+}
+END_TEST
+
+START_TEST(test_missing_user_refused_by_name)
+{
+	char cfg[4096], out[4096];
+	char *text = harness_read_file(h.config);
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "user: mbxtest-no-such-user\n%s", text);
+	free(text);
+	f = fopen(h.config, "w");
+	ck_assert(f != NULL);
+	fputs(cfg, f);
+	fclose(f);
+	ck_assert_int_eq(rel_start_fails(&h, NULL, out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "\"mbxtest-no-such-user\" does not exist"), "said: %s", out);
+	ck_assert_msg(access(h.socket, F_OK) != 0, "a socket was opened before the refusal");
+}
+END_TEST
+
+START_TEST(test_no_sandbox_warns)
+{
+	static const char *const extra[] = {"--no-sandbox", NULL};
+	char v[64], *log;
+
+	rel_start(&h, extra, NULL);
+	ck_assert(rel_proc_status(h.mbxd, 0, "Seccomp", v, sizeof(v)) && strcmp(v, "0") == 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	log = harness_read_file(h.log);
+	ck_assert_msg(strstr(log, "--no-sandbox: mbxd keeps root"), "no warning: %s", log);
+	free(log);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("reliability-sandbox");
+	TCase *tc = tcase_create("sandbox");
+	SRunner *sr;
+	int failed;
+
+	rel_figures_reset("sandbox.txt");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_running_daemon_is_confined);
+	tcase_add_test(tc, test_same_filter_kills_outside_the_list);
+	tcase_add_test(tc, test_daemon_work_under_the_filter);
+	tcase_add_test(tc, test_missing_user_refused_by_name);
+	tcase_add_test(tc, test_no_sandbox_warns);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
