@@ -22,10 +22,13 @@
 
 #include "rel.h"
 
-/* Creates the harness users and the fourth load-test user. */
+/* Creates the harness users and the load test's two more. */
 void rel_users(void)
 {
 	harness_users();
+	if (!getpwnam(REL_USER3))
+		ck_assert_msg(system("useradd -M -N -s /usr/sbin/nologin " REL_USER3) == 0,
+			      "cannot create user " REL_USER3);
 	if (!getpwnam(REL_USER4))
 		ck_assert_msg(system("useradd -M -N -s /usr/sbin/nologin " REL_USER4) == 0,
 			      "cannot create user " REL_USER4);

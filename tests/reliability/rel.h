@@ -14,10 +14,11 @@
 
 #include "harness.h"
 
-/* A user for the load test's fourth client (created like the harness's). */
-#define REL_USER4 "mbxtest-rel"
+/* Users for the load test's third and fourth clients (created like the harness's). */
+#define REL_USER3 "mbxtest-rel"
+#define REL_USER4 "mbxtest-rel2"
 
-/* Creates the harness users and REL_USER4. */
+/* Creates the harness users, REL_USER3 and REL_USER4. */
 void rel_users(void);
 
 /*
