@@ -212,7 +212,8 @@ int main(int argc, char **argv)
 	if (o.no_sandbox)
 		log_warnx("--no-sandbox: mbxd keeps root and runs without its seccomp filter; "
 			  "for debugging only, never in production");
-	else if (sandbox_drop(&run_as, b.cfg->audit_path, err, sizeof(err)) < 0)
+	else if (sandbox_drop(&run_as, b.cfg->audit_path, sandbox_transport_caps(&b), err,
+			      sizeof(err)) < 0)
 		fatalx("%s", err);
 	for (size_t i = 0; i < b.n_devices; i++)
 		if (device_start(b.devices[i], err, sizeof(err)) < 0)

@@ -232,10 +232,12 @@ int sandbox_can_drop(const struct sandbox_user *u, char *err, size_t errlen)
 	return -EPERM;
 }
 
-/* Empties the capability bounding set, so no later program could get one back. */
-static int sandbox_drop_bounding(char *err, size_t errlen)
+/* Leaves only keep in the bounding set, so nothing later can gain another capability. */
+static int sandbox_drop_bounding(uint64_t keep, char *err, size_t errlen)
 {
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		if (cap < 64 && (keep & (1ull << cap)))
+			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			snprintf(err, errlen, "cannot drop capability %d from the bounding set: %s",
 				 cap, strerror(errno));
@@ -245,23 +247,52 @@ static int sandbox_drop_bounding(char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether the calling thread holds no capability at all (effective, permitted, inheritable). */
-static bool sandbox_no_caps(void)
+/* Reads the calling thread's capability sets as 64-bit masks. */
+static int sandbox_capget(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
-		if (data[i].effective || data[i].permitted || data[i].inheritable)
-			return false;
-	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) <= 0;
+		return -errno;
+	*eff = data[0].effective | (uint64_t)data[1].effective << 32;
+	*prm = data[0].permitted | (uint64_t)data[1].permitted << 32;
+	*inh = data[0].inheritable | (uint64_t)data[1].inheritable << 32;
+	return 0;
 }
 
-/* Checks the drop holds: every id is u's, root cannot come back, no capability left. */
-static int sandbox_check_dropped(const struct sandbox_user *u, char *err, size_t errlen)
+/* Makes keep the thread's effective and permitted sets (after a drop with KEEPCAPS). */
+static int sandbox_capset(uint64_t keep)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = (uint32_t)keep;
+	data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+/* Whether the thread holds exactly keep (effective and permitted), nothing inheritable or ambient.
+ */
+static bool sandbox_caps_exactly(uint64_t keep)
+{
+	uint64_t eff = 0, prm = 0, inh = 0;
+
+	if (sandbox_capget(&eff, &prm, &inh) < 0)
+		return false;
+	if (eff != keep || prm != keep || inh != 0)
+		return false;
+	for (int cap = 0; cap < 64; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1)
+			return false;
+	return true;
+}
+
+/* Checks the drop holds: every id is u's, root cannot come back, only keep is left. */
+static int sandbox_check_dropped(const struct sandbox_user *u, uint64_t keep, char *err,
+				 size_t errlen)
 {
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
@@ -279,11 +310,45 @@ static int sandbox_check_dropped(const struct sandbox_user *u, char *err, size_t
 			 u->name);
 		return -EPERM;
 	}
-	if (!sandbox_no_caps()) {
-		snprintf(err, errlen, "privilege drop to %s left capabilities behind", u->name);
+	if (!sandbox_caps_exactly(keep)) {
+		snprintf(err, errlen,
+			 "privilege drop to %s: capabilities are not exactly 0x%llx, what the "
+			 "transports need (a transport's capability needs mbxd started as root)",
+			 u->name, (unsigned long long)keep);
 		return -EPERM;
 	}
 	return 0;
+}
+
+/* Changes groups, gid and uid, in that order; keep survives the uid change. */
+static int sandbox_setids(const struct sandbox_user *u, uint64_t keep, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	/* setgroups and setresgid need root; after setresuid nothing else can change. */
+	if (prctl(PR_SET_KEEPCAPS, keep ? 1 : 0, 0, 0, 0) < 0 || setgroups(1, &u->gid) < 0 ||
+	    setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot drop privileges to %s (uid %u gid %u): %s", u->name,
+			 (unsigned)u->uid, (unsigned)u->gid, strerror(errno));
+		return rc;
+	}
+	if (keep && ((rc = sandbox_capset(keep)) < 0 || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)) {
+		snprintf(err, errlen, "cannot keep capabilities 0x%llx for the transports: %s",
+			 (unsigned long long)keep, strerror(rc < 0 ? -rc : errno));
+		return rc < 0 ? rc : -errno;
+	}
+	return 0;
+}
+
+/* The capabilities the configured transports still need once dropped. */
+uint64_t sandbox_transport_caps(const struct broker *b)
+{
+	uint64_t caps = 0;
+
+	for (size_t i = 0; i < b->n_devices; i++)
+		caps |= b->devices[i]->ops->caps;
+	return caps;
 }
 
 /* Warns, once dropped, when rotation could not create a new audit file. */
@@ -301,36 +366,34 @@ static void sandbox_check_audit_dir(const struct sandbox_user *u, const char *au
 }
 
 /* Drops to the run user, root-owned state handed over first. */
-int sandbox_drop(const struct sandbox_user *u, const char *audit_path, char *err, size_t errlen)
+int sandbox_drop(const struct sandbox_user *u, const char *audit_path, uint64_t keep, char *err,
+		 size_t errlen)
 {
 	int rc;
 
 	if (geteuid() == 0) {
 		/* SIGUSR1 reopens the audit file by name: the run user must be able to. */
-		if (fchownat(AT_FDCWD, audit_path, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (audit_path &&
+		    fchownat(AT_FDCWD, audit_path, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0) {
 			snprintf(err, errlen, "cannot give %s to %s: %s", audit_path, u->name,
 				 strerror(errno));
 			return -errno;
 		}
-		if ((rc = sandbox_drop_bounding(err, errlen)) < 0)
+		if ((rc = sandbox_drop_bounding(keep, err, errlen)) < 0 ||
+		    (rc = sandbox_setids(u, keep, err, errlen)) < 0)
 			return rc;
-		/* No capability survives the uid change: transports need none (RELIABILITY.md). */
-		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || setgroups(1, &u->gid) < 0 ||
-		    setresgid(u->gid, u->gid, u->gid) < 0 ||
-		    setresuid(u->uid, u->uid, u->uid) < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot drop privileges to %s (uid %u gid %u): %s",
-				 u->name, (unsigned)u->uid, (unsigned)u->gid, strerror(errno));
-			return rc;
-		}
 	}
 #ifdef SANDBOX_SANITIZER
 	/* LeakSanitizer's tracer attaches to this process at exit: keep it attachable. */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 #endif
-	if ((rc = sandbox_check_dropped(u, err, errlen)) < 0)
+	if ((rc = sandbox_check_dropped(u, keep, err, errlen)) < 0)
 		return rc;
-	sandbox_check_audit_dir(u, audit_path);
+	if (keep)
+		log_info("kept capabilities 0x%llx after the drop: the transports need them",
+			 (unsigned long long)keep);
+	if (audit_path)
+		sandbox_check_audit_dir(u, audit_path);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #define MBX_SANDBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct broker;
@@ -33,11 +34,17 @@ int sandbox_can_drop(const struct sandbox_user *u, char *err, size_t errlen);
 
 /*
  * Gives the audit file to the run user (so that a SIGUSR1 reopen can open
- * it), then drops to u: setgroups, setresgid, setresuid, with every
- * capability gone. Checks that root cannot be regained. Call before any
- * thread starts, so the threads inherit the dropped credentials.
+ * it), then drops to u: setgroups, setresgid, setresuid, keeping only the
+ * capabilities in keep (1ull << CAP_*; what the configured transports
+ * declare, usually none) in the effective, permitted and bounding sets.
+ * Checks that root cannot be regained and that exactly keep is left. Call
+ * before any thread starts, so the threads inherit the dropped credentials
+ * (capabilities are per thread). audit_path may be NULL.
  */
-int sandbox_drop(const struct sandbox_user *u, const char *audit_path, char *err, size_t errlen);
+int sandbox_drop(const struct sandbox_user *u, const char *audit_path, uint64_t keep, char *err,
+		 size_t errlen);
+/* The union of the configured devices' transports' caps. */
+uint64_t sandbox_transport_caps(const struct broker *b);
 
 /*
  * Sets no_new_privs and installs the allow-list on every thread of the

@@ -244,6 +244,50 @@ START_TEST(test_same_filter_kills_outside_the_list)
 }
 END_TEST
 
+/* In a child: the drop as mbxd does it, keeping keep; exits 0 when status shows exactly that. */
+static int drop_keeping(uint64_t keep)
+{
+	struct sandbox_user u;
+	char err[256], v[64], want[32];
+	int status;
+	pid_t pid = fork();
+
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		if (sandbox_user_lookup("_mbxd", &u, err, sizeof(err)) < 0 ||
+		    sandbox_drop(&u, NULL, keep, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			_exit(70);
+		}
+		snprintf(want, sizeof(want), "%016llx", (unsigned long long)keep);
+		for (const char *const *cap =
+			 (const char *const[]){"CapPrm", "CapEff", "CapBnd", NULL};
+		     *cap; cap++)
+			if (!rel_proc_status(getpid(), 0, *cap, v, sizeof(v)) || strcmp(v, want))
+				_exit(71);
+		if (!rel_proc_status(getpid(), 0, "CapInh", v, sizeof(v)) ||
+		    strcmp(v, "0000000000000000") || setuid(0) == 0 || getuid() != u.uid)
+			_exit(72);
+		_exit(0);
+	}
+	ck_assert(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_drop_keeps_only_what_transports_declare)
+{
+	const struct mbx_transport_ops *mctp = transport_find("mctp");
+	uint64_t raw = mctp && mctp->caps ? mctp->caps : 1ull << 13; /* CAP_NET_RAW */
+	const struct mbx_transport_ops *const *t;
+
+	ck_assert_int_eq(drop_keeping(0), 0);
+	ck_assert_int_eq(drop_keeping(raw), 0);
+	for (t = transport_registry; *t; t++)
+		rel_figure("sandbox.txt", "capabilities_kept_for_transport", "%s: 0x%llx",
+			   (*t)->name, (unsigned long long)(*t)->caps);
+}
+END_TEST
+
 /* In a child with a uid no passwd entry names: one read. */
 static int unknown_uid_reads(const char *socket, void *arg)
 {
@@ -352,6 +396,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_running_daemon_is_confined);
 	tcase_add_test(tc, test_same_filter_kills_outside_the_list);
+	tcase_add_test(tc, test_drop_keeps_only_what_transports_declare);
 	tcase_add_test(tc, test_daemon_work_under_the_filter);
 	tcase_add_test(tc, test_missing_user_refused_by_name);
 	tcase_add_test(tc, test_no_sandbox_warns);
