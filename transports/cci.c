@@ -116,3 +116,43 @@ int cci_tunnel_rep_encode(uint8_t *buf, size_t cap, const struct cci_tunnel_rep 
 	memcpy(buf + CCI_TUNNEL_REP_HEADER, t->msg, t->msg_len);
 	return CCI_TUNNEL_REP_HEADER + t->msg_len;
 }
+
+#define CCI_RC_SUCCESS 0x0000
+#define CCI_RC_BACKGROUND_STARTED 0x0001
+
+/* Sets the reason a response that carries our tag is refused. */
+static enum cci_match cci_malformed(const char **why, const char *what)
+{
+	if (why)
+		*why = what;
+	return CCI_MATCH_MALFORMED;
+}
+
+/*
+ * Matches a response to its request. The tag decides whose message it is:
+ * a device that answers with our tag and then gets the rest wrong has
+ * answered this request badly, which fails it now rather than at timeout.
+ */
+enum cci_match cci_response_match(const uint8_t *buf, size_t len, uint8_t tag, uint16_t opcode,
+				  struct cci_msg *m, const char **why)
+{
+	uint8_t category;
+
+	if (len < 2 || buf[1] != tag)
+		return CCI_MATCH_OTHER;
+	category = buf[0] & 0x0f;
+	if (category == CCI_CATEGORY_REQUEST)
+		return CCI_MATCH_OTHER;
+	if (len < CCI_HEADER_SIZE)
+		return cci_malformed(why, "shorter than the 12-byte CCI header");
+	if (category != CCI_CATEGORY_RESPONSE)
+		return cci_malformed(why, "reserved message category");
+	if ((uint16_t)(buf[4] << 8 | buf[3]) != opcode)
+		return cci_malformed(why, "answers another opcode");
+	if (cci_decode(buf, len, m) != 0)
+		return cci_malformed(why, "payload length field disagrees with the message size");
+	/* The background bit means the command went on in the background: say so in rc. */
+	if (m->background && (m->rc == CCI_RC_SUCCESS || m->rc == CCI_RC_BACKGROUND_STARTED))
+		m->rc = CCI_RC_BACKGROUND_STARTED;
+	return CCI_MATCH_OK;
+}

@@ -56,4 +56,22 @@ int cci_tunnel_req_encode(uint8_t *buf, size_t cap, const struct cci_tunnel_req 
 int cci_tunnel_rep_decode(const uint8_t *in, size_t len, struct cci_tunnel_rep *t);
 int cci_tunnel_rep_encode(uint8_t *buf, size_t cap, const struct cci_tunnel_rep *t);
 
+/* What a received message is to the request that waits for an answer. */
+enum cci_match {
+	CCI_MATCH_OK = 0,    /* the answer to this request, decoded into m */
+	CCI_MATCH_OTHER,     /* not an answer to it (a request, another tag): discard */
+	CCI_MATCH_MALFORMED, /* carries this request's tag but fails validation */
+};
+
+/*
+ * Checks len untrusted bytes as the response to the request with this tag
+ * and opcode: header, category, tag, opcode, and the length field against
+ * the bytes that arrived. On CCI_MATCH_MALFORMED, why (if not NULL) is set
+ * to a static phrase naming the fault. A response with the background bit
+ * and a Success or Background Command Started return code comes back with
+ * rc CXL Background Command Started (01h), whichever of the two it said.
+ */
+enum cci_match cci_response_match(const uint8_t *buf, size_t len, uint8_t tag, uint16_t opcode,
+				  struct cci_msg *m, const char **why);
+
 #endif
