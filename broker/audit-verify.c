@@ -5,6 +5,7 @@
  * the last line breaks a link; seq must go up by one from line to line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -35,6 +36,15 @@ struct verify_out {
 	const char *path;
 };
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* OpenSSL 3 looks an algorithm up on every use unless it is fetched once. */
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 /* Hashes data with SHA-256 and writes it as lowercase hex. */
 int audit_sha256_hex(const void *data, size_t len, char hex[AUDIT_HASH_HEX])
 {
@@ -42,7 +52,8 @@ int audit_sha256_hex(const void *data, size_t len, char hex[AUDIT_HASH_HEX])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!sha256_md || !EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) || mdlen != 32)
 		return -EIO;
 	for (unsigned int i = 0; i < mdlen; i++) {
 		hex[2 * i] = digits[md[i] >> 4];

@@ -52,6 +52,9 @@ struct audit_tail {
 };
 
 /* The system calls a record goes through; unit tests swap them to fail. */
+/* Most records fit: a line is ~700 bytes, more with long reasons or tunnels. */
+#define AUDIT_LINE_GUESS 2048
+
 static ssize_t (*audit_sys_write)(int, const void *, size_t) = write;
 static int (*audit_sys_sync)(int) = fdatasync;
 static int (*audit_sys_truncate)(int, off_t) = ftruncate;
@@ -388,18 +391,29 @@ static char *audit_format(const struct audit_record *r, uint64_t seq, const char
 {
 	json_t *o = json_object();
 	char *line = NULL;
-	size_t n;
+	size_t n, cap = AUDIT_LINE_GUESS;
 
 	if (!o || !audit_fields(o, r, seq, prev))
 		goto out;
-	n = json_dumpb(o, NULL, 0, JSON_COMPACT);
-	if (n == 0 || !(line = malloc(n + 1)))
-		goto out;
-	if (json_dumpb(o, line, n, JSON_COMPACT) != n) {
+	/* One dump in the common case; a record longer than the guess is dumped again. */
+	for (int pass = 0; pass < 2; pass++) {
+		line = malloc(cap + 1);
+		if (!line)
+			goto out;
+		n = json_dumpb(o, line, cap, JSON_COMPACT);
+		if (n == 0) {
+			free(line);
+			line = NULL;
+			goto out;
+		}
+		if (n <= cap)
+			break;
 		free(line);
 		line = NULL;
-		goto out;
+		cap = n;
 	}
+	if (!line)
+		goto out;
 	line[n] = '\n';
 	*len = n + 1;
 out:

@@ -36,7 +36,7 @@ static const char *const config_top_keys[] = {"socket", "policy",  "audit", "use
 					      "limits", "devices", NULL};
 enum { SOCKET_PATH, SOCKET_MODE, SOCKET_GROUP };
 static const char *const config_socket_keys[] = {"path", "mode", "group", NULL};
-static const char *const config_audit_keys[] = {"path", NULL};
+static const char *const config_audit_keys[] = {"path", "all_decisions", NULL};
 static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
 						NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
@@ -233,11 +233,26 @@ static int config_socket_key(struct config_ctx *x, int key, yaml_node_t *v, void
 	return -EINVAL;
 }
 
-/* The one key of the audit mapping. */
+/* A YAML boolean: true or false, nothing looser. */
+static int config_bool(struct config_ctx *x, yaml_node_t *v, const char *what, bool *out)
+{
+	const char *s;
+	int rc = config_string(x, v, what, &s);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+		return config_fail(x, v, "%s: \"%s\" is not true or false", what, s);
+	*out = strcmp(s, "true") == 0;
+	return 0;
+}
+
+/* One key of the audit mapping. */
 static int config_audit_key(struct config_ctx *x, int key, yaml_node_t *v, void *arg)
 {
-	(void)key;
 	(void)arg;
+	if (key == 1)
+		return config_bool(x, v, "audit.all_decisions", &x->c->audit_all_decisions);
 	return config_set_path(x, v, "audit.path", &x->c->audit_path);
 }
 

@@ -5,6 +5,7 @@
 #ifndef MBX_CONFIG_H
 #define MBX_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,6 +29,13 @@ struct config {
 	char *socket_group;   /* NULL: the daemon's group */
 	char *policy_path;
 	char *audit_path;
+	/*
+	 * false (default): allowed commands of classes that are not audited
+	 * (read, log by default) leave no record; denials, invalid requests and
+	 * audited classes always do. true: a record for every decision, which
+	 * for a monitoring agent polling health is a record per poll.
+	 */
+	bool audit_all_decisions;
 	char *run_user;       /* default "_mbxd" */
 	uint32_t max_inflight;  /* per connection, default 64 */
 	uint32_t max_queue_per_user; /* per device, default 32 */

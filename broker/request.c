@@ -149,8 +149,8 @@ static void request_dispatch(struct session *s, struct job *j)
 			device_job_free(j);
 			return;
 		}
-	} else {
-		/* Reads are recorded too, but never held up by the log. */
+	} else if (j->dev->broker->cfg->audit_all_decisions) {
+		/* Recorded on request, but never held up by the log. */
 		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->intent_seq) < 0)
 			j->intent_seq = 0;
 	}

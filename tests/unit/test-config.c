@@ -64,7 +64,7 @@ static const char good[] =
     "# a full configuration\n"
     "socket: { path: /run/test/mbxd.sock, mode: \"0640\", group: cxl-users }\n"
     "policy: /etc/test/policy.yaml\n"
-    "audit: { path: /var/log/test/audit.jsonl }\n"
+    "audit: { path: /var/log/test/audit.jsonl, all_decisions: true }\n"
     "user: _test\n"
     "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100 }\n"
     "devices:\n"
@@ -89,6 +89,7 @@ START_TEST(test_good)
 	ck_assert_str_eq(c->socket_group, "cxl-users");
 	ck_assert_str_eq(c->policy_path, "/etc/test/policy.yaml");
 	ck_assert_str_eq(c->audit_path, "/var/log/test/audit.jsonl");
+	ck_assert(c->audit_all_decisions);
 	ck_assert_str_eq(c->run_user, "_test");
 	ck_assert_uint_eq(c->max_inflight, 8);
 	ck_assert_uint_eq(c->max_queue_per_user, 4);
@@ -124,6 +125,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->socket_group);
 	ck_assert_str_eq(c->policy_path, "/etc/mbxd/policy.yaml");
 	ck_assert_str_eq(c->audit_path, "/var/log/mbxd/audit.jsonl");
+	ck_assert(!c->audit_all_decisions);
 	ck_assert_str_eq(c->run_user, "_mbxd");
 	ck_assert_uint_eq(c->max_inflight, 64);
 	ck_assert_uint_eq(c->max_queue_per_user, 32);
@@ -187,7 +189,10 @@ static const struct {
      "limits, devices)"},
     {"socket:\n  path: /x\n  owner: root\n",
      "3: unknown key \"owner\" in socket (known: path, mode, group)"},
-    {"audit: { path: /a, rotate: 1 }\n", "1: unknown key \"rotate\" in audit (known: path)"},
+    {"audit: { path: /a, rotate: 1 }\n",
+     "1: unknown key \"rotate\" in audit (known: path, all_decisions)"},
+    {"audit: { path: /a, all_decisions: yes }\n",
+     "1: audit.all_decisions: \"yes\" is not true or false"},
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
      "max_clients)"},
