@@ -129,6 +129,11 @@ void device_job_free(struct job *j);
  * full (the caller answers busy with a retry hint).
  */
 int device_enqueue(struct device *d, struct job *j);
+/*
+ * Runs a job on the calling (loop) thread when the transport never blocks
+ * and the device is idle; false when it must go through the queue instead.
+ */
+bool device_run_inline(struct device *d, struct job *j);
 /* Removes a job that is still queued; false if the worker already took it. */
 bool device_dequeue(struct device *d, struct job *j);
 /* Fails every queued job (not the running one) through the completion path. */

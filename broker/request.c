@@ -154,6 +154,11 @@ static void request_dispatch(struct session *s, struct job *j)
 		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->intent_seq) < 0)
 			j->intent_seq = 0;
 	}
+	if (device_run_inline(j->dev, j)) {
+		session_add_job(s, j);
+		request_complete(j);
+		return;
+	}
 	rc = device_enqueue(j->dev, j);
 	if (rc < 0) {
 		request_result_from_decision(&r, &j->decision);

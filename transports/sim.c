@@ -455,6 +455,8 @@ static void sim_describe(void *priv, struct mbx_transport_info *info)
 	snprintf(info->serial, sizeof(info->serial), "0x%016" PRIx64, s->serial);
 	info->payload_max = s->payload_max;
 	info->kernel_owned = false;
+	/* Without latency or a fault that sleeps, a command is a few microseconds of CPU. */
+	info->never_blocks = s->latency_us == 0 && s->fault.kind == SIM_FAULT_NONE;
 }
 
 /* Sleeps us microseconds on the monotonic clock, resuming after signals. */

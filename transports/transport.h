@@ -67,6 +67,11 @@ struct mbx_transport_info {
 	uint32_t payload_max;    /* the mailbox payload size in bytes */
 	bool kernel_owned;       /* a kernel driver owns the device */
 	/*
+	 * submit never waits (an in-process model with no latency): the broker
+	 * may run it on the event loop instead of handing it to the worker.
+	 */
+	bool never_blocks;
+	/*
 	 * Kernel-owned opcodes this transport still carries by a route the
 	 * kernel offers (e.g. Sanitize through sysfs): the policy decides them
 	 * like any other opcode, and submit names a route this kernel lacks.
