@@ -218,8 +218,9 @@ START_TEST(test_one_byte_edit_found_at_that_record)
 	int trials = 0;
 
 	rel_start(&h, NULL, NULL);
+	/* Denials are always recorded (allowed reads are not, by default). */
 	for (int i = 0; i < 12; i++)
-		ck_assert_int_eq(status_as(H_OPERATOR, "mem1", 0x4000, NULL, 0), 0);
+		ck_assert_int_eq(status_as(H_OUTSIDER, "mem1", 0x4000, NULL, 0), MBX_STATUS_DENIED);
 	ck_assert_int_eq(status_as(H_ADMIN, "mem1", 0x0301, timestamp, sizeof(timestamp)), 0);
 	ck_assert_int_eq(harness_stop(&h), 0);
 	text = harness_read_file(h.audit);
@@ -359,7 +360,8 @@ START_TEST(test_every_record_mirrored_to_syslog)
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		lines++;
 	free(text);
-	ck_assert_int_eq(lines, 4); /* a read, a denial, an intent and its result */
+	ck_assert_int_ge(lines,
+			 3); /* a denial, an intent and its result (and the read, if recorded) */
 	ck_assert_int_eq(mirrored, lines);
 	rel_figure("crash.txt", "records_mirrored_to_syslog", "%d of %d", mirrored, lines);
 }
