@@ -32,6 +32,7 @@ struct broker {
 	TAILQ_HEAD(, session) sessions;
 	size_t n_sessions;
 	uint64_t next_session_id;
+	uint64_t queued_bytes; /* input payloads of jobs queued or running */
 	bool stopping;
 	struct event *stop_check; /* while stopping: exit once devices are idle */
 	uint64_t stop_deadline_us;

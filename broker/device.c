@@ -112,6 +112,7 @@ static void device_on_done(evutil_socket_t fd, short what, void *arg)
 	while ((j = TAILQ_FIRST(&batch))) {
 		TAILQ_REMOVE(&batch, j, qentry);
 		d->queued--;
+		d->broker->queued_bytes -= j->in_len;
 		request_complete(j);
 	}
 }
@@ -219,6 +220,7 @@ int device_enqueue(struct device *d, struct job *j)
 	}
 	j->state = JOB_QUEUED;
 	d->queued++;
+	d->broker->queued_bytes += j->in_len;
 	pthread_cond_signal(&d->wake);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -274,6 +276,7 @@ bool device_dequeue(struct device *d, struct job *j)
 			}
 		}
 		d->queued--;
+		d->broker->queued_bytes -= j->in_len;
 		removed = true;
 	}
 	pthread_mutex_unlock(&d->lock);

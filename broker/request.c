@@ -132,6 +132,28 @@ static bool request_device_ready(struct session *s, uint32_t tag, struct device 
 	return true;
 }
 
+/* Answers busy when every queue together already holds max_queued_kib of input. */
+static bool request_over_byte_limit(struct session *s, struct job *j)
+{
+	struct broker *b = s->broker;
+	uint64_t limit = (uint64_t)b->cfg->max_queued_kib << 10;
+	struct mbx_result r;
+
+	if (b->queued_bytes + j->in_len <= limit)
+		return false;
+	request_result_from_decision(&r, &j->decision);
+	r.status = MBX_STATUS_BUSY;
+	r.retry_after_ms = BUSY_RETRY_MS;
+	snprintf(r.message, sizeof(r.message),
+		 "mbxd holds %llu bytes of queued requests (limit %u KiB); retry later",
+		 (unsigned long long)b->queued_bytes, b->cfg->max_queued_kib);
+	if (j->decision.audited)
+		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+	session_send_result(s, j->tag, &r);
+	device_job_free(j);
+	return true;
+}
+
 /* Audits ahead, then queues; answers the client itself on any failure. */
 static void request_dispatch(struct session *s, struct job *j)
 {
@@ -154,6 +176,8 @@ static void request_dispatch(struct session *s, struct job *j)
 		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->intent_seq) < 0)
 			j->intent_seq = 0;
 	}
+	if (request_over_byte_limit(s, j))
+		return;
 	if (device_run_inline(j->dev, j)) {
 		session_add_job(s, j);
 		request_complete(j);

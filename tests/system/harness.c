@@ -75,9 +75,12 @@ void harness_write_config(struct harness *h)
 			   "socket: { path: %s, mode: \"0666\" }\n"
 			   "policy: %s\n"
 			   "audit: { path: %s }\n"
-			   "limits: { max_inflight: 64, max_queue_per_user: 32 }\n"
+			   "limits: %s\n"
 			   "devices:\n%s",
-			   h->socket, h->policy, h->audit, h->devices_yaml) > 0);
+			   h->socket, h->policy, h->audit,
+			   h->limits_yaml ? h->limits_yaml
+					  : "{ max_inflight: 64, max_queue_per_user: 32 }",
+			   h->devices_yaml) > 0);
 	write_file(h->config, cfg, 0644);
 	free(cfg);
 }

@@ -19,6 +19,7 @@ struct harness {
 	char log[320];    /* mbxd's stderr */
 	pid_t mbxd;
 	const char *devices_yaml;
+	const char *limits_yaml; /* NULL: the harness's defaults */
 };
 
 /* Test users and the group they are in; created on first use. */

@@ -645,6 +645,61 @@ START_TEST(test_sigterm_finishes_in_flight_and_cancels_queued)
 }
 END_TEST
 
+/* As the operator: 30 pipelined tunnelled Get Logs; exits with how many were busy. */
+static int flood_tunnels(const char *socket, void *arg)
+{
+	uint8_t inner[CCI_HEADER_SIZE + 24] = {0}, payload[64];
+	struct cci_msg m = {.category = CCI_CATEGORY_REQUEST, .opcode = 0x0401, .payload_len = 24};
+	struct cci_tunnel_req t = {.target = 1, .msg = inner, .msg_len = sizeof(inner)};
+	struct mbx_request req = {.device = "switch0", .opcode = 0x5300, .payload = payload};
+	uint8_t log_in[24] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96,
+			      0xb1, 0x62, 0x3b, 0x3f, 0x17, 0, 0, 0, 0, 16, 0, 0, 0};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int busy = 0, named = 0;
+	uint32_t tag;
+
+	(void)arg;
+	m.payload = log_in;
+	if (cci_encode(inner, sizeof(inner), &m) < 0)
+		return 120;
+	req.payload_len = (size_t)cci_tunnel_req_encode(payload, sizeof(payload), &t);
+	if (mbx_open(socket, &cl) < 0)
+		return 121;
+	for (int i = 0; i < 30; i++)
+		if (mbx_send(cl, &req, &tag) < 0)
+			return 122;
+	for (int i = 0; i < 30; i++) {
+		if (mbx_receive(cl, 20000, &rep, &tag) < 0)
+			return 123;
+		if (rep.result.status == MBX_STATUS_BUSY) {
+			busy++;
+			named += strstr(rep.result.message, "queued requests") != NULL &&
+				 rep.result.retry_after_ms > 0;
+		}
+		mbx_reply_free(&rep);
+	}
+	mbx_close(cl);
+	return busy > 0 && named == busy ? busy : 0;
+}
+
+/* The global bound on queued bytes answers busy, with a retry hint, before the per-user one. */
+START_TEST(test_queued_bytes_bound)
+{
+	int busy;
+
+	harness_stop(&h);
+	h.devices_yaml = "  - name: switch0\n    transport: sim\n"
+			 "    options: { model: switch, latency_us: 100000 }\n";
+	h.limits_yaml = "{ max_inflight: 64, max_queue_per_user: 32, max_queued_kib: 1 }";
+	harness_write_config(&h);
+	harness_start(&h);
+	/* 1 KiB holds 25 requests of 40 bytes: of 30 at once, some must be turned away. */
+	busy = harness_as_user(H_OPERATOR, flood_tunnels, h.socket, NULL);
+	ck_assert_msg(busy >= 1 && busy <= 10, "busy answers: %d", busy);
+}
+END_TEST
+
 START_TEST(test_sigterm_exits_cleanly)
 {
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
@@ -673,6 +728,7 @@ int main(void)
 	tcase_add_test(tc, test_request_abort_needs_the_running_operations_class);
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
 	tcase_add_test(tc, test_audit_full_disk_fails_closed);
+	tcase_add_test(tc, test_queued_bytes_bound);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
 	tcase_add_test(tc, test_sigterm_finishes_in_flight_and_cancels_queued);
 	suite_add_tcase(s, tc);

@@ -66,7 +66,7 @@ static const char good[] =
     "policy: /etc/test/policy.yaml\n"
     "audit: { path: /var/log/test/audit.jsonl, all_decisions: true }\n"
     "user: _test\n"
-    "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100 }\n"
+    "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100, max_queued_kib: 8 }\n"
     "devices:\n"
     "  - name: mem0\n"
     "    transport: sim\n"
@@ -94,6 +94,7 @@ START_TEST(test_good)
 	ck_assert_uint_eq(c->max_inflight, 8);
 	ck_assert_uint_eq(c->max_queue_per_user, 4);
 	ck_assert_uint_eq(c->max_clients, 100);
+	ck_assert_uint_eq(c->max_queued_kib, 8);
 	ck_assert_uint_eq(c->n_devices, 2);
 
 	ck_assert_str_eq(c->devices[0].name, "mem0");
@@ -130,6 +131,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_inflight, 64);
 	ck_assert_uint_eq(c->max_queue_per_user, 32);
 	ck_assert_uint_eq(c->max_clients, 16384);
+	ck_assert_uint_eq(c->max_queued_kib, 65536);
 	ck_assert_uint_eq(c->devices[0].timeout_ms, 2000);
 	ck_assert_uint_eq(c->devices[0].n_options, 0);
 	config_free(c);
@@ -195,7 +197,7 @@ static const struct {
      "1: audit.all_decisions: \"yes\" is not true or false"},
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
-     "max_clients)"},
+     "max_clients, max_queued_kib)"},
     {"user: a\nuser: b\n", "2: duplicate key \"user\" in the configuration"},
     {"socket: { mode: \"0999\" }\n",
      "1: socket.mode: \"0999\" is not an octal mode from 0000 to 0777"},
