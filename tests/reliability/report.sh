@@ -57,6 +57,8 @@ describe_fuzz() {
 	fuzz-cel) echo "Command Effects Log parser, then classification with that CEL" ;;
 	fuzz-tunnel) echo "tunnel classifier on Tunnel Management payloads" ;;
 	fuzz-policy-yaml) echo "policy YAML loader, then decisions on what loaded" ;;
+	fuzz-cci-response) echo "the mctp transport's response check (cci_response_match)" ;;
+	*) echo "see tests/fuzz/$1.c" ;;
 	esac
 }
 
@@ -72,6 +74,9 @@ syscalls() {
 	     }
 	     END { print out }' "$top/broker/sandbox.c"
 }
+
+# Every fuzz target there is: tests/fuzz/fuzz-*.c.
+targets=$(cd "$top/tests/fuzz" && ls fuzz-*.c | sed 's/\.c$//')
 
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit (with uncommitted changes)"
@@ -102,7 +107,7 @@ cd build && ctest -L reliability            # the tests alone; ctest -L fuzz for
 | reliability-test-sandbox | confinement of the running daemon; the filter kills what is not listed | $(result reliability-test-sandbox) |
 | reliability-test-load | 10,000 malformed frames against 40,000 valid requests | $(result reliability-test-load) |
 EOF
-for t in fuzz-frame fuzz-cci fuzz-cel fuzz-tunnel fuzz-policy-yaml; do
+for t in $targets; do
 	echo "| $t | $(describe_fuzz $t) | $(result $t) |"
 done
 
@@ -276,7 +281,7 @@ test; the reproducer is left in \`build/tests/fuzz/<target>.d/\`.
 | target | what it decodes | seconds | seeds | corpus after | executions | exec/s | peak RSS |
 |---|---|---|---|---|---|---|---|
 EOF
-for t in fuzz-frame fuzz-cci fuzz-cel fuzz-tunnel fuzz-policy-yaml; do
+for t in $targets; do
 	echo "| $t | $(describe_fuzz $t) | $(fuzzstat $t seconds) | $(fuzzstat $t seeds) | $(fuzzstat $t corpus) | $(fuzzstat $t number_of_executed_units) | $(fuzzstat $t average_exec_per_sec) | $(fuzzstat $t peak_rss_mb) MB |"
 done
 
