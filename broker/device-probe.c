@@ -52,7 +52,8 @@ static int probe_command(struct device *d, uint16_t opcode, const uint8_t *in, s
 	};
 	int xrc = d->ops->submit(d->priv, &cmd);
 
-	if (xrc == MBX_XPORT_UNSUPPORTED)
+	/* A command the kernel will not pass (RAW disabled) is, for the probe, one the device lacks. */
+	if (xrc == MBX_XPORT_UNSUPPORTED || xrc == MBX_XPORT_RAW_DISABLED)
 		return CXL_RC_UNSUPPORTED;
 	if (xrc != MBX_XPORT_OK) {
 		snprintf(err, errlen, "device %s: opcode 0x%04x failed at open: %s", d->name, opcode,

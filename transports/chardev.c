@@ -12,6 +12,13 @@
  *
  * A memdev's name changes across rebinds and boots, so the device is best
  * configured by serial number, found under /sys/bus/cxl/devices/memN/serial.
+ *
+ * Sanitize and Secure Erase never pass the chardev: the kernel offers them
+ * as sysfs attributes (security/sanitize, security/erase, from 6.5). They
+ * are routed there, and while a routed Sanitize runs this transport answers
+ * Background Operation Status (0002h, RAW-only) from security/state, so the
+ * broker follows it like any background operation. The attributes are
+ * root-only: they are opened at open(), before mbxd drops its privileges.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/cxl_mem.h>
@@ -43,6 +51,12 @@
 #define CHARDEV_IDENTIFY_SIZE 18         /* CXL r3.1 Table 8-37 */
 #define CHARDEV_IDENTIFY_MEMDEV_SIZE 0x43 /* CXL r3.1 Table 8-127 */
 #define CHARDEV_FW_REVISION_SIZE 16
+
+#define CHARDEV_OP_BG_STATUS 0x0002       /* Background Operation Status */
+#define CHARDEV_BG_STATUS_SIZE 8         /* CXL r3.1 Table 8-37 */
+#define CHARDEV_RC_BACKGROUND 0x0001     /* Background Command Started */
+#define CHARDEV_RC_BUSY 0x0006
+#define CHARDEV_ESTIMATE_HALF_S 30       /* the estimate says 50% after this long */
 
 #define CHARDEV_MSG_RAW "raw commands disabled in this kernel (CONFIG_CXL_MEM_RAW_COMMANDS / lockdown)"
 #define CHARDEV_MSG_OWNED "command owned by the kernel driver"
@@ -83,6 +97,27 @@ static const struct chardev_named chardev_named[] = {
 
 #define CHARDEV_N_NAMED (sizeof(chardev_named) / sizeof(chardev_named[0]))
 
+/*
+ * The kernel's sysfs routes for operations it keeps off the chardev. attr is
+ * under the memdev's sysfs folder; writing "1" starts the operation. The
+ * kernel shows an attribute only when the device's CEL lists the opcode.
+ */
+struct chardev_sysfs {
+	uint16_t opcode;
+	const char *name;
+	const char *attr;
+	const char *what;  /* for messages: "sanitize through sysfs ..." */
+	bool background;   /* the write returns at once; security/state says "sanitize" until done */
+};
+
+static const struct chardev_sysfs chardev_sysfs[] = {
+	{0x4400, "Sanitize", "security/sanitize", "sanitize", true},
+	{0x4401, "Secure Erase", "security/erase", "secure erase", false},
+};
+
+#define CHARDEV_N_SYSFS (sizeof(chardev_sysfs) / sizeof(chardev_sysfs[0]))
+#define CHARDEV_STATE_ATTR "security/state"
+
 /* What the running kernel said about one command id. */
 struct chardev_kcmd {
 	bool present;
@@ -104,6 +139,12 @@ struct chardev {
 	char sysdir[PATH_MAX]; /* the memdev's sysfs folder; "" if not found */
 	struct chardev_kcmd kcmd[CHARDEV_IDS];
 	struct mbx_transport_info info;
+	int sysfs_fd[CHARDEV_N_SYSFS];  /* each route's attribute, opened for writing; -1 */
+	int sysfs_err[CHARDEV_N_SYSFS]; /* why not: the errno of that open */
+	bool security_dir;              /* the kernel has the security/ group at all */
+	int state_fd;                   /* security/state; -1 */
+	uint16_t bg_opcode;             /* the routed background operation running; 0 none */
+	struct timespec bg_start;
 };
 
 static const char *const chardev_options[] = {"path", "serial", "sysfs_root", NULL};
@@ -389,10 +430,189 @@ static int chardev_check_sizes(const struct chardev *c, const struct chardev_rou
 	return MBX_XPORT_OK;
 }
 
-/* Runs one command through CXL_MEM_SEND_COMMAND; blocks until the kernel answers. */
-static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
+/* Finds the sysfs route of an opcode, or NULL. */
+static const struct chardev_sysfs *chardev_sysfs_find(uint16_t opcode)
 {
-	struct chardev *c = priv;
+	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++)
+		if (chardev_sysfs[i].opcode == opcode)
+			return &chardev_sysfs[i];
+	return NULL;
+}
+
+/* Names a route this kernel, or this device under it, does not offer. */
+static int chardev_sysfs_missing(const struct chardev *c, const struct chardev_sysfs *r, int err,
+				 struct mbx_transport_cmd *cmd)
+{
+	if (err == ENOENT && !c->security_dir) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s through sysfs is not offered by this kernel (no %s)", r->what, r->attr);
+		return MBX_XPORT_UNSUPPORTED;
+	}
+	if (err == ENOENT) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s through sysfs is not offered for %s (no %s: the kernel shows it only "
+			    "when the device's CEL lists %s)",
+			    r->what, c->path, r->attr, r->name);
+		return MBX_XPORT_UNSUPPORTED;
+	}
+	if (err == ENODEV) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s through sysfs cannot be reached: %s has no sysfs folder", r->what,
+			    c->path);
+		return MBX_XPORT_UNSUPPORTED;
+	}
+	chardev_msg(cmd->error, sizeof(cmd->error),
+		    "%s through sysfs: %s's %s could not be opened for writing when mbxd started: %s",
+		    r->what, c->path, r->attr, strerror(err));
+	return MBX_XPORT_IO;
+}
+
+/* Describes a write to a route the kernel refused, by what the kernel means by it. */
+static int chardev_sysfs_errno(const struct chardev *c, const struct chardev_sysfs *r, int err,
+			       struct mbx_transport_cmd *cmd)
+{
+	switch (err) {
+	case EBUSY:
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s: the kernel refused %s with EBUSY (%s's %s): the memory is in use "
+			    "(committed decoders) or another operation is running",
+			    CHARDEV_MSG_OWNED, r->what, c->path, r->attr);
+		return MBX_XPORT_KERNEL_OWNED;
+	case ETIMEDOUT:
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s: the kernel's mailbox timed out on %s (%s)", c->path, r->what, r->attr);
+		return MBX_XPORT_TIMEOUT;
+	case ENOTTY:
+	case EOPNOTSUPP:
+		chardev_msg(cmd->error, sizeof(cmd->error), "%s: %s's %s answered %s",
+			    CHARDEV_MSG_UNSUPPORTED, c->path, r->attr, strerror(err));
+		return MBX_XPORT_UNSUPPORTED;
+	default:
+		chardev_msg(cmd->error, sizeof(cmd->error), "%s's %s: the kernel refused %s: %s",
+			    c->path, r->attr, r->what, strerror(err));
+		return MBX_XPORT_IO;
+	}
+}
+
+/* Starts a routed operation: the kernel runs it when "1" is written to its attribute. */
+static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r,
+				struct mbx_transport_cmd *cmd)
+{
+	size_t i = (size_t)(r - chardev_sysfs);
+	ssize_t n;
+
+	cmd->out_len = 0;
+	if (cmd->in_len) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "the kernel's %s route (%s) takes no input, not %zu bytes", r->what,
+			    r->attr, cmd->in_len);
+		return MBX_XPORT_TOO_BIG;
+	}
+	if (c->sysfs_fd[i] < 0)
+		return chardev_sysfs_missing(c, r, c->sysfs_err[i], cmd);
+	if (c->bg_opcode) {
+		cmd->cxl_rc = CHARDEV_RC_BUSY; /* as the device answers during a background op */
+		return MBX_XPORT_OK;
+	}
+	/* sysfs ignores the offset; a regular file (the unit tests) is rewritten. */
+	(void)lseek(c->sysfs_fd[i], 0, SEEK_SET);
+	do
+		n = write(c->sysfs_fd[i], "1\n", 2);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return chardev_sysfs_errno(c, r, errno, cmd);
+	if (n != 2) {
+		chardev_msg(cmd->error, sizeof(cmd->error), "%s's %s took %zd of 2 bytes", c->path,
+			    r->attr, n);
+		return MBX_XPORT_IO;
+	}
+	cmd->cxl_rc = 0;
+	if (r->background) {
+		c->bg_opcode = r->opcode;
+		clock_gettime(CLOCK_MONOTONIC, &c->bg_start);
+		cmd->cxl_rc = CHARDEV_RC_BACKGROUND;
+	}
+	return MBX_XPORT_OK;
+}
+
+/* Reads security/state without its newline: "sanitize" while the kernel's Sanitize runs. */
+static int chardev_state(const struct chardev *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->state_fd < 0)
+		return -ENOENT;
+	do
+		n = pread(c->state_fd, buf, len - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+/*
+ * The percentage reported while the kernel's Sanitize runs. The kernel does
+ * not show the device's own figure, so this is an estimate from elapsed
+ * time: 50% after CHARDEV_ESTIMATE_HALF_S, never 100% before the end.
+ */
+static uint8_t chardev_estimate(const struct chardev *c)
+{
+	struct timespec now;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < c->bg_start.tv_sec)
+		return 0;
+	ms = (uint64_t)(now.tv_sec - c->bg_start.tv_sec) * 1000 +
+	     (uint64_t)((now.tv_nsec - c->bg_start.tv_nsec) / 1000000);
+	return (uint8_t)(99 * ms / (ms + CHARDEV_ESTIMATE_HALF_S * 1000));
+}
+
+/*
+ * Answers Background Operation Status (0002h) for a routed Sanitize from
+ * security/state. The kernel keeps the device's final return code to
+ * itself: the end is reported as success, as the kernel's state shows it.
+ */
+static int chardev_bg_status(struct chardev *c, struct mbx_transport_cmd *cmd)
+{
+	char state[32];
+	bool running;
+	uint8_t pct;
+	int rc;
+
+	cmd->out_len = 0;
+	if (cmd->out_cap < CHARDEV_BG_STATUS_SIZE) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "Background Operation Status needs %u output bytes, not %zu",
+			    CHARDEV_BG_STATUS_SIZE, cmd->out_cap);
+		return MBX_XPORT_TOO_BIG;
+	}
+	rc = chardev_state(c, state, sizeof(state));
+	if (rc < 0) {
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "%s: cannot read %s to follow opcode 0x%04x: %s", c->path,
+			    CHARDEV_STATE_ATTR, c->bg_opcode, strerror(-rc));
+		return MBX_XPORT_IO;
+	}
+	running = strcmp(state, "sanitize") == 0;
+	pct = running ? chardev_estimate(c) : 100;
+	memset(cmd->out, 0, CHARDEV_BG_STATUS_SIZE);
+	cmd->out[0] = (uint8_t)(pct << 1 | (running ? 1 : 0));
+	cmd->out[2] = (uint8_t)c->bg_opcode;
+	cmd->out[3] = (uint8_t)(c->bg_opcode >> 8);
+	cmd->out_len = CHARDEV_BG_STATUS_SIZE;
+	cmd->cxl_rc = 0;
+	if (!running)
+		c->bg_opcode = 0;
+	return MBX_XPORT_OK;
+}
+
+/* Runs one command through CXL_MEM_SEND_COMMAND; blocks until the kernel answers. */
+static int chardev_submit_ioctl(struct chardev *c, struct mbx_transport_cmd *cmd)
+{
 	struct chardev_route r = chardev_route_for(c, cmd->opcode);
 	size_t cap = cmd->out_cap < c->info.payload_max ? cmd->out_cap : c->info.payload_max;
 	struct cxl_send_command s;
@@ -424,6 +644,19 @@ static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 	/* On a failed command the kernel leaves out.size as the buffer size: nothing was read. */
 	cmd->out_len = s.retval == 0 && s.out.size <= cap ? s.out.size : 0;
 	return MBX_XPORT_OK;
+}
+
+/* Runs one command: by a sysfs route, from security/state, or through the chardev. */
+static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
+{
+	struct chardev *c = priv;
+	const struct chardev_sysfs *r = chardev_sysfs_find(cmd->opcode);
+
+	if (r)
+		return chardev_sysfs_submit(c, r, cmd);
+	if (cmd->opcode == CHARDEV_OP_BG_STATUS && c->bg_opcode)
+		return chardev_bg_status(c, cmd);
+	return chardev_submit_ioctl(c, cmd);
 }
 
 /* Runs one command at open through the same path as submit; 0 only on success. */
@@ -491,6 +724,8 @@ static void chardev_learn(struct chardev *c)
 
 	snprintf(info->kind, sizeof(info->kind), "memdev");
 	info->kernel_owned = true;
+	for (size_t i = 0; i < CHARDEV_N_SYSFS && i < MBX_TRANSPORT_ROUTED_MAX; i++)
+		info->routed[info->n_routed++] = chardev_sysfs[i].opcode;
 	info->payload_max = CHARDEV_PAYLOAD_MIN;
 	if (c->sysdir[0] && chardev_read_u64(c->sysdir, "payload_max", &v) == 0 &&
 	    v >= CHARDEV_PAYLOAD_MIN && v <= MBX_PAYLOAD_MAX)
@@ -529,6 +764,43 @@ static int chardev_check_node(struct chardev *c, const char *sysfs_root, char *e
 	return 0;
 }
 
+/* Opens the kernel's sysfs routes now: they are root-only, and mbxd drops root later. */
+static void chardev_open_sysfs(struct chardev *c)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!c->sysdir[0])
+		return; /* every route stays missing with ENODEV */
+	c->security_dir = (size_t)snprintf(path, sizeof(path), "%s/security", c->sysdir) <
+				  sizeof(path) &&
+			  stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->sysdir, chardev_sysfs[i].attr) >=
+		    sizeof(path)) {
+			c->sysfs_err[i] = ENAMETOOLONG;
+			continue;
+		}
+		c->sysfs_fd[i] = open(path, O_WRONLY | O_CLOEXEC);
+		c->sysfs_err[i] = c->sysfs_fd[i] < 0 ? errno : 0;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->sysdir, CHARDEV_STATE_ATTR) <
+	    sizeof(path))
+		c->state_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Empties the private state: no descriptor open, every route missing. */
+static void chardev_reset(struct chardev *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->state_fd = -1;
+	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++) {
+		c->sysfs_fd[i] = -1;
+		c->sysfs_err[i] = ENODEV;
+	}
+}
+
 static void chardev_close(void *priv);
 
 /* Opens the memdev, learns the kernel's command table and the device's identity. */
@@ -538,8 +810,7 @@ static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char
 	const char *sysfs_root = transport_option(cfg, "sysfs_root");
 	int rc;
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	chardev_reset(c);
 	if (!sysfs_root)
 		sysfs_root = CHARDEV_SYSFS_ROOT;
 	rc = chardev_resolve(c, cfg, sysfs_root, err, errlen);
@@ -558,6 +829,7 @@ static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char
 		chardev_close(c);
 		return rc;
 	}
+	chardev_open_sysfs(c);
 	chardev_learn(c);
 	return 0;
 }
@@ -570,6 +842,15 @@ static void chardev_close(void *priv)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++) {
+		if (c->sysfs_fd[i] >= 0)
+			close(c->sysfs_fd[i]);
+		c->sysfs_fd[i] = -1;
+	}
+	if (c->state_fd >= 0)
+		close(c->state_fd);
+	c->state_fd = -1;
+	c->bg_opcode = 0;
 }
 
 /* Describes the device for DEVICES and the policy: the kernel owns it. */

@@ -5,18 +5,32 @@
 # mbxctl user gets (guest-chardev.sh), cross-checked against Debian's
 # `cxl list -m`. Exits non-zero on any failure, including "QEMU cannot start".
 #
-# Usage: tests/qemu/run-chardev.sh BUILD_DIR
+# Usage: tests/qemu/run-chardev.sh BUILD_DIR [routes]
 # Root is needed only to install missing packages (qemu-system-x86,
 # busybox-static). Downloads are cached in $MBX_QEMU_CACHE (default
 # /var/cache/mbxd-qemu): Debian's kernel image and ndctl/jq packages are
 # downloaded and extracted there, never installed.
+#
+# With "routes": the kernel's sysfs routes (Sanitize, Secure Erase) on
+# Debian's bookworm-backports kernel (6.12) and QEMU 10 from the same suite,
+# both downloaded with a private apt sources list and state folder (never
+# the host's) and run extracted: QEMU in a private mount namespace where the
+# host's QEMU module folder is hidden, -L at the backports SeaBIOS and data.
+# That needs root (unshare -m, mount --bind).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "${1:?usage: run-chardev.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: run-chardev.sh BUILD_DIR [routes]}" && pwd)
+mode=${2:-base}
 cache=${MBX_QEMU_CACHE:-/var/cache/mbxd-qemu}
 boot_timeout=${MBX_QEMU_TIMEOUT:-420}
 qemu=${MBX_QEMU_BIN:-qemu-system-x86_64}
+qemu_data="" # routes: -L at the backports SeaBIOS and QEMU data
+case $mode in
+base) guest_test=guest-chardev.sh log_name=chardev-console.log ;;
+routes) guest_test=guest-chardev-routes.sh log_name=chardev-routes-console.log ;;
+*) echo "run-chardev: unknown mode \"$mode\" (base or routes)" >&2; exit 2 ;;
+esac
 mbxd="$build/broker/mbxd"
 mbxctl="$build/clients/mbxctl"
 # Guest tools from Debian packages: ndctl's cxl (the cross-check) and jq.
@@ -58,16 +72,44 @@ need_pkgs() {
 	} || fail "apt-get install$missing failed"
 }
 
+# apt-get/apt-cache on the host's sources, or (routes) on a private
+# bookworm-backports list with its own state folder in the cache.
+apt_run() {
+	tool=$1
+	shift
+	if [ "$mode" = routes ]; then
+		"$tool" -o Dir::Etc::sourcelist="$cache/bpo/sources.list" -o Dir::Etc::sourceparts=- \
+			-o Dir::State::Lists="$cache/bpo/lists" -o Dir::Cache="$cache/bpo/cache" "$@"
+	else
+		"$tool" "$@"
+	fi
+}
+
+# The private backports sources list, from the archive URI the host already uses.
+prepare_bpo_sources() {
+	[ -f "$cache/bpo/sources.list" ] && return 0
+	uri=$(sed -n 's/^URIs: *\([^ ]*debian\)\/* *$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+	[ -n "$uri" ] || uri=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*debian\)\/* bookworm .*/\2/p' \
+		/etc/apt/sources.list 2>/dev/null | head -n1)
+	[ -n "$uri" ] || fail "no Debian archive URI in the host's apt sources"
+	mkdir -p "$cache/bpo/lists/partial" "$cache/bpo/cache/archives/partial" "$cache/bpo/debs"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main" \
+		>"$cache/bpo/sources.list"
+	apt_run apt-get update -qq >/dev/null 2>&1 || fail "apt-get update of bookworm-backports failed"
+}
+
 # Downloads one package's .deb into the cache once; prints its path.
 fetch_deb() {
-	mkdir -p "$cache/debs"
-	f=$(ls "$cache/debs/$1"_*.deb 2>/dev/null | head -n1 || true)
+	debs="$cache/debs"
+	[ "$mode" = routes ] && debs="$cache/bpo/debs"
+	mkdir -p "$debs"
+	f=$(ls "$debs/$1"_*.deb 2>/dev/null | head -n1 || true)
 	if [ -z "$f" ]; then
-		(cd "$cache/debs" && apt-get download -q "$1" >/dev/null 2>&1) ||
-			(apt-get update -qq >/dev/null 2>&1 && cd "$cache/debs" &&
-				apt-get download -q "$1" >/dev/null) ||
+		(cd "$debs" && apt_run apt-get download -q "$1" >/dev/null 2>&1) ||
+			(apt_run apt-get update -qq >/dev/null 2>&1 && cd "$debs" &&
+				apt_run apt-get download -q "$1" >/dev/null) ||
 			fail "apt-get download $1 failed"
-		f=$(ls "$cache/debs/$1"_*.deb | head -n1)
+		f=$(ls "$debs/$1"_*.deb | head -n1)
 	fi
 	echo "$f"
 }
@@ -75,13 +117,15 @@ fetch_deb() {
 # The kernel image package linux-image-amd64 points at today.
 kernel_pkg() {
 	[ -n "${MBX_QEMU_KERNEL:-}" ] && { echo "$MBX_QEMU_KERNEL"; return 0; }
-	p=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+	p=$(apt_run apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
 	if [ -z "$p" ]; then
-		apt-get update -qq >/dev/null 2>&1 || true
-		p=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+		apt_run apt-get update -qq >/dev/null 2>&1 || true
+		p=$(apt_run apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
 	fi
 	if [ -z "$p" ]; then # offline: the one already cached
-		p=$(ls "$cache/debs" 2>/dev/null | sed -n 's/^\(linux-image-[0-9][^_]*\)_.*/\1/p' | tail -n1)
+		d="$cache/debs"
+		[ "$mode" = routes ] && d="$cache/bpo/debs"
+		p=$(ls "$d" 2>/dev/null | sed -n 's/^\(linux-image-[0-9][^_]*\)_.*/\1/p' | tail -n1)
 	fi
 	[ -n "$p" ] || fail "cannot resolve linux-image-amd64 (apt-cache depends) and nothing cached"
 	echo "$p"
@@ -96,12 +140,14 @@ prepare_kernel() {
 		mkdir -p "$kdir"
 		dpkg-deb -x "$deb" "$kdir" || fail "dpkg-deb -x $deb failed"
 		touch "$kdir/.done"
-		# A new kernel ABI replaces the old one: keep the cache one kernel big.
-		for old in "$cache"/kernel/linux-image-*; do
-			[ "$old" = "$kdir" ] || rm -rf "$old"
+		# A new kernel ABI replaces the old one of its series (6.1, 6.12):
+		# one cached kernel per boot configuration.
+		series=$(echo "$kpkg" | sed 's/^\(linux-image-[0-9]*\.[0-9]*\)[.+-].*/\1/')
+		for old in "$cache"/kernel/"$series".* "$cache"/kernel/"$series"-* "$cache"/kernel/"$series"+*; do
+			[ -e "$old" ] && [ "$old" != "$kdir" ] && rm -rf "$old"
 		done
-		for old in "$cache"/debs/linux-image-*.deb; do
-			[ "$old" = "$deb" ] || rm -f "$old"
+		for old in "$cache"/debs/"$series"[.+-]*.deb "$cache"/bpo/debs/"$series"[.+-]*.deb; do
+			[ -e "$old" ] && [ "$old" != "$deb" ] && rm -f "$old"
 		done
 	fi
 	kver=$(ls "$kdir/lib/modules" | head -n1)
@@ -214,7 +260,7 @@ prepare_base() {
 	(cd "$r" && find . | /bin/busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -1) \
 		>"$base.tmp" || fail "cpio of the base initramfs failed"
 	mv "$base.tmp" "$base"
-	rm -f $(ls "$cache"/initramfs-*.cpio.gz | grep -v "$base") 2>/dev/null || true
+	rm -f $(ls "$cache"/initramfs-"$kver"-*.cpio.gz | grep -v "$base") 2>/dev/null || true
 }
 
 # The per-run part: this build's mbxd and mbxctl, the guest test and its config.
@@ -223,7 +269,8 @@ prepare_run() {
 	mkdir -p "$r/mbx" "$r/etc/mbxd"
 	stage_elf "$r" "$mbxd" /usr/sbin/mbxd
 	stage_elf "$r" "$mbxctl" /usr/bin/mbxctl
-	cp "$here/guest-chardev.sh" "$r/mbx/test.sh"
+	cp "$here/$guest_test" "$r/mbx/test.sh"
+	cp "$here/guest-lib.sh" "$r/mbx/lib.sh"
 	cp "$here/mbxd.yaml" "$here/policy.yaml" "$r/etc/mbxd/"
 	chmod 644 "$r/etc/mbxd/"*
 	# Compressed too: an uncompressed archive after a gzip one must start 4-byte aligned.
@@ -234,12 +281,12 @@ prepare_run() {
 
 # Boots the guest; the serial console goes to $log. Fails with QEMU's reason.
 boot() {
-	log="$build/tests/qemu/chardev-console.log"
+	log="$build/tests/qemu/$log_name"
 	mkdir -p "$(dirname "$log")"
 	: >"$log"
 	truncate -s 256M "$work/cxl-mem.raw" "$work/cxl-lsa.raw"
-	"$qemu" -accel tcg -cpu max -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
-		-display none -no-reboot -serial "file:$log" -monitor none \
+	"$qemu" $qemu_data -accel tcg -cpu max -M q35,cxl=on -smp 2 -m 2G,maxmem=4G,slots=8 \
+		-display none -no-reboot -serial "file:$log" -monitor none -nic none \
 		-kernel "$vmlinuz" -initrd "$work/initramfs" \
 		-append 'console=ttyS0 panic=-1 quiet loglevel=4' \
 		-object memory-backend-file,id=cxl-mem1,share=on,mem-path="$work/cxl-mem.raw",size=256M \
@@ -287,12 +334,46 @@ verdict() {
 	esac
 }
 
+# Extracts QEMU and SeaBIOS from bookworm-backports once; QEMU then runs in
+# a private mount namespace where the host's module folder is an empty one.
+prepare_bpo_qemu() {
+	[ "$(id -u)" = 0 ] || fail "the routes test runs the extracted QEMU under unshare -m: run as root"
+	qdeb=$(fetch_deb qemu-system-x86)
+	qdir="$cache/qemu-bpo/$(basename "$qdeb" .deb)"
+	if [ ! -f "$qdir/.done" ]; then
+		rm -rf "$cache/qemu-bpo"
+		mkdir -p "$qdir/empty"
+		for p in qemu-system-x86 qemu-system-data seabios; do
+			dpkg-deb -x "$(fetch_deb "$p")" "$qdir" || fail "dpkg-deb -x $p failed"
+		done
+		touch "$qdir/.done"
+	fi
+	missing=$(ldd "$qdir/usr/bin/qemu-system-x86_64" | grep "not found" || true)
+	[ -z "$missing" ] || fail "QEMU cannot start: the backports QEMU needs $missing"
+	modules=/usr/lib/x86_64-linux-gnu/qemu
+	qemu_data="-L $qdir/usr/share/seabios -L $qdir/usr/share/qemu"
+	# exec all the way down: the pid cleanup() kills is QEMU's own.
+	qemu="$work/qemu-bpo"
+	cat >"$qemu" <<-EOF
+	#!/bin/sh
+	exec unshare -m sh -c '[ ! -d "\$1" ] || mount --bind "\$0" "\$1" || exit 1; shift; exec "\$@"' \\
+		"$qdir/empty" "$modules" "$qdir/usr/bin/qemu-system-x86_64" "\$@"
+	EOF
+	chmod 755 "$qemu"
+}
+
 need_pkgs qemu-system-x86 busybox-static
 mkdir -p "$cache" || fail "cannot create the cache $cache"
+# One preparer at a time: other build folders share this cache.
+exec 9>"$cache/.prepare.lock"
+flock 9 || fail "cannot lock $cache/.prepare.lock"
+[ "$mode" = routes ] && prepare_bpo_sources
 kpkg=$(kernel_pkg)
 prepare_kernel
 prepare_tools
 prepare_base
+[ "$mode" = routes ] && prepare_bpo_qemu
+flock -u 9
 prepare_run
 command -v "$qemu" >/dev/null || fail "QEMU cannot start: $qemu is not installed"
 say "booting $kpkg under QEMU $("$qemu" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') (TCG)"

@@ -1,7 +1,9 @@
 /*
  * The chardev transport's pure parts: the kernel's named-command table, the
  * route of each opcode, the naming of the kernel's refusals, size checks,
- * and finding a memdev by serial in a fake sysfs tree. The ioctls
+ * finding a memdev by serial in a fake sysfs tree, and the sysfs routes of
+ * Sanitize and Secure Erase (with Background Operation Status answered from
+ * security/state) in that fake tree. The ioctls
  * themselves are tested against the real kernel in tests/qemu/.
  */
 #include <check.h>
@@ -53,8 +55,7 @@ static void rm_fake_sysfs(void)
 /* A device state as if the kernel had reported exactly these ids. */
 static void with_ids(struct chardev *c, const uint32_t *ids, size_t n)
 {
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	chardev_reset(c);
 	snprintf(c->path, sizeof(c->path), "/dev/cxl/mem0");
 	c->info.payload_max = 2048;
 	for (size_t i = 0; i < n; i++) {
@@ -301,6 +302,207 @@ START_TEST(test_ops_declare_the_ioctls)
 }
 END_TEST
 
+/* Reads a fake sysfs file back. */
+static const char *fake_read(const char *rel)
+{
+	static char buf[64];
+	char path[PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* A device state whose sysfs folder is the fake mem1, with its routes opened. */
+static void with_sysfs(struct chardev *c)
+{
+	with_ids(c, NULL, 0);
+	snprintf(c->sysdir, sizeof(c->sysdir), "%s/bus/cxl/devices/mem1", root);
+	chardev_open_sysfs(c);
+}
+
+/* Runs opcode with no input; returns submit's answer. */
+static int run(struct chardev *c, uint16_t opcode, struct mbx_transport_cmd *cmd, uint8_t *out,
+	       size_t cap)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->opcode = opcode;
+	cmd->out = out;
+	cmd->out_cap = cap;
+	return chardev_submit(c, cmd);
+}
+
+/*
+ * Sanitize goes to security/sanitize and starts in the background; 0002h is
+ * then answered from security/state until the kernel leaves "sanitize".
+ */
+START_TEST(test_sanitize_through_sysfs)
+{
+	struct chardev c;
+	struct mbx_transport_cmd cmd;
+	uint8_t out[64], in[1] = {0};
+
+	fake_sysfs();
+	fake_file("bus/cxl/devices/mem1/security/sanitize", "");
+	fake_file("bus/cxl/devices/mem1/security/erase", "");
+	fake_file("bus/cxl/devices/mem1/security/state", "disabled\n");
+	with_sysfs(&c);
+	ck_assert(c.security_dir);
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, CHARDEV_RC_BACKGROUND);
+	ck_assert_uint_eq(cmd.out_len, 0);
+	ck_assert_str_eq(fake_read("bus/cxl/devices/mem1/security/sanitize"), "1\n");
+	ck_assert_uint_eq(c.bg_opcode, 0x4400);
+
+	fake_file("bus/cxl/devices/mem1/security/state", "sanitize\n");
+	ck_assert_int_eq(run(&c, 0x0002, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, 0);
+	ck_assert_uint_eq(cmd.out_len, CHARDEV_BG_STATUS_SIZE);
+	ck_assert_uint_eq(out[0] & 1, 1); /* running */
+	ck_assert_uint_lt(out[0] >> 1, 100);
+	ck_assert_uint_eq(out[2] | out[3] << 8, 0x4400);
+	/* A second one while it runs: busy, as the device would say; nothing written. */
+	fake_file("bus/cxl/devices/mem1/security/sanitize", "");
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, CHARDEV_RC_BUSY);
+	ck_assert_str_eq(fake_read("bus/cxl/devices/mem1/security/sanitize"), "");
+
+	fake_file("bus/cxl/devices/mem1/security/state", "disabled\n");
+	ck_assert_int_eq(run(&c, 0x0002, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(out[0], 100 << 1); /* done, 100% */
+	ck_assert_uint_eq(out[2] | out[3] << 8, 0x4400);
+	ck_assert_uint_eq(out[4] | out[5] << 8, 0);
+	ck_assert_uint_eq(c.bg_opcode, 0);
+	/* Nothing routed runs now: 0002h goes to the kernel again (here no fd: an I/O error). */
+	ck_assert_int_eq(run(&c, 0x0002, &cmd, out, sizeof(out)), MBX_XPORT_IO);
+	ck_assert_msg(strstr(cmd.error, "CXL_MEM_SEND_COMMAND RAW (0x0002)"), "%s", cmd.error);
+
+	/* Secure Erase is synchronous: success when the kernel took the write. */
+	ck_assert_int_eq(run(&c, 0x4401, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, 0);
+	ck_assert_str_eq(fake_read("bus/cxl/devices/mem1/security/erase"), "1\n");
+	ck_assert_uint_eq(c.bg_opcode, 0);
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.opcode = 0x4400;
+	cmd.in = in;
+	cmd.in_len = 1;
+	ck_assert_int_eq(chardev_submit(&c, &cmd), MBX_XPORT_TOO_BIG);
+	ck_assert_msg(strstr(cmd.error, "takes no input"), "%s", cmd.error);
+	/* A state that cannot be read while following: the poll fails with the cause. */
+	c.bg_opcode = 0x4400;
+	close(c.state_fd);
+	c.state_fd = -1;
+	ck_assert_int_eq(run(&c, 0x0002, &cmd, out, sizeof(out)), MBX_XPORT_IO);
+	ck_assert_msg(strstr(cmd.error, "cannot read security/state"), "%s", cmd.error);
+	chardev_close(&c);
+	ck_assert_int_eq(c.sysfs_fd[0], -1);
+	rm_fake_sysfs();
+}
+END_TEST
+
+/* A route the kernel or the device does not offer is refused naming it. */
+START_TEST(test_missing_routes_are_named)
+{
+	struct chardev c;
+	struct mbx_transport_cmd cmd;
+	uint8_t out[16];
+
+	fake_sysfs(); /* a 6.1-like memdev: no security/ at all */
+	with_sysfs(&c);
+	ck_assert(!c.security_dir);
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
+	ck_assert_str_eq(cmd.error, "sanitize through sysfs is not offered by this kernel "
+				    "(no security/sanitize)");
+	ck_assert_int_eq(run(&c, 0x4401, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
+	ck_assert_str_eq(cmd.error, "secure erase through sysfs is not offered by this kernel "
+				    "(no security/erase)");
+	chardev_close(&c);
+
+	/* security/ without erase: the device's CEL does not list Secure Erase. */
+	fake_file("bus/cxl/devices/mem1/security/state", "disabled\n");
+	fake_file("bus/cxl/devices/mem1/security/sanitize", "");
+	with_sysfs(&c);
+	ck_assert_int_eq(run(&c, 0x4401, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
+	ck_assert_msg(strstr(cmd.error, "secure erase through sysfs is not offered for "
+					"/dev/cxl/mem0 (no security/erase: the kernel shows it only "
+					"when the device's CEL lists Secure Erase)"),
+		      "%s", cmd.error);
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	chardev_close(&c);
+
+	/* No sysfs folder found at all. */
+	with_ids(&c, NULL, 0);
+	chardev_open_sysfs(&c);
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
+	ck_assert_msg(strstr(cmd.error, "/dev/cxl/mem0 has no sysfs folder"), "%s", cmd.error);
+	rm_fake_sysfs();
+}
+END_TEST
+
+/* What the kernel answers to a write, and a route mbxd could not open, are named. */
+START_TEST(test_route_refusals_are_named)
+{
+	struct chardev c;
+	struct mbx_transport_cmd cmd = {.opcode = 0x4400};
+
+	with_ids(&c, NULL, 0);
+	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[0], EBUSY, &cmd),
+			 MBX_XPORT_KERNEL_OWNED);
+	ck_assert_msg(strstr(cmd.error, CHARDEV_MSG_OWNED ": the kernel refused sanitize with "
+							  "EBUSY (/dev/cxl/mem0's security/sanitize)"),
+		      "%s", cmd.error);
+	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[0], ETIMEDOUT, &cmd),
+			 MBX_XPORT_TIMEOUT);
+	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[1], ENOTTY, &cmd),
+			 MBX_XPORT_UNSUPPORTED);
+	ck_assert_msg(strstr(cmd.error, CHARDEV_MSG_UNSUPPORTED), "%s", cmd.error);
+	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[1], ENXIO, &cmd), MBX_XPORT_IO);
+	ck_assert_msg(strstr(cmd.error, "the kernel refused secure erase: "), "%s", cmd.error);
+	ck_assert_int_eq(chardev_sysfs_missing(&c, &chardev_sysfs[0], EACCES, &cmd), MBX_XPORT_IO);
+	ck_assert_msg(strstr(cmd.error, "could not be opened for writing when mbxd started: "
+					"Permission denied"),
+		      "%s", cmd.error);
+}
+END_TEST
+
+/* The estimate moves with time, reads 49% after the half-way time, never 100%. */
+START_TEST(test_sanitize_estimate)
+{
+	struct chardev c;
+
+	with_ids(&c, NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &c.bg_start);
+	ck_assert_uint_le(chardev_estimate(&c), 1);
+	c.bg_start.tv_sec -= CHARDEV_ESTIMATE_HALF_S;
+	ck_assert_uint_eq(chardev_estimate(&c), 49);
+	c.bg_start.tv_sec -= 100000;
+	ck_assert_uint_eq(chardev_estimate(&c), 98);
+}
+END_TEST
+
+/* describe() tells the policy which kernel-owned opcodes go by a sysfs route. */
+START_TEST(test_describe_lists_the_routes)
+{
+	struct chardev c;
+	struct mbx_transport_info info;
+
+	with_ids(&c, NULL, 0);
+	chardev_learn(&c);
+	chardev_describe(&c, &info);
+	ck_assert(info.kernel_owned);
+	ck_assert_uint_eq(info.n_routed, 2);
+	ck_assert_uint_eq(info.routed[0], 0x4400);
+	ck_assert_uint_eq(info.routed[1], 0x4401);
+}
+END_TEST
+
 static Suite *chardev_suite(void)
 {
 	Suite *s = suite_create("chardev");
@@ -317,6 +519,11 @@ static Suite *chardev_suite(void)
 	tcase_add_test(tc, test_open_errors_name_the_cause);
 	tcase_add_test(tc, test_fw_revision_is_printable_and_trimmed);
 	tcase_add_test(tc, test_ops_declare_the_ioctls);
+	tcase_add_test(tc, test_sanitize_through_sysfs);
+	tcase_add_test(tc, test_missing_routes_are_named);
+	tcase_add_test(tc, test_route_refusals_are_named);
+	tcase_add_test(tc, test_sanitize_estimate);
+	tcase_add_test(tc, test_describe_lists_the_routes);
 	suite_add_tcase(s, tc);
 	return s;
 }
