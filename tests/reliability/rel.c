@@ -84,15 +84,29 @@ static pid_t rel_spawn(struct harness *h, const char *const *extra, const char *
 	return pid;
 }
 
-/* Starts mbxd and waits for its socket. */
+/* How many times mbxd's log (appended to across restarts) holds needle. */
+static int rel_log_count(const struct harness *h, const char *needle)
+{
+	char *log = harness_read_file(h->log);
+	int n = 0;
+
+	for (const char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+/* Starts mbxd and waits until it says it is ready. */
 void rel_start(struct harness *h, const char *const *extra, const char *devlog)
 {
 	struct timespec pause = {0, 20 * 1000 * 1000};
+	int ready = rel_log_count(h, "listening on");
 	int status;
 
 	h->mbxd = rel_spawn(h, extra, devlog);
 	for (int i = 0; i < 500; i++) {
-		if (rel_accepts(h->socket))
+		/* The socket accepts from listen() on; the sandbox is in place at "listening". */
+		if (rel_accepts(h->socket) && rel_log_count(h, "listening on") > ready)
 			return;
 		if (waitpid(h->mbxd, &status, WNOHANG) == h->mbxd) {
 			char *log = harness_read_file(h->log);

@@ -22,7 +22,8 @@
 void rel_users(void);
 
 /*
- * Starts mbxd -d -v -f CONFIG plus extra (NULL-terminated, may be NULL).
+ * Starts mbxd -d -v -f CONFIG plus extra (NULL-terminated, may be NULL) and
+ * waits until it logs "listening on" (after its sandbox is in place).
  * With devlog, mbxd runs in its own mount namespace where /dev/log is the
  * socket at devlog. Waits until the socket accepts; fails the test if mbxd
  * exits first.

@@ -147,12 +147,14 @@ for debugging only, never in production\`.
 
 ### Capabilities per transport
 
-| transport | capabilities kept | why |
-|---|---|---|
+| transport | capabilities kept | ioctl numbers declared | why |
+|---|---|---|---|
 EOF
 caps=$(fig sandbox.txt capabilities_kept_for_transport)
+ioctls=$(fig sandbox.txt ioctls_for_transport)
 for t in $(echo "$caps" | sed 's/:.*//'); do
 	c=$(echo "$caps" | sed -n "s/^$t: //p")
+	n=$(echo "$ioctls" | sed -n "s/^$t: //p")
 	case "$t" in
 	sim) why="in process; no device node, no privileged call" ;;
 	chardev) why="the device node is opened as root before the drop; CXL_MEM_QUERY_COMMANDS and CXL_MEM_SEND_COMMAND check no capability on the open file (raw commands follow the kernel's own raw-command policy)" ;;
@@ -161,7 +163,7 @@ for t in $(echo "$caps" | sed 's/:.*//'); do
 	esac
 	[ "$c" = "0x0" ] && c="none"
 	[ "$c" = "0x2000" ] && c="CAP_NET_RAW"
-	echo "| $t | $c | $why |"
+	echo "| $t | $c | ${n:-?} | $why |"
 done
 
 cat <<EOF
@@ -172,8 +174,8 @@ System calls allowed (any other kills the process):
 $(syscalls).
 
 \`ioctl\` is allowed only for the request numbers the configured devices'
-transports declare in \`ops->ioctls\` (chardev: \`CXL_MEM_QUERY_COMMANDS\`,
-\`CXL_MEM_SEND_COMMAND\`; sim and mctp: none), plus \`FIONREAD\`, which
+transports declare in \`ops->ioctls\` (counted in the table above; chardev's
+are \`CXL_MEM_QUERY_COMMANDS\` and \`CXL_MEM_SEND_COMMAND\`), plus \`FIONREAD\`, which
 libevent asks on every socket read. The request is compared on its low 32
 bits, which is all the kernel reads. Before loading, mbxd looks up a uid and
 a gid that do not exist, which loads every NSS module (files, systemd) while

@@ -282,9 +282,12 @@ START_TEST(test_drop_keeps_only_what_transports_declare)
 
 	ck_assert_int_eq(drop_keeping(0), 0);
 	ck_assert_int_eq(drop_keeping(raw), 0);
-	for (t = transport_registry; *t; t++)
+	for (t = transport_registry; *t; t++) {
 		rel_figure("sandbox.txt", "capabilities_kept_for_transport", "%s: 0x%llx",
 			   (*t)->name, (unsigned long long)(*t)->caps);
+		rel_figure("sandbox.txt", "ioctls_for_transport", "%s: %zu", (*t)->name,
+			   (*t)->n_ioctls);
+	}
 }
 END_TEST
 
