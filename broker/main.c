@@ -191,6 +191,11 @@ int main(int argc, char **argv)
 	if (!b.base)
 		fatalx("cannot create the event loop");
 	TAILQ_INIT(&b.sessions);
+	/* Before the socket listens: a client may signal as soon as it can connect. */
+	add_signal(&b, SIGTERM, &sigs[0]);
+	add_signal(&b, SIGINT, &sigs[1]);
+	add_signal(&b, SIGHUP, &sigs[2]);
+	add_signal(&b, SIGUSR1, &sigs[3]);
 	if (audit_open(b.cfg->audit_path, &b.audit, err, sizeof(err)) < 0)
 		fatalx("audit log: %s", err);
 	if (audit_torn_bytes(b.audit))
@@ -220,10 +225,6 @@ int main(int argc, char **argv)
 			fatalx("%s", err);
 	if (listener_start(&b) < 0)
 		fatalx("cannot accept on %s", b.cfg->socket_path);
-	add_signal(&b, SIGTERM, &sigs[0]);
-	add_signal(&b, SIGINT, &sigs[1]);
-	add_signal(&b, SIGHUP, &sigs[2]);
-	add_signal(&b, SIGUSR1, &sigs[3]);
 	policy_watch_start(&b);
 	/* Every thread runs now: the filter covers them all (TSYNC) and need not
 	 * allow creating threads or processes. */

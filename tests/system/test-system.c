@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <check.h>
 #include <mbx/mbx.h>
 
@@ -700,6 +702,84 @@ START_TEST(test_queued_bytes_bound)
 }
 END_TEST
 
+/* As the admin: three audited Set Timestamps queued on the slow device, then leave at once. */
+static int queue_and_leave(const char *socket, void *arg)
+{
+	static const uint8_t now[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
+	struct mbx_request req = {.device = "memslow0", .opcode = 0x0301, .payload = now,
+				  .payload_len = sizeof(now)};
+	struct mbx_client *cl;
+	uint32_t tag;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0)
+		return 100;
+	for (int i = 0; i < 3; i++)
+		if (mbx_send(cl, &req, &tag) < 0)
+			return 101;
+	/* Wait until the first is surely in the device, then vanish with two still queued. */
+	usleep(100 * 1000);
+	mbx_close(cl);
+	return 0;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	ck_assert(d != NULL);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int count_in(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A client that leaves: the command in the device completes and is audited, queued ones dropped. */
+START_TEST(test_client_leaving_drops_queued_and_audits_in_flight)
+{
+	struct timespec pause = {0, 50 * 1000 * 1000};
+	char *audit = NULL;
+	int fds;
+
+	harness_stop(&h);
+	h.devices_yaml = "  - name: memslow0\n    transport: sim\n"
+			 "    options: { model: memdev, latency_us: 300000 }\n";
+	harness_write_config(&h);
+	harness_start(&h);
+	fds = count_fds(h.mbxd);
+	ck_assert_int_eq(harness_as_user(H_ADMIN, queue_and_leave, h.socket, NULL), 0);
+	for (int i = 0; i < 100; i++) {
+		free(audit);
+		audit = harness_read_file(h.audit);
+		if (audit && count_in(audit, "\"kind\":\"result\"") == 3)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	ck_assert(audit != NULL);
+	ck_assert_int_eq(count_in(audit, "\"kind\":\"intent\""), 3);
+	ck_assert_int_eq(count_in(audit, "\"kind\":\"result\""), 3);
+	ck_assert_int_eq(count_in(audit, "\"status\":\"ok\",\"rule\""), 4); /* 3 intents, 1 ran */
+	ck_assert_int_eq(count_in(audit, "\"status\":\"cancelled\""), 2);
+	free(audit);
+	ck_assert_int_eq(count_fds(h.mbxd), fds);
+	ck_assert_int_eq(harness_stop(&h), 0); /* under ASan, a leak fails this exit status */
+}
+END_TEST
+
 START_TEST(test_sigterm_exits_cleanly)
 {
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
@@ -729,6 +809,7 @@ int main(void)
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
 	tcase_add_test(tc, test_audit_full_disk_fails_closed);
 	tcase_add_test(tc, test_queued_bytes_bound);
+	tcase_add_test(tc, test_client_leaving_drops_queued_and_audits_in_flight);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
 	tcase_add_test(tc, test_sigterm_finishes_in_flight_and_cancels_queued);
 	suite_add_tcase(s, tc);
