@@ -39,6 +39,7 @@ struct client_msg {
 	struct mbx_event event;
 	struct mbx_device_desc *devices; /* owned */
 	size_t n_devices;
+	char *text; /* owned: a METRICS reply, NUL-terminated */
 };
 
 struct client_queue {
@@ -72,7 +73,7 @@ struct mbx_client {
 
 	struct client_queue results;
 	struct client_queue events;
-	struct client_queue devices;
+	struct client_queue replies; /* DEVICES and METRICS answers */
 
 	struct mbx_wbuf out;
 	char last_error[MBX_MESSAGE_MAX + 128];
@@ -161,6 +162,7 @@ static void client_msg_free(struct client_msg *m)
 		return;
 	free(m->frame);
 	free(m->devices);
+	free(m->text);
 	free(m);
 }
 
@@ -218,12 +220,19 @@ static const char *client_type_name(uint16_t type)
 	    [MBX_MSG_HELLO] = "HELLO",   [MBX_MSG_DEVICES] = "DEVICES",
 	    [MBX_MSG_SUBMIT] = "SUBMIT", [MBX_MSG_EXPLAIN] = "EXPLAIN",
 	    [MBX_MSG_RESULT] = "RESULT", [MBX_MSG_EVENT] = "EVENT",
-	    [MBX_MSG_ERROR] = "ERROR",
+	    [MBX_MSG_ERROR] = "ERROR",   [MBX_MSG_METRICS] = "METRICS",
+	    [MBX_MSG_WATCH] = "WATCH",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];
 	return "unknown";
+}
+
+/* The type of the answer to a request: DEVICES and METRICS answer in kind, the rest with a RESULT. */
+static uint16_t client_reply_type(uint16_t request)
+{
+	return request == MBX_MSG_DEVICES || request == MBX_MSG_METRICS ? request : MBX_MSG_RESULT;
 }
 
 /* Checks that an answer of type answers a request in flight, and retires it. */
@@ -238,7 +247,7 @@ static int client_match_reply(struct mbx_client *c, uint16_t type, uint32_t tag)
 		return client_fail(c, -EPROTO);
 	}
 	want = c->inflight[i].type;
-	if ((type == MBX_MSG_DEVICES) != (want == MBX_MSG_DEVICES)) {
+	if (type != client_reply_type(want)) {
 		client_diag(c, "server answered the %s of tag %u with a %s", client_type_name(want),
 			    tag, client_type_name(type));
 		return client_fail(c, -EPROTO);
@@ -305,6 +314,25 @@ static int client_decode_devices(struct mbx_client *c, struct client_msg *m, con
 	return 0;
 }
 
+/* Decodes a METRICS reply into a NUL-terminated copy. */
+static int client_decode_metrics(struct mbx_client *c, struct client_msg *m, const uint8_t *body,
+				 size_t len)
+{
+	struct mbx_metrics mm;
+
+	if (mbx_decode_metrics_rep(body, len, &mm) < 0) {
+		client_diag(c, "malformed METRICS reply from the server");
+		return client_fail(c, -EPROTO);
+	}
+	m->text = malloc((size_t)mm.len + 1);
+	if (!m->text)
+		return client_fail(c, -ENOMEM);
+	if (mm.len)
+		memcpy(m->text, mm.text, mm.len);
+	m->text[mm.len] = '\0';
+	return 0;
+}
+
 /* Decodes one complete frame and queues it; takes ownership of body. */
 static int client_dispatch(struct mbx_client *c, const struct mbx_header *h, uint8_t *body)
 {
@@ -357,7 +385,14 @@ static int client_dispatch(struct mbx_client *c, const struct mbx_header *h, uin
 	case MBX_MSG_DEVICES:
 		if ((r = client_decode_devices(c, m, body, h->length)) == 0 &&
 		    (r = client_match_reply(c, h->type, h->tag)) == 0) {
-			client_queue_push(&c->devices, m);
+			client_queue_push(&c->replies, m);
+			m = NULL;
+		}
+		break;
+	case MBX_MSG_METRICS:
+		if ((r = client_decode_metrics(c, m, body, h->length)) == 0 &&
+		    (r = client_match_reply(c, h->type, h->tag)) == 0) {
+			client_queue_push(&c->replies, m);
 			m = NULL;
 		}
 		break;
@@ -572,7 +607,7 @@ int mbx_open_diag(const char *path, struct mbx_client **out, char *msg, size_t m
 	mbx_wbuf_init(&c->out);
 	client_queue_init(&c->results);
 	client_queue_init(&c->events);
-	client_queue_init(&c->devices);
+	client_queue_init(&c->replies);
 	c->fd = client_connect(mbx_socket_path(path));
 	if (c->fd < 0) {
 		r = c->fd;
@@ -606,7 +641,7 @@ void mbx_close(struct mbx_client *c)
 	free(c->inflight);
 	client_queue_free(&c->results);
 	client_queue_free(&c->events);
-	client_queue_free(&c->devices);
+	client_queue_free(&c->replies);
 	mbx_wbuf_free(&c->out);
 	free(c);
 }
@@ -655,12 +690,37 @@ int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *cou
 	r = client_send_encoded(c, tag, MBX_MSG_DEVICES);
 	if (r < 0)
 		return r;
-	while (!(m = client_queue_take(&c->devices, true, tag)))
+	while (!(m = client_queue_take(&c->replies, true, tag)))
 		if ((r = client_wait(c, -1)) < 0)
 			return r;
 	*list = m->devices;
 	*count = m->n_devices;
 	m->devices = NULL;
+	client_msg_free(m);
+	return 0;
+}
+
+int mbx_metrics(struct mbx_client *c, char **text)
+{
+	struct client_msg *m = NULL;
+	uint32_t tag;
+	int r;
+
+	*text = NULL;
+	if (c->err)
+		return c->err;
+	tag = client_new_tag(c);
+	r = mbx_encode_metrics_req(&c->out, tag);
+	if (r < 0)
+		return r;
+	r = client_send_encoded(c, tag, MBX_MSG_METRICS);
+	if (r < 0)
+		return r;
+	while (!(m = client_queue_take(&c->replies, true, tag)))
+		if ((r = client_wait(c, -1)) < 0)
+			return r;
+	*text = m->text;
+	m->text = NULL;
 	client_msg_free(m);
 	return 0;
 }
@@ -790,6 +850,41 @@ int mbx_receive(struct mbx_client *c, int timeout_ms, struct mbx_reply *reply, u
 	return r;
 }
 
+int mbx_watch(struct mbx_client *c, const char *device, uint32_t *tag)
+{
+	struct mbx_watch m;
+	struct mbx_reply reply;
+	int r;
+
+	if (c->err)
+		return c->err;
+	if (!device || !*device)
+		return -EINVAL;
+	if (strlen(device) >= sizeof(m.device))
+		return -ENAMETOOLONG;
+	snprintf(m.device, sizeof(m.device), "%s", device);
+	*tag = client_new_tag(c);
+	r = mbx_encode_watch(&c->out, *tag, &m);
+	if (r == 0)
+		r = client_send_encoded(c, *tag, MBX_MSG_WATCH);
+	if (r == 0)
+		r = client_wait_result(c, true, tag, -1, &reply);
+	if (r < 0)
+		return r;
+	switch (reply.result.status) {
+	case MBX_STATUS_OK:
+		break;
+	case MBX_STATUS_NO_DEVICE:
+		r = -ENODEV;
+		break;
+	default:
+		r = -EALREADY;
+		break;
+	}
+	mbx_reply_free(&reply);
+	return r;
+}
+
 int mbx_next_event(struct mbx_client *c, int timeout_ms, struct mbx_event *ev, uint32_t *tag)
 {
 	int64_t deadline = client_deadline(timeout_ms);
@@ -837,6 +932,8 @@ const char *mbx_strerror(int err)
 		return "name too long";
 	case -E2BIG:
 		return "reason too long";
+	case -ENODEV:
+		return "no such device";
 	}
 	if (err < 0) {
 		const char *s = strerrordesc_np(-err);

@@ -262,7 +262,7 @@ int mbx_decode_header(const uint8_t buf[MBX_HEADER_SIZE], struct mbx_header *h)
 	h->tag = r_u32(&r);
 	if (h->length > MBX_BODY_MAX)
 		return -EMSGSIZE;
-	if (h->type < MBX_MSG_HELLO || h->type > MBX_MSG_ERROR || h->flags != 0)
+	if (h->type < MBX_MSG_HELLO || h->type > MBX_MSG_WATCH || h->flags != 0)
 		return -EPROTO;
 	return 0;
 }
@@ -549,5 +549,66 @@ int mbx_decode_error(const uint8_t *body, size_t len, struct mbx_error *m)
 	r_init(&r, body, len);
 	m->code = r_u16(&r);
 	r_str(&r, m->message, sizeof(m->message));
+	return r_end(&r);
+}
+
+/* Encodes a METRICS request: an empty body. */
+int mbx_encode_metrics_req(struct mbx_wbuf *w, uint32_t tag)
+{
+	struct writer wr;
+
+	w_begin(&wr, w);
+	return w_end(&wr, MBX_MSG_METRICS, tag);
+}
+
+/* Encodes the METRICS reply: the text as a le32 length and its bytes. */
+int mbx_encode_metrics_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_metrics *m)
+{
+	struct writer wr;
+
+	w_begin(&wr, w);
+	if (m->len > MBX_BODY_MAX - 4 || (m->len && memchr(m->text, '\0', m->len)))
+		wr.err = -EMSGSIZE;
+	w_u32(&wr, m->len);
+	w_bytes(&wr, m->text, m->len);
+	return w_end(&wr, MBX_MSG_METRICS, tag);
+}
+
+/* Decodes the METRICS reply; the text is borrowed from body and holds no NUL. */
+int mbx_decode_metrics_rep(const uint8_t *body, size_t len, struct mbx_metrics *m)
+{
+	struct reader r;
+	const uint8_t *p;
+
+	r_init(&r, body, len);
+	m->len = r_u32(&r);
+	m->text = NULL;
+	p = r.err ? NULL : r_bytes(&r, m->len);
+	if (p && memchr(p, '\0', m->len))
+		r_fail(&r);
+	if (!r.err)
+		m->text = (const char *)p;
+	return r_end(&r);
+}
+
+/* Encodes a WATCH: the device name. */
+int mbx_encode_watch(struct mbx_wbuf *w, uint32_t tag, const struct mbx_watch *m)
+{
+	struct writer wr;
+
+	w_begin(&wr, w);
+	w_str(&wr, m->device, sizeof(m->device));
+	return w_end(&wr, MBX_MSG_WATCH, tag);
+}
+
+/* Decodes a WATCH; the device name may not be empty. */
+int mbx_decode_watch(const uint8_t *body, size_t len, struct mbx_watch *m)
+{
+	struct reader r;
+
+	r_init(&r, body, len);
+	r_str(&r, m->device, sizeof(m->device));
+	if (!r.err && m->device[0] == '\0')
+		r_fail(&r);
 	return r_end(&r);
 }

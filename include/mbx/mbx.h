@@ -102,6 +102,22 @@ int mbx_next_event(struct mbx_client *c, int timeout_ms, struct mbx_event *ev, u
 int mbx_send(struct mbx_client *c, const struct mbx_request *req, uint32_t *tag);
 int mbx_receive(struct mbx_client *c, int timeout_ms, struct mbx_reply *reply, uint32_t *tag);
 
+/*
+ * The daemon's counters in the Prometheus text exposition format
+ * (docs/metrics.md). *text is NUL-terminated, allocated and owned by the
+ * caller (free with free()).
+ */
+int mbx_metrics(struct mbx_client *c, char **text);
+
+/*
+ * Follows the background operations of a device, whoever started them:
+ * after 0, EVENTs for that device arrive through mbx_next_event() with
+ * *tag, until the connection closes; when one is running, an EVENT with
+ * its progress comes at once. -ENODEV: no such device; -EALREADY: this
+ * connection watches it already.
+ */
+int mbx_watch(struct mbx_client *c, const char *device, uint32_t *tag);
+
 /* The socket's file descriptor, for poll(). */
 int mbx_fd(const struct mbx_client *c);
 

@@ -49,6 +49,8 @@ enum mbx_msg_type {
 	MBX_MSG_RESULT = 5,  /* server -> client: answer to SUBMIT/EXPLAIN */
 	MBX_MSG_EVENT = 6,   /* server -> client: background progress */
 	MBX_MSG_ERROR = 7,   /* server -> client: protocol error, then close */
+	MBX_MSG_METRICS = 8, /* request: empty body; reply: Prometheus text */
+	MBX_MSG_WATCH = 9,   /* client -> server: follow a device's background operations */
 };
 
 /* Broker status in a RESULT. OK means the device answered: see cxl_rc. */
@@ -195,6 +197,21 @@ struct mbx_error {
 };
 
 /*
+ * WATCH: the device whose background operations to follow. Answered by a
+ * RESULT (ok, or no-device), then EVENTs with the WATCH's tag until the
+ * connection closes.
+ */
+struct mbx_watch {
+	char device[MBX_NAME_MAX];
+};
+
+/* The METRICS reply: Prometheus text, not NUL-terminated; points into the frame. */
+struct mbx_metrics {
+	const char *text;
+	uint32_t len;
+};
+
+/*
  * A growable output buffer. Encoders append one whole frame and return 0,
  * or -ENOMEM / -EMSGSIZE leaving the buffer as it was.
  */
@@ -216,6 +233,9 @@ int mbx_encode_submit(struct mbx_wbuf *w, uint16_t type, uint32_t tag, const str
 int mbx_encode_result(struct mbx_wbuf *w, uint32_t tag, const struct mbx_result *m);
 int mbx_encode_event(struct mbx_wbuf *w, uint32_t tag, const struct mbx_event *m);
 int mbx_encode_error(struct mbx_wbuf *w, uint32_t tag, const struct mbx_error *m);
+int mbx_encode_metrics_req(struct mbx_wbuf *w, uint32_t tag);
+int mbx_encode_metrics_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_metrics *m);
+int mbx_encode_watch(struct mbx_wbuf *w, uint32_t tag, const struct mbx_watch *m);
 
 /*
  * Decoders check everything: the header's type is known, flags are zero and
@@ -233,6 +253,9 @@ int mbx_decode_submit(const uint8_t *body, size_t len, struct mbx_submit *m);
 int mbx_decode_result(const uint8_t *body, size_t len, struct mbx_result *m);
 int mbx_decode_event(const uint8_t *body, size_t len, struct mbx_event *m);
 int mbx_decode_error(const uint8_t *body, size_t len, struct mbx_error *m);
+/* The text is borrowed from body; it holds no NUL. */
+int mbx_decode_metrics_rep(const uint8_t *body, size_t len, struct mbx_metrics *m);
+int mbx_decode_watch(const uint8_t *body, size_t len, struct mbx_watch *m);
 
 /* Names for humans and for JSON; never NULL ("unknown" for bad values). */
 const char *mbx_status_name(int status);

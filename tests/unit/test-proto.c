@@ -92,6 +92,8 @@ static void sample_device(struct mbx_device_desc *d, int i)
 	d->payload_max = 1u << (8 + i);
 }
 
+static const char sample_metrics[] = "# TYPE mbxd_up gauge\nmbxd_up 1\n";
+
 static void sample_event(struct mbx_event *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -372,6 +374,59 @@ START_TEST(test_error_roundtrip)
 }
 END_TEST
 
+/* METRICS: an empty request, and the text back byte for byte. */
+START_TEST(test_metrics_roundtrip)
+{
+	struct mbx_metrics in = {.text = sample_metrics, .len = sizeof(sample_metrics) - 1}, out;
+	struct frame f;
+
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_metrics_req(&f.w, 4), 0);
+	frame_split(&f, MBX_MSG_METRICS, 4);
+	ck_assert_uint_eq(f.len, 0);
+	mbx_wbuf_free(&f.w);
+	ck_assert_int_eq(mbx_encode_metrics_rep(&f.w, 5, &in), 0);
+	frame_split(&f, MBX_MSG_METRICS, 5);
+	ck_assert_uint_eq(f.len, 4 + in.len);
+	ck_assert_int_eq(mbx_decode_metrics_rep(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.len, in.len);
+	ck_assert(memcmp(out.text, sample_metrics, in.len) == 0);
+	mbx_wbuf_free(&f.w);
+	in.len = 0;
+	ck_assert_int_eq(mbx_encode_metrics_rep(&f.w, 6, &in), 0);
+	frame_split(&f, MBX_MSG_METRICS, 6);
+	ck_assert_int_eq(mbx_decode_metrics_rep(f.body, f.len, &out), 0);
+	ck_assert_uint_eq(out.len, 0);
+	mbx_wbuf_free(&f.w);
+	/* A NUL in the text is refused by the encoder too. */
+	in.text = "a\0b";
+	in.len = 3;
+	ck_assert_int_eq(mbx_encode_metrics_rep(&f.w, 7, &in), -EMSGSIZE);
+	ck_assert_uint_eq(f.w.len, 0);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
+/* WATCH: the device name, which may not be empty or too long. */
+START_TEST(test_watch_roundtrip)
+{
+	struct mbx_watch in = {.device = "switch0"}, out;
+	uint8_t empty[2] = {0, 0};
+	struct frame f;
+
+	mbx_wbuf_init(&f.w);
+	ck_assert_int_eq(mbx_encode_watch(&f.w, 9, &in), 0);
+	frame_split(&f, MBX_MSG_WATCH, 9);
+	ck_assert_int_eq(mbx_decode_watch(f.body, f.len, &out), 0);
+	ck_assert_str_eq(out.device, "switch0");
+	mbx_wbuf_free(&f.w);
+	ck_assert_int_eq(mbx_decode_watch(empty, sizeof(empty), &out), -EPROTO);
+	memset(in.device, 'm', sizeof(in.device));
+	ck_assert_int_eq(mbx_encode_watch(&f.w, 9, &in), -EMSGSIZE);
+	mbx_wbuf_free(&f.w);
+}
+END_TEST
+
 /* Frames append: a buffer can hold several, each decodable in turn. */
 START_TEST(test_frames_append)
 {
@@ -415,7 +470,7 @@ START_TEST(test_header_rejects)
 
 	raw_header(b, 0, 0, 0, 1);
 	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
-	raw_header(b, 0, MBX_MSG_ERROR + 1, 0, 1);
+	raw_header(b, 0, MBX_MSG_WATCH + 1, 0, 1);
 	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
 	raw_header(b, 0, 0x0105, 0, 1); /* a valid type in the low byte only */
 	ck_assert_int_eq(mbx_decode_header(b, &h), -EPROTO);
@@ -433,7 +488,7 @@ START_TEST(test_header_rejects)
 	ck_assert_int_eq(mbx_decode_header(b, &h), 0);
 	ck_assert_uint_eq(h.length, MBX_BODY_MAX);
 	ck_assert_uint_eq(h.tag, 0xabcdef01);
-	for (uint16_t t = MBX_MSG_HELLO; t <= MBX_MSG_ERROR; t++) {
+	for (uint16_t t = MBX_MSG_HELLO; t <= MBX_MSG_WATCH; t++) {
 		raw_header(b, 3, t, 0, 9);
 		ck_assert_int_eq(mbx_decode_header(b, &h), 0);
 		ck_assert_uint_eq(h.type, t);
@@ -555,6 +610,34 @@ static int dec_error(const uint8_t *b, size_t n)
 	return mbx_decode_error(b, n, &m);
 }
 
+static int enc_metrics(struct mbx_wbuf *w)
+{
+	struct mbx_metrics m = {.text = sample_metrics, .len = sizeof(sample_metrics) - 1};
+
+	return mbx_encode_metrics_rep(w, 0, &m);
+}
+
+static int dec_metrics(const uint8_t *b, size_t n)
+{
+	struct mbx_metrics m;
+
+	return mbx_decode_metrics_rep(b, n, &m);
+}
+
+static int enc_watch(struct mbx_wbuf *w)
+{
+	struct mbx_watch m = {.device = "mem0"};
+
+	return mbx_encode_watch(w, 0, &m);
+}
+
+static int dec_watch(const uint8_t *b, size_t n)
+{
+	struct mbx_watch m;
+
+	return mbx_decode_watch(b, n, &m);
+}
+
 static const struct kind kinds[] = {
     {"hello_req", enc_hello_req, dec_hello_req},
     {"hello_rep", enc_hello_rep, dec_hello_rep},
@@ -563,6 +646,8 @@ static const struct kind kinds[] = {
     {"result", enc_result, dec_result},
     {"event", enc_event, dec_event},
     {"error", enc_error, dec_error},
+    {"metrics", enc_metrics, dec_metrics},
+    {"watch", enc_watch, dec_watch},
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -616,6 +701,11 @@ static size_t first_string(const char *kind, const uint8_t *body, size_t *at)
 {
 	size_t off = 0;
 
+	if (!strcmp(kind, "metrics")) { /* the one string with a le32 length */
+		*at = 4;
+		return (size_t)body[0] | (size_t)body[1] << 8 | (size_t)body[2] << 16 |
+		       (size_t)body[3] << 24;
+	}
 	if (!strcmp(kind, "hello_req"))
 		off = 4;
 	else if (!strcmp(kind, "hello_rep"))
@@ -1457,6 +1547,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(rt, test_result_full_inner);
 	tcase_add_test(rt, test_event_roundtrip);
 	tcase_add_test(rt, test_error_roundtrip);
+	tcase_add_test(rt, test_metrics_roundtrip);
+	tcase_add_test(rt, test_watch_roundtrip);
 	tcase_add_test(rt, test_frames_append);
 	tcase_add_test(rt, test_names);
 	suite_add_tcase(s, rt);
