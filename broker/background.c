@@ -5,6 +5,7 @@
  * record when the device says it is done. The operation's origin job keeps
  * the requester's identity for that last record even if the client left.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,23 +29,81 @@
 
 static void background_poll_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Sends an EVENT to the requester, if it is still connected. */
+/* The EVENT describing the device's background operation now. */
+static void background_event_fill(const struct device *d, struct mbx_event *ev, uint8_t kind,
+				  uint16_t rc, uint16_t vendor)
+{
+	memset(ev, 0, sizeof(*ev));
+	snprintf(ev->device, sizeof(ev->device), "%s", d->name);
+	ev->opcode = d->bg.opcode;
+	ev->kind = kind;
+	ev->percent = d->bg.percent;
+	ev->cxl_rc = rc;
+	ev->vendor_status = vendor;
+	ev->audit_seq = d->bg.origin ? d->bg.origin->intent_seq : 0;
+}
+
+/* Sends an EVENT to the sessions watching the device. */
+static void background_event_watchers(struct device *d, const struct mbx_event *ev)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &d->watchers, dentry)
+		session_send_event(w->session, w->tag, ev);
+}
+
+/* Sends an EVENT to the requester, if it is still connected, and to the watchers. */
 static void background_event(struct device *d, uint8_t kind, uint16_t rc, uint16_t vendor)
 {
 	struct job *o = d->bg.origin;
-	struct mbx_event ev = {
-		.opcode = d->bg.opcode,
-		.kind = kind,
-		.percent = d->bg.percent,
-		.cxl_rc = rc,
-		.vendor_status = vendor,
-		.audit_seq = o->intent_seq,
-	};
+	struct mbx_event ev;
 
-	if (!o->session)
+	background_event_fill(d, &ev, kind, rc, vendor);
+	if (o->session)
+		session_send_event(o->session, o->tag, &ev);
+	background_event_watchers(d, &ev);
+}
+
+/* Follows a device for a session. */
+int background_watch(struct session *s, struct device *d, uint32_t tag)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &s->watches, sentry)
+		if (w->dev == d)
+			return -EALREADY;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->dev = d;
+	w->session = s;
+	w->tag = tag;
+	TAILQ_INSERT_TAIL(&d->watchers, w, dentry);
+	TAILQ_INSERT_TAIL(&s->watches, w, sentry);
+	return 0;
+}
+
+/* Tells one session how the running operation is doing, if one runs. */
+void background_report(struct session *s, struct device *d, uint32_t tag)
+{
+	struct mbx_event ev;
+
+	if (!d->bg.active)
 		return;
-	snprintf(ev.device, sizeof(ev.device), "%s", d->name);
-	session_send_event(o->session, o->tag, &ev);
+	background_event_fill(d, &ev, MBX_EVENT_PROGRESS, 0, 0);
+	session_send_event(s, tag, &ev);
+}
+
+/* Removes a leaving session from every device it watches. */
+void background_unwatch_all(struct session *s)
+{
+	struct watch *w;
+
+	while ((w = TAILQ_FIRST(&s->watches))) {
+		TAILQ_REMOVE(&s->watches, w, sentry);
+		TAILQ_REMOVE(&w->dev->watchers, w, dentry);
+		free(w);
+	}
 }
 
 static void background_arm(struct device *d)
@@ -76,6 +135,14 @@ void background_start(struct device *d, struct job *origin)
 	d->state = MBX_DEVICE_BACKGROUND;
 	log_info("device %s: background operation 0x%04x started by %s (audit %llu)", d->name,
 		 d->bg.opcode, origin->user, (unsigned long long)origin->intent_seq);
+	metrics_background(d, METRICS_BG_STARTED);
+	if (!TAILQ_EMPTY(&d->watchers)) {
+		struct mbx_event ev;
+
+		/* The requester has its RESULT; watchers learn of the start here. */
+		background_event_fill(d, &ev, MBX_EVENT_PROGRESS, 0, 0);
+		background_event_watchers(d, &ev);
+	}
 	background_arm(d);
 }
 
@@ -103,6 +170,14 @@ static void background_poll_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	d->bg.poll_pending = true;
+}
+
+/* The metrics event for how an operation ended. */
+static enum metrics_bg background_outcome(const char *how)
+{
+	if (!strcmp(how, "completed"))
+		return METRICS_BG_COMPLETED;
+	return !strcmp(how, "aborted") ? METRICS_BG_ABORTED : METRICS_BG_LOST;
 }
 
 /* Ends the operation: final EVENT, audit record, device ready again. */
@@ -136,11 +211,14 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 	};
 	uint64_t seq;
 
-	if (audit_write(d->broker->audit, &rec, &seq) < 0)
+	if (audit_write(d->broker->audit, &rec, &seq) < 0) {
+		metrics_audit_error(d);
 		log_warnx("device %s: cannot record the end of background operation (intent %llu)",
 			  d->name, (unsigned long long)o->intent_seq);
+	}
 	log_info("device %s: background operation 0x%04x %s: %s", d->name, d->bg.opcode, how,
 		 cxl_rc_name(rc));
+	metrics_background(d, background_outcome(how));
 	if (!strcmp(how, "completed"))
 		d->bg.percent = 100;
 	background_event(d, MBX_EVENT_COMPLETE, rc, vendor);

@@ -354,6 +354,7 @@ int device_open(struct broker *b, const struct config_device *cd, struct device 
 	TAILQ_INIT(&d->internal);
 	TAILQ_INIT(&d->ring);
 	TAILQ_INIT(&d->done);
+	TAILQ_INIT(&d->watchers);
 	*out = d;
 
 	rc = device_init_transport(d, cd, err, errlen);

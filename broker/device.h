@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "policy.h"
 #include "transport.h"
 
@@ -62,6 +63,15 @@ struct user_queue {
 	TAILQ_ENTRY(user_queue) ring;
 };
 
+/* A session following a device's background operations (WATCH). */
+struct watch {
+	TAILQ_ENTRY(watch) dentry; /* in the device's watchers */
+	TAILQ_ENTRY(watch) sentry; /* in the session's watches */
+	struct device *dev;
+	struct session *session;
+	uint32_t tag; /* the WATCH's tag, echoed in its EVENTs */
+};
+
 /* The background operation a device runs, as the loop thread sees it. */
 struct background {
 	bool active;
@@ -105,6 +115,8 @@ struct device {
 	enum mbx_device_state state;
 	struct background bg;
 	size_t queued; /* jobs queued or running, for orderly stop */
+	TAILQ_HEAD(, watch) watchers;
+	struct metrics_device metrics;
 };
 
 /* Opens the transport and reads the device's CEL. */

@@ -68,8 +68,11 @@ static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_r
 		.background = background,
 	};
 	uint64_t dummy;
+	int rc = audit_write(j->dev->broker->audit, &rec, seq ? seq : &dummy);
 
-	return audit_write(j->dev->broker->audit, &rec, seq ? seq : &dummy);
+	if (rc < 0)
+		metrics_audit_error(j->dev);
+	return rc;
 }
 
 /* Answers a request at once with a status and a message, touching nothing else. */
@@ -164,6 +167,7 @@ static void request_dispatch(struct session *s, struct job *j)
 		rc = request_audit(j, AUDIT_INTENT, NULL, NULL, &j->intent_seq);
 		if (rc < 0) {
 			/* Fail closed: no audited command reaches a device unrecorded. */
+			metrics_failed(j->dev, j->decision.cls);
 			request_refuse(s, j->tag, MBX_STATUS_AUDIT_UNAVAILABLE, 0,
 				       "audit log unavailable (%s): %s-class commands are refused "
 				       "until it can be written",
@@ -188,6 +192,7 @@ static void request_dispatch(struct session *s, struct job *j)
 		request_result_from_decision(&r, &j->decision);
 		r.status = MBX_STATUS_BUSY;
 		r.retry_after_ms = BUSY_RETRY_MS;
+		metrics_failed(j->dev, j->decision.cls);
 		snprintf(r.message, sizeof(r.message),
 			 "device %s: your queue is full (%u requests); retry later", j->dev->name,
 			 j->dev->max_queue_per_user);
@@ -264,6 +269,8 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 		request_decide_abort(b, d, &pr, &dec);
 	else
 		policy_decide(b->policy, &pr, &dec);
+	if (!explain)
+		metrics_decision(d, dec.cls, dec.decision);
 
 	if (explain || dec.decision != MBX_DECISION_ALLOW) {
 		request_result_from_decision(&r, &dec);
@@ -277,8 +284,10 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 		session_send_result(s, tag, &r);
 		return;
 	}
-	if (!request_device_ready(s, tag, d, &dec))
+	if (!request_device_ready(s, tag, d, &dec)) {
+		metrics_failed(d, dec.cls);
 		return;
+	}
 	j = request_job(s, d, tag, m, &dec);
 	if (!j) {
 		request_refuse(s, tag, MBX_STATUS_BUSY, BUSY_RETRY_MS, "mbxd is out of memory");
@@ -335,6 +344,7 @@ void request_abandon(struct job *j)
 
 	if (!s)
 		return;
+	metrics_failed(j->dev, j->decision.cls);
 	request_result_from_decision(&r, &j->decision);
 	r.status = MBX_STATUS_TIMEOUT;
 	r.audit_seq = j->intent_seq;
@@ -382,6 +392,8 @@ void request_complete(struct job *j)
 	}
 	request_result_from_job(&r, j);
 	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
+	if (r.status != MBX_STATUS_OK || (r.cxl_rc != CXL_RC_SUCCESS && !started_bg))
+		metrics_failed(j->dev, j->decision.cls);
 	if (j->decision.audited &&
 	    request_audit(j, AUDIT_RESULT, &r, started_bg ? "started" : NULL, NULL) < 0)
 		log_warnx("device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
@@ -402,6 +414,7 @@ void request_drop(struct job *j)
 {
 	struct mbx_result r;
 
+	metrics_failed(j->dev, j->decision.cls);
 	if (j->decision.audited) {
 		request_result_from_decision(&r, &j->decision);
 		r.status = MBX_STATUS_CANCELLED;

@@ -27,5 +27,11 @@ void request_drop(struct job *j);
 void background_start(struct device *d, struct job *origin);
 /* Handles the answer to one Background Operation Status poll. */
 void background_on_poll(struct job *j);
+/* Adds s to the device's watchers; -EALREADY when it watches it already. */
+int background_watch(struct session *s, struct device *d, uint32_t tag);
+/* Sends s an EVENT with the progress of the device's running operation, if any. */
+void background_report(struct session *s, struct device *d, uint32_t tag);
+/* Removes every watch of a session that is going away. */
+void background_unwatch_all(struct session *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "session.h"
 
@@ -148,6 +149,61 @@ static void session_devices(struct session *s, uint32_t tag, size_t len)
 	free(d);
 }
 
+/* Answers METRICS with the counters in the Prometheus text format. */
+static void session_metrics(struct session *s, uint32_t tag, size_t len)
+{
+	struct mbx_metrics m;
+	struct mbx_wbuf w;
+	char *text = NULL;
+	size_t n = 0;
+
+	if (len != 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "METRICS request with a body");
+		return;
+	}
+	if (metrics_render(s->broker, &text, &n) < 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "out of memory");
+		return;
+	}
+	m.text = text;
+	m.len = (uint32_t)n;
+	mbx_wbuf_init(&w);
+	session_write(s, &w, mbx_encode_metrics_rep(&w, tag, &m));
+	free(text);
+}
+
+/* Adds the session to a device's watchers; a RESULT says whether it worked. */
+static void session_watch(struct session *s, uint32_t tag, const uint8_t *body, size_t len)
+{
+	struct mbx_result r = {.status = MBX_STATUS_OK};
+	struct mbx_watch m;
+	struct device *d;
+	int rc;
+
+	if (mbx_decode_watch(body, len, &m) < 0) {
+		session_fail(s, MBX_ERROR_PROTOCOL, "malformed WATCH");
+		return;
+	}
+	d = broker_find_device(s->broker, m.device);
+	rc = d ? background_watch(s, d, tag) : -ENODEV;
+	if (rc == -ENODEV) {
+		r.status = MBX_STATUS_NO_DEVICE;
+		r.decision = MBX_DECISION_DENY;
+		snprintf(r.message, sizeof(r.message), "no device named \"%s\"", m.device);
+	} else if (rc < 0) {
+		r.status = MBX_STATUS_INVALID;
+		r.decision = MBX_DECISION_INVALID;
+		snprintf(r.message, sizeof(r.message), "%s", rc == -EALREADY ?
+			 "this connection watches the device already" : strerror(-rc));
+	} else {
+		snprintf(r.message, sizeof(r.message), "watching %s", d->name);
+	}
+	session_send_result(s, tag, &r);
+	/* After the RESULT: EVENTs with this tag follow it. */
+	if (rc == 0)
+		background_report(s, d, tag);
+}
+
 /* Decodes SUBMIT/EXPLAIN and hands it to the pipeline. */
 static void session_submit(struct session *s, const struct mbx_header *h, const uint8_t *body)
 {
@@ -178,6 +234,12 @@ static void session_dispatch(struct session *s, const struct mbx_header *h, cons
 	case MBX_MSG_SUBMIT:
 	case MBX_MSG_EXPLAIN:
 		session_submit(s, h, body);
+		break;
+	case MBX_MSG_METRICS:
+		session_metrics(s, h->tag, h->length);
+		break;
+	case MBX_MSG_WATCH:
+		session_watch(s, h->tag, body, h->length);
 		break;
 	default:
 		session_fail(s, MBX_ERROR_PROTOCOL, "message type %u is not sent by clients", h->type);
@@ -270,6 +332,7 @@ int session_new(struct broker *b, int fd)
 	s->broker = b;
 	s->id = ++b->next_session_id;
 	TAILQ_INIT(&s->jobs);
+	TAILQ_INIT(&s->watches);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
@@ -308,6 +371,7 @@ void session_free(struct session *s)
 			request_drop(j);
 		/* else: running, done, or a background origin: completes without us */
 	}
+	background_unwatch_all(s);
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	b->n_sessions--;
 	bufferevent_free(s->bev);

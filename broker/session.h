@@ -41,6 +41,7 @@ struct session {
 	struct identity who;
 	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
 	size_t n_jobs;
+	TAILQ_HEAD(, watch) watches; /* devices this session follows (WATCH) */
 };
 
 /* Reads the peer's credentials; -errno when the kernel cannot tell who it is. */
