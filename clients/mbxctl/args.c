@@ -18,6 +18,9 @@ enum {
 	ARG_TIMEOUT,
 	ARG_JSON,
 	ARG_SOCKET,
+	ARG_NAMES,
+	ARG_TEXTFILE,
+	ARG_UNTIL_COMPLETE,
 };
 
 static const struct option args_options[] = {
@@ -30,6 +33,9 @@ static const struct option args_options[] = {
     {"timeout", required_argument, NULL, ARG_TIMEOUT},
     {"json", no_argument, NULL, ARG_JSON},
     {"socket", required_argument, NULL, ARG_SOCKET},
+    {"names", no_argument, NULL, ARG_NAMES},
+    {"textfile", required_argument, NULL, ARG_TEXTFILE},
+    {"until-complete", no_argument, NULL, ARG_UNTIL_COMPLETE},
     {NULL, 0, NULL, 0},
 };
 
@@ -51,6 +57,12 @@ static unsigned args_bit(int opt)
 		return CTL_OPT_OUT;
 	case ARG_TIMEOUT:
 		return CTL_OPT_TIMEOUT;
+	case ARG_NAMES:
+		return CTL_OPT_NAMES;
+	case ARG_TEXTFILE:
+		return CTL_OPT_TEXTFILE;
+	case ARG_UNTIL_COMPLETE:
+		return CTL_OPT_UNTIL_COMPLETE;
 	default:
 		return 0;
 	}
@@ -250,6 +262,15 @@ static int args_apply(struct ctl *ctl, int opt, const char *arg)
 		return 0;
 	case ARG_SOCKET:
 		ctl->socket = arg;
+		return 0;
+	case ARG_NAMES:
+		ctl->names = true;
+		return 0;
+	case ARG_TEXTFILE:
+		ctl->textfile = arg;
+		return 0;
+	case ARG_UNTIL_COMPLETE:
+		ctl->until_complete = true;
 		return 0;
 	}
 	return -1;

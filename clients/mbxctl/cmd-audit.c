@@ -8,13 +8,20 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "audit.h"
 #include "cmd-audit.h"
 #include "mbxctl.h"
 
-#define AUDIT_USAGE "usage: mbxctl audit verify [--prev HASH] FILE..."
+#define AUDIT_USAGE                                                                                \
+	"usage: mbxctl audit verify [--prev HASH] FILE...\n"                                      \
+	"       mbxctl audit tail [-f] [-n N] [FILE]"
+#define AUDIT_DEFAULT_FILE "/var/log/mbxd/audit.jsonl"
+#define AUDIT_TAIL_POLL_MS 250
 
 /* One file's outcome, as text or as a JSON object. */
 static void audit_report(const struct ctl *ctl, json_t *files, const char *path, int rc,
@@ -61,7 +68,160 @@ static int audit_verify_chain(const struct ctl *ctl, const char *prev, char **fi
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_DEVICE;
 }
 
-/* mbxctl audit verify [--prev HASH] FILE... */
+/* A string member of a record, or "-" when null or absent. */
+static const char *audit_str(json_t *rec, const char *key)
+{
+	const char *s = json_string_value(json_object_get(rec, key));
+
+	return s ? s : "-";
+}
+
+/* Prints one record decoded on one line; a line that is not a record is shown as such. */
+static void audit_tail_print(const struct ctl *ctl, const char *line)
+{
+	json_t *rec = json_loads(line, 0, NULL), *rc;
+	char extra[160] = "";
+
+	if (ctl->json) {
+		if (rec)
+			out_json(rec);
+		else
+			out_json(json_pack("{s:o}", "unparsed", out_jstr(line)));
+		fflush(stdout);
+		return;
+	}
+	if (!json_is_object(rec)) {
+		printf("(not a record) %s\n", line);
+		json_decref(rec);
+		return;
+	}
+	rc = json_object_get(rec, "cxl_rc");
+	if (json_is_integer(rc))
+		snprintf(extra, sizeof(extra), " rc=%04" JSON_INTEGER_FORMAT "h", json_integer_value(rc));
+	if (json_is_string(json_object_get(rec, "background")))
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " background=%s",
+			 audit_str(rec, "background"));
+	if (json_is_string(json_object_get(rec, "reason")))
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " reason=\"%.80s\"",
+			 audit_str(rec, "reason"));
+	printf("%" JSON_INTEGER_FORMAT " %s %-10s %s(%" JSON_INTEGER_FORMAT ") %s %s %s %s %s %s "
+	       "rule=%s%s\n",
+	       json_integer_value(json_object_get(rec, "seq")), audit_str(rec, "time"),
+	       audit_str(rec, "kind"), audit_str(rec, "user"),
+	       json_integer_value(json_object_get(rec, "uid")), audit_str(rec, "device"),
+	       audit_str(rec, "opcode"), audit_str(rec, "name"), audit_str(rec, "class"),
+	       audit_str(rec, "decision"), audit_str(rec, "status"), audit_str(rec, "rule"), extra);
+	json_decref(rec);
+	fflush(stdout);
+}
+
+/* Prints the last n whole lines of f, leaving f at its end. */
+static void audit_tail_last(const struct ctl *ctl, FILE *f, long n)
+{
+	char **ring = calloc((size_t)n ? (size_t)n : 1, sizeof(*ring));
+	char *line = NULL;
+	size_t cap = 0, count = 0;
+	ssize_t len;
+
+	while (ring && (len = getline(&line, &cap, f)) > 0) {
+		if (line[len - 1] != '\n')
+			break; /* a record still being written: -f picks it up whole */
+		line[len - 1] = '\0';
+		if (n == 0)
+			continue;
+		free(ring[count % (size_t)n]);
+		ring[count % (size_t)n] = strdup(line);
+		count++;
+	}
+	for (size_t i = count > (size_t)n ? count - (size_t)n : 0; ring && i < count; i++)
+		if (ring[i % (size_t)n])
+			audit_tail_print(ctl, ring[i % (size_t)n]);
+	for (long i = 0; ring && i < n; i++)
+		free(ring[i]);
+	free(ring);
+	free(line);
+}
+
+/* Follows the file: new whole lines as they come; a rotated file is reopened from its start. */
+static int audit_tail_follow(const struct ctl *ctl, const char *path, FILE *f)
+{
+	struct timespec pause = {0, AUDIT_TAIL_POLL_MS * 1000000L};
+	char *line = NULL;
+	size_t cap = 0;
+	struct stat st, now;
+	long pos = ftell(f);
+
+	if (fstat(fileno(f), &st) < 0)
+		return CTL_EXIT_DEVICE;
+	for (;;) {
+		ssize_t len;
+
+		clearerr(f);
+		fseek(f, pos, SEEK_SET);
+		while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
+			line[len - 1] = '\0';
+			audit_tail_print(ctl, line);
+			pos = ftell(f);
+		}
+		if (stat(path, &now) == 0 && (now.st_ino != st.st_ino || now.st_dev != st.st_dev)) {
+			FILE *g = fopen(path, "r");
+
+			if (g) { /* rotated: mbxd writes the new file once it reopens */
+				fclose(f);
+				f = g;
+				st = now;
+				pos = 0;
+				continue;
+			}
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* mbxctl audit tail [-f] [-n N] [FILE] */
+static int audit_tail(const struct ctl *ctl, int argc, char **argv)
+{
+	const char *path = AUDIT_DEFAULT_FILE;
+	bool follow = false;
+	long n = 10;
+	char *end;
+	FILE *f;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "+fn:")) != -1) {
+		if (opt == 'f') {
+			follow = true;
+		} else if (opt == 'n') {
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 0 || n > 1000000) {
+				out_err("audit tail: -n wants a number of records, not \"%s\"", optarg);
+				return CTL_EXIT_USAGE;
+			}
+		} else {
+			out_err("%s", AUDIT_USAGE);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		out_err("%s", AUDIT_USAGE);
+		return CTL_EXIT_USAGE;
+	}
+	if (optind < argc)
+		path = argv[optind];
+	f = fopen(path, "r");
+	if (!f) {
+		out_err("%s: %s", path, strerror(errno));
+		return CTL_EXIT_DEVICE;
+	}
+	audit_tail_last(ctl, f, n);
+	if (follow)
+		return audit_tail_follow(ctl, path, f);
+	fclose(f);
+	return CTL_EXIT_OK;
+}
+
+/* mbxctl audit verify [--prev HASH] FILE... | audit tail [-f] [-n N] [FILE] */
 int cmd_audit(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -71,6 +231,8 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 	const char *prev = NULL;
 	int opt;
 
+	if (argc >= 2 && strcmp(argv[1], "tail") == 0)
+		return audit_tail(ctl, argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		out_err("%s", AUDIT_USAGE);
 		return CTL_EXIT_USAGE;

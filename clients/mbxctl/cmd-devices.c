@@ -73,7 +73,7 @@ int cmd_devices(struct ctl *ctl, int argc, char **argv)
 	size_t n;
 	int r;
 
-	r = ctl_args_parse(ctl, argc, argv, 0, 0, "devices");
+	r = ctl_args_parse(ctl, argc, argv, 0, CTL_OPT_NAMES, "devices [--names]");
 	if (r)
 		return r;
 	r = ctl_connect(ctl);
@@ -82,7 +82,10 @@ int cmd_devices(struct ctl *ctl, int argc, char **argv)
 	r = mbx_devices(ctl->client, &list, &n);
 	if (r < 0)
 		return ctl_failed(ctl, r);
-	if (ctl->json)
+	if (ctl->names)
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", list[i].name);
+	else if (ctl->json)
 		r = devices_json(list, n);
 	else
 		devices_table(list, n);

@@ -8,7 +8,8 @@
 #include "cmd-audit.h"
 
 static const struct ctl_command main_commands[] = {
-    {"devices", cmd_devices, "devices", "list the daemon's devices"},
+    {"devices", cmd_devices, "devices [--names]",
+     "list the daemon's devices (--names: names only, one per line)"},
     {"identify", cmd_identify, "identify DEV [--tunnel PORT]",
      "Identify, then Identify Memory Device or Identify Switch Device, decoded"},
     {"health", cmd_health, "health DEV [--tunnel PORT]", "Get Health Info, decoded"},
@@ -20,8 +21,13 @@ static const struct ctl_command main_commands[] = {
      "explain DEV OPCODE [--hex HEX | --in FILE] [--reason TEXT] [--tunnel PORT]",
      "would this be allowed, and why? (nothing reaches the device)"},
     {"cel", cmd_cel, "cel DEV [--tunnel PORT]", "the Command Effects Log, decoded"},
-    {"audit", cmd_audit, "audit verify [--prev HASH] FILE...",
-     "check audit files' hash chain, oldest file first (offline; exit 1 if broken)"},
+    {"watch", cmd_watch, "watch DEV [--until-complete]",
+     "follow DEV's background operations, whoever started them, until interrupted"},
+    {"metrics", cmd_metrics, "metrics [--textfile PATH]",
+     "the daemon's counters in the Prometheus text format (--textfile: write PATH atomically)"},
+    {"audit", cmd_audit, "audit verify [--prev HASH] FILE...\n  audit tail [-f] [-n N] [FILE]",
+     "check audit files' hash chain, oldest file first (offline; exit 1 if broken);\n"
+     "      print the last records of an audit file decoded (-f: keep following it)"},
 };
 
 #define MAIN_N_COMMANDS (sizeof(main_commands) / sizeof(main_commands[0]))

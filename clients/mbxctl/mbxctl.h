@@ -29,6 +29,9 @@ enum ctl_opt {
 	CTL_OPT_WAIT = 1 << 4,
 	CTL_OPT_OUT = 1 << 5,
 	CTL_OPT_TIMEOUT = 1 << 6,
+	CTL_OPT_NAMES = 1 << 7,          /* devices --names */
+	CTL_OPT_TEXTFILE = 1 << 8,       /* metrics --textfile PATH */
+	CTL_OPT_UNTIL_COMPLETE = 1 << 9, /* watch --until-complete */
 };
 
 /* What a command works with: global options, the connection, its arguments. */
@@ -47,6 +50,9 @@ struct ctl {
 	bool wait;
 	const char *out_path;
 	uint32_t timeout_ms;
+	bool names;           /* devices: names only, one per line */
+	const char *textfile; /* metrics: write here atomically */
+	bool until_complete;  /* watch: stop after the first completion */
 };
 
 /* A RESULT, with the effective return code and output once a tunnel is unwrapped. */
@@ -116,5 +122,7 @@ int cmd_health(struct ctl *ctl, int argc, char **argv);
 int cmd_send(struct ctl *ctl, int argc, char **argv);
 int cmd_explain(struct ctl *ctl, int argc, char **argv);
 int cmd_cel(struct ctl *ctl, int argc, char **argv);
+int cmd_metrics(struct ctl *ctl, int argc, char **argv);
+int cmd_watch(struct ctl *ctl, int argc, char **argv);
 
 #endif
