@@ -1,7 +1,11 @@
 /* The Unix socket clients connect to: created with the configured mode and group. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +21,55 @@
 #include "session.h"
 
 #define LISTEN_BACKLOG 1024
+/* The first descriptor a service manager passes (sd_listen_fds(3)). */
+#define LISTEN_FDS_START 3
+
+/* The socket came from the service manager, which owns its file: never unlink it. */
+static bool listener_passed;
+
+/*
+ * Takes the socket systemd passed (mbxd.socket): LISTEN_PID names this
+ * process and LISTEN_FDS is 1. Returns the descriptor, -ENOENT when none was
+ * passed, or another -errno with err set when what was passed is unusable.
+ */
+static int listener_take_passed(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	int fd = LISTEN_FDS_START, type = 0, listening = 0;
+	socklen_t ilen = sizeof(int);
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+		return -ENOENT;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0) {
+		snprintf(err, errlen, "the service manager passed %s sockets; mbxd takes exactly one",
+			 fds);
+		return -EINVAL;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
+	    type != SOCK_STREAM || !listening) {
+		snprintf(err, errlen, "the passed descriptor %d is not a listening Unix stream socket",
+			 fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "passed socket: fcntl: %s", strerror(errno));
+		return -errno;
+	}
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    strncmp(sun.sun_path, cfg->socket_path, sizeof(sun.sun_path)) != 0)
+		log_warnx("the passed socket is not %s, the path in %s: clients using the "
+			  "configured path will not find mbxd", cfg->socket_path, cfg->path);
+	listener_passed = true;
+	return fd;
+}
 
 /* Removes a stale socket left by a previous run, but never any other kind of file. */
 static int listener_unlink_stale(const char *path, char *err, size_t errlen)
@@ -66,6 +119,9 @@ int listener_open(const struct config *cfg, char *err, size_t errlen)
 	mode_t old_umask;
 	int fd, rc;
 
+	fd = listener_take_passed(cfg, err, errlen);
+	if (fd != -ENOENT)
+		return fd;
 	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "socket path %s is longer than %zu bytes", cfg->socket_path,
 			 sizeof(sun.sun_path) - 1);
@@ -170,6 +226,7 @@ void listener_close(struct broker *b)
 	if (b->listen_fd >= 0) {
 		close(b->listen_fd);
 		b->listen_fd = -1;
-		unlink(b->cfg->socket_path);
+		if (!listener_passed)
+			unlink(b->cfg->socket_path);
 	}
 }
