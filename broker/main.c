@@ -20,6 +20,7 @@
 #include "device.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "policy-watch.h"
 #include "policy.h"
 #include "sandbox.h"
@@ -104,6 +105,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		notify_send("STOPPING=1");
 		broker_stop(b);
 		break;
 	case SIGHUP:
@@ -233,6 +235,7 @@ int main(int argc, char **argv)
 	log_info("%s listening on %s with %zu devices%s%s", MBX_SOFTWARE, b.cfg->socket_path,
 		 b.n_devices, o.no_sandbox ? ", no sandbox" : ", sandboxed as ",
 		 o.no_sandbox ? "" : run_as.name);
+	notify_send("READY=1");
 
 	event_base_dispatch(b.base);
 
