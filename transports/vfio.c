@@ -353,10 +353,13 @@ static int vfio_open_group(struct vfio *v, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s (is the vfio module loaded?)", path, strerror(errno));
 		return -errno;
 	}
-	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-	    ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
-		snprintf(err, errlen, "%s: no VFIO API %d with the type1v2 IOMMU", path,
-			 VFIO_API_VERSION);
+	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		snprintf(err, errlen, "%s: not VFIO API version %d", path, VFIO_API_VERSION);
+		return -ENOTSUP;
+	}
+	if (ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
+		snprintf(err, errlen, "%s: no type1v2 IOMMU backend (is vfio_iommu_type1 loaded?)",
+			 path);
 		return -ENOTSUP;
 	}
 	snprintf(path, sizeof(path), "%s/vfio/%s", v->devroot, group);
