@@ -179,8 +179,6 @@ static const struct sandbox_rule sandbox_sanitizer_rules[] = {
     {"sched_getaffinity", SB_ANY},
     {"getppid", SB_ANY},
     {"kill", SB_ANY},
-    {"mmap", SB_ANY},
-    {"mprotect", SB_ANY},
     {"pipe2", SB_ANY},
     {"setrlimit", SB_ANY},
     {"getrlimit", SB_ANY},
@@ -189,7 +187,9 @@ static const struct sandbox_rule sandbox_sanitizer_rules[] = {
 };
 #endif
 
-/* Looks up the run user and checks that this process can become it. */
+static void sandbox_prewarm(void);
+
+/* Looks up the run user; loads what lookups need while nothing limits them. */
 int sandbox_user_lookup(const char *name, struct sandbox_user *u, char *err, size_t errlen)
 {
 	struct passwd pw, *res = NULL;
@@ -215,6 +215,8 @@ int sandbox_user_lookup(const char *name, struct sandbox_user *u, char *err, siz
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->uid = pw.pw_uid;
 	u->gid = pw.pw_gid;
+	/* Now, before the socket listens: its lookups open and close files. */
+	sandbox_prewarm();
 	return 0;
 }
 
@@ -456,10 +458,14 @@ static int sandbox_build(scmp_filter_ctx ctx, const unsigned long *ioctls, size_
  */
 static void sandbox_prewarm(void)
 {
+	static bool warm;
 	struct passwd pw, *pres;
 	struct group gr, *gres;
 	char buf[4096];
 
+	if (warm)
+		return;
+	warm = true;
 	getpwuid_r((uid_t)0x7ffffffe, &pw, buf, sizeof(buf), &pres);
 	getgrgid_r((gid_t)0x7ffffffe, &gr, buf, sizeof(buf), &gres);
 	tzset();

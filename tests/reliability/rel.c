@@ -66,13 +66,14 @@ static pid_t rel_spawn(struct harness *h, const char *const *extra, const char *
 	size_t argc = 5;
 	pid_t pid;
 
-	for (; extra && *extra && argc < 15; extra++)
-		argv[argc++] = strdup(*extra);
-	argv[argc] = NULL;
 	pid = fork();
 	ck_assert(pid >= 0);
 	if (pid == 0) {
 		int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		for (; extra && *extra && argc < 15; extra++)
+			argv[argc++] = strdup(*extra);
+		argv[argc] = NULL;
 
 		dup2(fd, 2);
 		dup2(fd, 1);
