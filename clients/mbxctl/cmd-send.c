@@ -51,28 +51,6 @@ static json_t *send_hex_json(const uint8_t *p, size_t len)
 	return j;
 }
 
-/* An EVENT as JSON. */
-static json_t *send_event_json(const struct mbx_event *ev)
-{
-	json_t *o = out_opcode_json(ev->opcode);
-	char rc[8];
-
-	if (!o)
-		return NULL;
-	snprintf(rc, sizeof(rc), "0x%02x", ev->cxl_rc);
-	json_object_set_new(o, "event",
-			    json_string(ev->kind == MBX_EVENT_COMPLETE ? "complete" : "progress"));
-	json_object_set_new(o, "device", out_jstr(ev->device));
-	json_object_set_new(o, "percent", json_integer(ev->percent));
-	if (ev->kind == MBX_EVENT_COMPLETE) {
-		json_object_set_new(o, "return_code", json_string(rc));
-		json_object_set_new(o, "return_code_name", json_string(out_rc_name(ev->cxl_rc)));
-		json_object_set_new(o, "vendor_status", json_integer(ev->vendor_status));
-	}
-	json_object_set_new(o, "audit_seq", json_integer((json_int_t)ev->audit_seq));
-	return o;
-}
-
 /* Follows the background operation started by tag until its completion. */
 static int send_wait(struct ctl *ctl, uint32_t tag)
 {
@@ -89,7 +67,7 @@ static int send_wait(struct ctl *ctl, uint32_t tag)
 		if (evtag != tag)
 			continue;
 		if (ctl->json)
-			out_json(send_event_json(&ev));
+			out_json(out_event_json(&ev));
 		else if (ev.kind == MBX_EVENT_PROGRESS)
 			printf("%s: %s (%04xh): %u%%\n", ev.device, out_opcode_name(ev.opcode),
 			       ev.opcode, ev.percent);

@@ -13,12 +13,7 @@ static void watch_print(const struct ctl *ctl, const struct mbx_event *ev)
 	bool done = ev->kind == MBX_EVENT_COMPLETE;
 
 	if (ctl->json) {
-		out_json(json_pack("{s:o, s:o, s:s, s:i, s:o, s:o, s:I}", "device",
-				   out_jstr(ev->device), "opcode", out_opcode_json(ev->opcode), "kind",
-				   done ? "complete" : "progress", "percent", ev->percent, "cxl_rc",
-				   done ? json_integer(ev->cxl_rc) : json_null(), "vendor_status",
-				   done ? json_integer(ev->vendor_status) : json_null(), "audit_seq",
-				   (json_int_t)ev->audit_seq));
+		out_json(out_event_json(ev));
 		fflush(stdout);
 		return;
 	}

@@ -105,6 +105,7 @@ const char *out_opcode_name(uint16_t opcode);
 const char *out_rc_name(uint16_t rc);
 void out_size(char *buf, size_t cap, uint64_t bytes);
 json_t *out_opcode_json(uint16_t opcode);
+json_t *out_event_json(const struct mbx_event *ev);
 void out_target(const struct ctl *ctl, char *buf, size_t cap);
 json_t *out_target_json(const struct ctl *ctl);
 

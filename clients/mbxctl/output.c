@@ -124,6 +124,28 @@ json_t *out_opcode_json(uint16_t opcode)
 	return json_pack("{s:s, s:s}", "opcode", hex, "name", out_opcode_name(opcode));
 }
 
+/* A background EVENT as JSON: the same document for send --wait and watch. */
+json_t *out_event_json(const struct mbx_event *ev)
+{
+	json_t *o = out_opcode_json(ev->opcode);
+	char rc[8];
+
+	if (!o)
+		return NULL;
+	snprintf(rc, sizeof(rc), "0x%02x", ev->cxl_rc);
+	json_object_set_new(o, "event",
+			    json_string(ev->kind == MBX_EVENT_COMPLETE ? "complete" : "progress"));
+	json_object_set_new(o, "device", out_jstr(ev->device));
+	json_object_set_new(o, "percent", json_integer(ev->percent));
+	if (ev->kind == MBX_EVENT_COMPLETE) {
+		json_object_set_new(o, "return_code", json_string(rc));
+		json_object_set_new(o, "return_code_name", json_string(out_rc_name(ev->cxl_rc)));
+		json_object_set_new(o, "vendor_status", json_integer(ev->vendor_status));
+	}
+	json_object_set_new(o, "audit_seq", json_integer((json_int_t)ev->audit_seq));
+	return o;
+}
+
 /* Names what a command reached: "mem0", or "switch0 port 1" through a tunnel. */
 void out_target(const struct ctl *ctl, char *buf, size_t cap)
 {

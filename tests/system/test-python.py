@@ -192,7 +192,7 @@ class PythonClient(unittest.TestCase):
             self.assertTrue(c.submit("mem0", SANITIZE, reason="mbxctl watch").ok)
         out, _ = watch.communicate(timeout=15)
         self.assertEqual(watch.returncode, 0, out)
-        self.assertIn('"kind":"complete"', out.splitlines()[-1])
+        self.assertIn('"event":"complete"', out.splitlines()[-1])
 
     def test_malformed_frames_are_refused(self):
         with self.assertRaises(mbx.ProtocolError):
