@@ -7,7 +7,7 @@ set -eu
 pkgs="build-essential cmake pkg-config libevent-dev libyaml-dev libseccomp-dev check
       libssl-dev libjansson-dev passwd util-linux libsystemd-dev dbus
       clang libclang-rt-14-dev
-      python3 systemd groff-base man-db binutils dpkg-dev debhelper"
+      python3 systemd groff-base man-db binutils dpkg-dev debhelper bash-completion"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
