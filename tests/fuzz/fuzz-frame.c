@@ -35,6 +35,8 @@ static void fuzz_body(const struct mbx_header *h, const uint8_t *frame)
 	struct mbx_result r;
 	struct mbx_event e;
 	struct mbx_error er;
+	struct mbx_metrics mr;
+	struct mbx_watch wa;
 	struct mbx_wbuf w;
 
 	mbx_wbuf_init(&w);
@@ -68,8 +70,18 @@ static void fuzz_body(const struct mbx_header *h, const uint8_t *frame)
 		if (mbx_decode_error(body, len, &er) == 0)
 			fuzz_same(&w, mbx_encode_error(&w, h->tag, &er), frame, all);
 		break;
+	case MBX_MSG_METRICS:
+		if (len == 0)
+			fuzz_same(&w, mbx_encode_metrics_req(&w, h->tag), frame, all);
+		else if (mbx_decode_metrics_rep(body, len, &mr) == 0)
+			fuzz_same(&w, mbx_encode_metrics_rep(&w, h->tag, &mr), frame, all);
+		break;
+	case MBX_MSG_WATCH:
+		if (mbx_decode_watch(body, len, &wa) == 0)
+			fuzz_same(&w, mbx_encode_watch(&w, h->tag, &wa), frame, all);
+		break;
 	default:
-		abort(); /* the header decoder let an unknown type through */
+		abort(); /* the header decoder let an unknown type through: cover it here */
 	}
 	mbx_wbuf_free(&w);
 }

@@ -241,7 +241,8 @@ static size_t malformed(enum bad_kind k, uint8_t *f, unsigned *seed, bool *hello
 	switch (k) {
 	case BAD_TYPE:
 		n = r % 64;
-		frame_header(f, (uint32_t)n, (uint16_t)(8 + r % 60000), 0, r);
+		/* 0, or far above the highest type (the protocol grows: 8 and 9 came later). */
+		frame_header(f, (uint32_t)n, (uint16_t)(r & 1 ? 0 : 256 + r % 60000), 0, r);
 		memset(f + 12, (int)r, n);
 		return 12 + n;
 	case BAD_FLAGS:
