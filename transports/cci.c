@@ -117,7 +117,7 @@ int cci_tunnel_rep_encode(uint8_t *buf, size_t cap, const struct cci_tunnel_rep 
 	return CCI_TUNNEL_REP_HEADER + t->msg_len;
 }
 
-#define CCI_RC_SUCCESS 0x0000
+#define CCI_RC_SUCCESS            0x0000
 #define CCI_RC_BACKGROUND_STARTED 0x0001
 
 /* Sets the reason a response that carries our tag is refused. */
