@@ -252,7 +252,8 @@ static int vfio_find_serial(struct vfio *v, uint64_t serial, char *err, size_t e
 		    vfio_cfg_read(v->sysfs, e->d_name, v->cfg, &v->cfg_len) < 0 ||
 		    !vfio_cfg_serial(v->cfg, v->cfg_len, &s) || s != serial)
 			continue;
-		snprintf(v->bdf, sizeof(v->bdf), "%s", e->d_name);
+		/* vfio_bdf_valid accepted it: exactly DDDD:BB:DD.F, so it fits. */
+		snprintf(v->bdf, sizeof(v->bdf), "%.*s", (int)sizeof(v->bdf) - 1, e->d_name);
 		closedir(d);
 		return 0;
 	}
