@@ -116,11 +116,27 @@ static bool socket_accepts(const char *path)
 	return ok;
 }
 
-/* Starts mbxd in the foreground with its log in the test folder. */
+/* How many times mbxd has said it is ready in this test's log. */
+static int harness_ready_count(const struct harness *h)
+{
+	char *log = harness_read_file(h->log);
+	int n = 0;
+
+	for (const char *p = log; p && (p = strstr(p, " listening on ")); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+/*
+ * Starts mbxd in the foreground with its log in the test folder, and waits
+ * until it says it is listening: the socket accepts a little earlier, before
+ * the sandbox and the worker threads are in place.
+ */
 void harness_start(struct harness *h)
 {
 	struct timespec pause = {0, 20 * 1000 * 1000};
-	int status;
+	int status, before = harness_ready_count(h);
 
 	h->mbxd = fork();
 	ck_assert(h->mbxd >= 0);
@@ -133,7 +149,7 @@ void harness_start(struct harness *h)
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
-		if (socket_accepts(h->socket))
+		if (harness_ready_count(h) > before && socket_accepts(h->socket))
 			return;
 		if (waitpid(h->mbxd, &status, WNOHANG) == h->mbxd) {
 			char *log = harness_read_file(h->log);
@@ -143,7 +159,7 @@ void harness_start(struct harness *h)
 		}
 		nanosleep(&pause, NULL);
 	}
-	ck_abort_msg("mbxd did not open %s within 10 s", h->socket);
+	ck_abort_msg("mbxd did not say it was listening on %s within 10 s", h->socket);
 }
 
 /* Signals mbxd. */
