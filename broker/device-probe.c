@@ -117,16 +117,17 @@ static int probe_read_cel(struct device *d, uint32_t size, uint8_t *cel, char *e
 	return 0;
 }
 
-static bool probe_cel_lists(const struct device *d, uint16_t opcode)
+static bool probe_cel_lists(const struct device_caps *c, uint16_t opcode)
 {
-	for (size_t i = 0; i < d->pdev.n_cel; i++)
-		if (d->pdev.cel[i].opcode == opcode)
+	for (size_t i = 0; i < c->n_cel; i++)
+		if (c->cel[i].opcode == opcode)
 			return true;
 	return false;
 }
 
 /* Appends the entries of one Get Supported Features answer; returns how many. */
-static size_t probe_add_features(struct device *d, const uint8_t *out, size_t len, size_t have)
+static size_t probe_add_features(struct device_caps *c, const uint8_t *out, size_t len,
+				 size_t have)
 {
 	size_t n = le16(out);
 
@@ -137,8 +138,8 @@ static size_t probe_add_features(struct device *d, const uint8_t *out, size_t le
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = out + FEATURES_HEADER + i * FEATURE_ENTRY;
 
-		memcpy(d->features[have + i].uuid, e, 16);
-		d->features[have + i].set_effects = le16(e + 28);
+		memcpy(c->features[have + i].uuid, e, 16);
+		c->features[have + i].set_effects = le16(e + 28);
 	}
 	return n;
 }
@@ -147,14 +148,14 @@ static size_t probe_add_features(struct device *d, const uint8_t *out, size_t le
  * Reads the device's Features and their Set Feature effects, so Set Feature
  * is classed by what the Feature does. A device without 0500h has none.
  */
-static int probe_features(struct device *d, char *err, size_t errlen)
+static int probe_features(struct device *d, struct device_caps *c, char *err, size_t errlen)
 {
 	uint8_t in[FEATURES_INPUT] = {0};
 	size_t have = 0, len, total = 1;
 	int rc;
 
-	d->features = calloc(FEATURES_MAX, sizeof(*d->features));
-	if (!d->features)
+	c->features = calloc(FEATURES_MAX, sizeof(*c->features));
+	if (!c->features)
 		return -ENOMEM;
 	while (have < total && have < FEATURES_MAX) {
 		size_t got;
@@ -169,31 +170,30 @@ static int probe_features(struct device *d, char *err, size_t errlen)
 		if (rc > 0 || len < FEATURES_HEADER)
 			return 0; /* no Features: Set Feature keeps its catalog class */
 		total = le16(d->outbuf + 2);
-		got = probe_add_features(d, d->outbuf, len, have);
+		got = probe_add_features(c, d->outbuf, len, have);
 		if (got == 0)
 			break;
 		have += got;
 	}
-	d->pdev.features = d->features;
-	d->pdev.n_features = have;
-	d->pdev.have_features = true;
+	c->n_features = have;
+	c->have_features = true;
 	return 0;
 }
 
-/* Reads the CEL into d->pdev; devices without one are accepted, unmarked. */
-int device_probe(struct device *d, char *err, size_t errlen)
+/*
+ * Reads what the device supports (its CEL, then its Features) into c,
+ * touching nothing the loop thread reads: at start-up and, from the worker,
+ * when a device that stopped answering comes back. A device without a CEL is
+ * accepted, unmarked.
+ */
+int device_probe_read(struct device *d, struct device_caps *c, char *err, size_t errlen)
 {
 	uint8_t *cel;
 	uint32_t size;
 	size_t len = 0;
 	int rc;
 
-	d->pdev.name = d->name;
-	d->pdev.kernel_owned = d->info.kernel_owned;
-	d->pdev.routed = d->info.routed;
-	d->pdev.n_routed = d->info.n_routed < MBX_TRANSPORT_ROUTED_MAX ? d->info.n_routed
-								 : MBX_TRANSPORT_ROUTED_MAX;
-	d->pdev.payload_max = d->info.payload_max;
+	memset(c, 0, sizeof(*c));
 	rc = probe_command(d, CXL_OP_GET_SUPPORTED_LOGS, NULL, 0, &len, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -213,20 +213,63 @@ int device_probe(struct device *d, char *err, size_t errlen)
 		return -ENOMEM;
 	rc = probe_read_cel(d, size, cel, err, errlen);
 	if (rc == 0)
-		rc = policy_cel_parse(cel, size, &d->cel, &d->pdev.n_cel);
+		rc = policy_cel_parse(cel, size, &c->cel, &c->n_cel);
 	free(cel);
 	if (rc < 0) {
 		if (!err[0])
 			snprintf(err, errlen, "device %s: malformed CEL", d->name);
+		device_caps_free(c);
 		return rc;
 	}
-	d->pdev.cel = d->cel;
-	d->pdev.have_cel = true;
-	if (probe_cel_lists(d, CXL_OP_GET_SUPPORTED_FEATURES)) {
-		rc = probe_features(d, err, errlen);
-		if (rc < 0)
+	c->have_cel = true;
+	if (probe_cel_lists(c, CXL_OP_GET_SUPPORTED_FEATURES)) {
+		rc = probe_features(d, c, err, errlen);
+		if (rc < 0) {
+			device_caps_free(c);
 			return rc;
+		}
 	}
+	return 0;
+}
+
+/* Releases what device_probe_read allocated. */
+void device_caps_free(struct device_caps *c)
+{
+	free(c->cel);
+	free(c->features);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Makes c what the policy knows of the device (loop thread); c is taken over. */
+void device_caps_apply(struct device *d, struct device_caps *c)
+{
+	device_caps_free(&d->caps);
+	d->caps = *c;
+	memset(c, 0, sizeof(*c));
+	d->pdev.have_cel = d->caps.have_cel;
+	d->pdev.cel = d->caps.cel;
+	d->pdev.n_cel = d->caps.n_cel;
+	d->pdev.have_features = d->caps.have_features;
+	d->pdev.features = d->caps.features;
+	d->pdev.n_features = d->caps.n_features;
+}
+
+/* Reads the device's CEL and Features at open, before the worker starts. */
+int device_probe(struct device *d, char *err, size_t errlen)
+{
+	struct device_caps c;
+	int rc;
+
+	d->pdev.name = d->name;
+	d->pdev.kernel_owned = d->info.kernel_owned;
+	d->pdev.routed = d->info.routed;
+	d->pdev.n_routed = d->info.n_routed < MBX_TRANSPORT_ROUTED_MAX ? d->info.n_routed
+								 : MBX_TRANSPORT_ROUTED_MAX;
+	d->pdev.payload_max = d->info.payload_max;
+	rc = device_probe_read(d, &c, err, errlen);
+	if (rc < 0)
+		return rc;
+	device_caps_apply(d, &c);
 	log_info("device %s: %s %s serial %s, %zu commands in its CEL, %zu features", d->name,
 		 d->info.kind, d->info.model, d->info.serial, d->pdev.n_cel, d->pdev.n_features);
 	return 0;

@@ -46,6 +46,13 @@ static void device_run(struct device *d, struct job *j)
 {
 	struct mbx_transport_cmd *cmd = &j->cmd;
 
+	if (j->reprobe) {
+		cmd->error[0] = '\0';
+		j->xrc = device_probe_read(d, &j->caps, cmd->error, sizeof(cmd->error)) < 0
+				 ? MBX_XPORT_IO
+				 : MBX_XPORT_OK;
+		return;
+	}
 	cmd->in = j->in;
 	cmd->in_len = j->in_len;
 	cmd->out = d->outbuf;
@@ -176,6 +183,7 @@ void device_job_free(struct job *j)
 {
 	if (!j)
 		return;
+	device_caps_free(&j->caps);
 	free(j->in);
 	free(j->out);
 	free(j);
@@ -255,6 +263,60 @@ bool device_run_inline(struct device *d, struct job *j)
 	pthread_mutex_unlock(&d->lock);
 	j->state = JOB_DONE;
 	return true;
+}
+
+#define REPROBE_RETRY_S 5
+
+static void device_reprobe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	device_reprobe(arg);
+}
+
+/* Queues the re-probe ahead of users' commands; on failure, tries again later. */
+void device_reprobe(struct device *d)
+{
+	struct timeval tv = {REPROBE_RETRY_S, 0};
+	struct job *j = device_job_new(d, NULL, 0);
+
+	if (j) {
+		j->internal = true;
+		j->reprobe = true;
+		snprintf(j->user, sizeof(j->user), "mbxd");
+		if (device_enqueue(d, j) == 0)
+			return;
+		device_job_free(j);
+	}
+	if (!d->reprobe_ev)
+		d->reprobe_ev = evtimer_new(d->broker->base, device_reprobe_cb, d);
+	if (d->reprobe_ev)
+		evtimer_add(d->reprobe_ev, &tv);
+}
+
+/* Back in service with what the device now says it supports, or failed still. */
+void device_reprobe_done(struct job *j)
+{
+	struct device *d = j->dev;
+	struct timeval tv = {REPROBE_RETRY_S, 0};
+
+	if (j->xrc != MBX_XPORT_OK) {
+		log_warnx("device %s: re-probe failed (%s): still out of service, retrying in %d s",
+			  d->name, j->cmd.error[0] ? j->cmd.error : "transport error",
+			  REPROBE_RETRY_S);
+		if (!d->reprobe_ev)
+			d->reprobe_ev = evtimer_new(d->broker->base, device_reprobe_cb, d);
+		if (d->reprobe_ev)
+			evtimer_add(d->reprobe_ev, &tv);
+		device_job_free(j);
+		return;
+	}
+	device_caps_apply(d, &j->caps);
+	if (d->state == MBX_DEVICE_FAILED)
+		d->state = d->bg.active ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
+	log_info("device %s: back in service; CEL read again: %zu commands, %zu features",
+		 d->name, d->pdev.n_cel, d->pdev.n_features);
+	device_job_free(j);
 }
 
 /* Takes a still-queued job back out (its client left). */
@@ -417,12 +479,13 @@ void device_close(struct device *d)
 		event_free(d->done_ev);
 	if (d->watchdog_ev)
 		event_free(d->watchdog_ev);
+	if (d->reprobe_ev)
+		event_free(d->reprobe_ev);
 	if (d->priv && d->ops)
 		d->ops->close(d->priv);
 	free(d->priv);
 	free(d->outbuf);
-	free(d->cel);
-	free(d->features);
+	device_caps_free(&d->caps);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->wake);
 	free(d);

@@ -24,6 +24,16 @@ struct broker;
 struct session;
 struct config_device;
 
+/* What a device supports, as read from it: its CEL and its Features. */
+struct device_caps {
+	bool have_cel;
+	struct cel_entry *cel;
+	size_t n_cel;
+	bool have_features;
+	struct policy_feature *features;
+	size_t n_features;
+};
+
 enum job_state {
 	JOB_QUEUED,
 	JOB_RUNNING,
@@ -38,6 +48,8 @@ struct job {
 	enum job_state state;
 	bool internal;           /* the broker's own command, not a client's */
 	bool abandoned;          /* answered as timed out while the device still holds it */
+	bool reprobe;            /* internal: read the device's CEL and Features again */
+	struct device_caps caps; /* reprobe: what the worker read */
 	uint32_t tag;
 	uid_t uid;
 	gid_t gid;
@@ -91,8 +103,7 @@ struct device {
 	void *priv;
 	struct mbx_transport_info info;
 	struct policy_device pdev;
-	struct cel_entry *cel;
-	struct policy_feature *features;
+	struct device_caps caps; /* what d->pdev points into */
 	uint32_t timeout_ms;
 	uint32_t max_queue_per_user;
 
@@ -112,6 +123,7 @@ struct device {
 	/* Loop thread only. */
 	struct event *done_ev;
 	struct event *watchdog_ev;
+	struct event *reprobe_ev; /* retries a failed re-probe */
 	enum mbx_device_state state;
 	struct background bg;
 	size_t queued; /* jobs queued or running, for orderly stop */
@@ -130,6 +142,17 @@ int device_start(struct device *d, char *err, size_t errlen);
  * worker starts. A device without Get Supported Logs has no CEL (have_cel false).
  */
 int device_probe(struct device *d, char *err, size_t errlen);
+/* The steps of device_probe, for a re-probe from the worker. */
+int device_probe_read(struct device *d, struct device_caps *c, char *err, size_t errlen);
+void device_caps_apply(struct device *d, struct device_caps *c);
+void device_caps_free(struct device_caps *c);
+/*
+ * A device that stopped answering is back: read its CEL and Features again
+ * (a reset may have changed them) before it returns to service.
+ */
+void device_reprobe(struct device *d);
+/* Handles the re-probe's outcome on the loop thread. */
+void device_reprobe_done(struct job *j);
 /* Stops the worker (after its current command) and closes the transport. */
 void device_close(struct device *d);
 

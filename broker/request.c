@@ -336,6 +336,15 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	r->payload_len = (uint32_t)j->cmd.out_len;
 }
 
+/* The broker's own commands: a re-probe, or a background status poll. */
+static void request_complete_internal(struct job *j)
+{
+	if (j->reprobe)
+		device_reprobe_done(j);
+	else
+		background_on_poll(j);
+}
+
 /* Answers the requester of a hung command; the job stays with the device. */
 void request_abandon(struct job *j)
 {
@@ -355,22 +364,23 @@ void request_abandon(struct job *j)
 	session_remove_job(s, j);
 }
 
-/* A hung command finally returned: record what the device did, return it to service. */
+/* A hung command finally returned: record what the device did, then re-probe it. */
 static void request_late(struct job *j)
 {
 	struct device *d = j->dev;
 	struct mbx_result r;
 
 	request_result_from_job(&r, j);
-	log_warnx("device %s: opcode 0x%04x returned after %llu ms (%s): back in service", d->name,
+	log_warnx("device %s: opcode 0x%04x returned after %llu ms (%s): probing it again", d->name,
 		  j->cmd.opcode, (unsigned long long)((j->ended_us - j->started_us) / 1000),
 		  r.message);
 	if (j->decision.audited && !j->internal)
 		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+	/* It may have been reset meanwhile: what it supports is read again first. */
 	if (d->state == MBX_DEVICE_FAILED)
-		d->state = d->bg.active ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
+		device_reprobe(d);
 	if (j->internal)
-		background_on_poll(j);
+		request_complete_internal(j);
 	else
 		device_job_free(j);
 }
@@ -387,7 +397,7 @@ void request_complete(struct job *j)
 		return;
 	}
 	if (j->internal) {
-		background_on_poll(j);
+		request_complete_internal(j);
 		return;
 	}
 	request_result_from_job(&r, j);

@@ -547,6 +547,9 @@ START_TEST(test_hung_device_times_out_others_go_on)
 	ck_assert_msg(secs < 2.9, "timeout answer took %.2f s; the hang lasts 3 s", secs);
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem1", 0x4000, NULL), MBX_STATUS_DEVICE_ERROR);
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
+	/* When the hung command returns, the device is probed again and back in service. */
+	wait_for_log("device mem1: back in service; CEL read again");
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem1", 0x4000, NULL), 0);
 }
 END_TEST
 
