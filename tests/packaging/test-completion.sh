@@ -3,7 +3,7 @@
 # asked from a real mbxd on the sim devices.
 # Usage: test-completion.sh SOURCE_DIR MBXD MBXCTL
 set -eu
-src=$1 mbxd=$2 mbxctl=$3
+src=$(realpath "$1") mbxd=$(realpath "$2") mbxctl=$(realpath "$3")
 work=$(mktemp -d /tmp/mbxd-completion-XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -25,8 +25,13 @@ printf 'version: 1\nrules: []\n' >"$work/policy.yaml"
 chmod 644 "$work"/*.yaml
 "$mbxd" -d --no-sandbox -f "$work/mbxd.yaml" 2>"$work/mbxd.log" &
 pid=$!
-for _ in $(seq 100); do [ -S "$work/mbxd.sock" ] && break; sleep 0.1; done
-[ -S "$work/mbxd.sock" ] || fail "mbxd did not start: $(cat "$work/mbxd.log")"
+# Ready when it answers, not when the socket file appears (bind comes before listen).
+for _ in $(seq 100); do
+	"$mbxctl" --socket "$work/mbxd.sock" devices >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$mbxctl" --socket "$work/mbxd.sock" devices >/dev/null ||
+	fail "mbxd did not start: $(cat "$work/mbxd.log")"
 
 # Completes the words of a command line (the last word is the one completed).
 complete_words() {
