@@ -38,6 +38,7 @@ struct session {
 	bool hello_done;
 	bool closing;   /* an ERROR is on its way out; then the session is freed */
 	bool throttled; /* reading paused until the client reads its answers */
+	bool more_input; /* while dispatching: another request is already read */
 	struct identity who;
 	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
 	size_t n_jobs;
