@@ -263,6 +263,39 @@ static void session_dispatch(struct session *s, const struct mbx_header *h, cons
 	}
 }
 
+/*
+ * A frame begun must be finished within limits.frame_timeout_ms: a client
+ * that sends half a frame and stops would otherwise hold its session (and a
+ * descriptor) for ever. Between frames a client may stay silent as long as
+ * it likes: monitoring agents keep connections open.
+ */
+static void session_arm_frame_timer(struct session *s, bool partial)
+{
+	uint32_t ms = s->broker->cfg->frame_timeout_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (partial == s->partial_frame)
+		return; /* a deadline runs from the frame's first byte, not its last */
+	s->partial_frame = partial;
+	if (partial)
+		evtimer_add(s->frame_timer, &tv);
+	else
+		evtimer_del(s->frame_timer);
+}
+
+/* The deadline passed with the frame still unfinished. */
+static void session_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("session %llu (uid %u pid %d): closing: a frame was left unfinished for %u ms",
+		  (unsigned long long)s->id, (unsigned)s->who.uid, (int)s->who.pid,
+		  s->broker->cfg->frame_timeout_ms);
+	session_free(s);
+}
+
 /* Reads every complete frame in the input buffer. */
 static void session_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -293,6 +326,8 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		s->more_input = false;
 		evbuffer_drain(in, MBX_HEADER_SIZE + (size_t)h.length);
 	}
+	if (!s->closing)
+		session_arm_frame_timer(s, evbuffer_get_length(in) > 0);
 }
 
 /* Output drained: free a closing session, or resume a throttled one. */
@@ -341,10 +376,16 @@ int session_new(struct broker *b, int fd)
 		return rc;
 	}
 	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!s->bev) {
+	s->frame_timer = evtimer_new(b->base, session_frame_timeout, s);
+	if (!s->bev || !s->frame_timer) {
+		if (s->frame_timer)
+			event_free(s->frame_timer);
+		if (s->bev)
+			bufferevent_free(s->bev); /* closes fd */
+		else
+			close(fd);
 		identity_clear(&s->who);
 		free(s);
-		close(fd);
 		return -ENOMEM;
 	}
 	s->broker = b;
@@ -392,6 +433,7 @@ void session_free(struct session *s)
 	background_unwatch_all(s);
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	b->n_sessions--;
+	event_free(s->frame_timer);
 	bufferevent_free(s->bev);
 	identity_clear(&s->who);
 	free(s);

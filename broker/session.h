@@ -18,6 +18,7 @@
 
 struct broker;
 struct bufferevent;
+struct event;
 
 /* Who is on the other end, from SO_PEERCRED and SO_PEERGROUPS. */
 struct identity {
@@ -39,6 +40,8 @@ struct session {
 	bool closing;   /* an ERROR is on its way out; then the session is freed */
 	bool throttled; /* reading paused until the client reads its answers */
 	bool more_input; /* while dispatching: another request is already read */
+	bool partial_frame; /* part of a frame is waiting: the frame timer runs */
+	struct event *frame_timer;
 	struct identity who;
 	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
 	size_t n_jobs;

@@ -218,6 +218,43 @@ START_TEST(test_malformed_frames_close_only_their_sender)
 }
 END_TEST
 
+static void wait_for_log(const char *needle);
+
+/* Half a frame and silence: the client is cut off at the deadline; a silent idle one is not. */
+START_TEST(test_unfinished_frame_times_out)
+{
+	static const uint8_t half[] = {20, 0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0, 4, 0, 'm'};
+	uint8_t hdr[MBX_HEADER_SIZE];
+	struct timespec t0, t1;
+	struct mbx_wbuf w;
+	int fd, idle;
+	char c;
+
+	harness_stop(&h);
+	h.limits_yaml = "{ max_inflight: 64, max_queue_per_user: 32, frame_timeout_ms: 300 }";
+	harness_write_config(&h);
+	harness_start(&h);
+	idle = raw_hello(h.socket);
+	fd = raw_hello(h.socket);
+	send_bytes(fd, half, sizeof(half));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(read(fd, &c, 1), 0); /* closed by mbxd */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_msg(t1.tv_sec - t0.tv_sec < 5, "cut off only after %ld s",
+		      (long)(t1.tv_sec - t0.tv_sec));
+	wait_for_log("a frame was left unfinished for 300 ms");
+	close(fd);
+	/* The idle client, silent between frames all along, is still served. */
+	mbx_wbuf_init(&w);
+	ck_assert(mbx_encode_devices_req(&w, 5) == 0);
+	send_bytes(idle, w.data, w.len);
+	mbx_wbuf_free(&w);
+	ck_assert(recv(idle, hdr, sizeof(hdr), MSG_WAITALL) == sizeof(hdr));
+	ck_assert_int_eq(hdr[4], MBX_MSG_DEVICES);
+	close(idle);
+}
+END_TEST
+
 static void wait_for_log(const char *needle)
 {
 	struct timespec pause = {0, 20 * 1000 * 1000};
@@ -812,6 +849,7 @@ int main(void)
 	tcase_add_test(tc, test_hung_device_times_out_others_go_on);
 	tcase_add_test(tc, test_audit_full_disk_fails_closed);
 	tcase_add_test(tc, test_queued_bytes_bound);
+	tcase_add_test(tc, test_unfinished_frame_times_out);
 	tcase_add_test(tc, test_client_leaving_drops_queued_and_audits_in_flight);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
 	tcase_add_test(tc, test_sigterm_finishes_in_flight_and_cancels_queued);
