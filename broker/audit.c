@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,14 +19,13 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "syslog-dgram.h"
 
 /* A last line longer than this is not ours: refuse to continue from it. */
 #define AUDIT_LINE_MAX (1u << 20)
 /* The stable message id of records mirrored to syslog (docs/RELIABILITY.md). */
 #define AUDIT_SYSLOG_ID         "mbxd-audit:"
 #define AUDIT_SYSLOG_DROPPED_ID "mbxd-audit-dropped:"
-#define AUDIT_SYSLOG_PATH       "/dev/log"
-#define AUDIT_SYSLOG_RETRY_S    10
 #define AUDIT_ZERO_HASH         "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct audit {
@@ -465,62 +461,10 @@ static int audit_undo(struct audit *a, off_t start, int rc)
  * the record of truth; the mirror is best effort.
  */
 struct audit_syslog {
-	int fd;
-	time_t retry_at;  /* no socket: when to try connecting again */
 	uint64_t dropped; /* records not mirrored since the last report */
 };
 
-static struct audit_syslog audit_syslog = {.fd = -1};
-
-/* Connects a non-blocking datagram socket to /dev/log; -1 when there is none. */
-static int audit_syslog_connect(void)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memcpy(sun.sun_path, AUDIT_SYSLOG_PATH, sizeof(AUDIT_SYSLOG_PATH));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Sends one syslog message "<pri>Mmm dd hh:mm:ss mbxd[pid]: text"; false if not sent. */
-static bool audit_syslog_send(int pri, const char *text, size_t len)
-{
-	char head[80], when[32];
-	struct tm tm;
-	time_t now = time(NULL);
-	struct iovec iov[2];
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-	int n;
-
-	if (audit_syslog.fd < 0) {
-		if (now < audit_syslog.retry_at)
-			return false;
-		audit_syslog.fd = audit_syslog_connect();
-		if (audit_syslog.fd < 0) {
-			audit_syslog.retry_at = now + AUDIT_SYSLOG_RETRY_S;
-			return false;
-		}
-	}
-	localtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-	n = snprintf(head, sizeof(head), "<%d>%s mbxd[%d]: ", pri, when, (int)getpid());
-	iov[0] = (struct iovec){head, (size_t)n};
-	iov[1] = (struct iovec){(void *)(uintptr_t)text, len};
-	if (sendmsg(audit_syslog.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
-		return true;
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-		/* The syslog daemon went away (restart): reconnect on the next record. */
-		close(audit_syslog.fd);
-		audit_syslog.fd = -1;
-	}
-	return false;
-}
+static struct audit_syslog audit_syslog;
 
 /*
  * Mirrors one record: facility authpriv, priority info, and a message that
@@ -540,7 +484,7 @@ static void audit_mirror(const struct audit *a, const char *line, size_t len)
 			     " %llu records were not mirrored (syslog "
 			     "socket full or absent); the audit file has them",
 			     (unsigned long long)audit_syslog.dropped);
-		if (audit_syslog_send(LOG_AUTHPRIV | LOG_WARNING, note, (size_t)n))
+		if (syslog_dgram_send(LOG_AUTHPRIV | LOG_WARNING, note, (size_t)n))
 			audit_syslog.dropped = 0;
 	}
 	msg = malloc(idlen + len);
@@ -548,7 +492,7 @@ static void audit_mirror(const struct audit *a, const char *line, size_t len)
 		memcpy(msg, AUDIT_SYSLOG_ID " ", idlen);
 		memcpy(msg + idlen, line, len);
 	}
-	if (!msg || !audit_syslog_send(LOG_AUTHPRIV | LOG_INFO, msg, idlen + len))
+	if (!msg || !syslog_dgram_send(LOG_AUTHPRIV | LOG_INFO, msg, idlen + len))
 		audit_syslog.dropped++;
 	free(msg);
 }

@@ -8,17 +8,16 @@
 #include <time.h>
 
 #include "log.h"
+#include "syslog-dgram.h"
 
 static bool log_to_stderr = true;
 static int log_verbose;
 
-/* Chooses where log lines go; syslog is opened here so it works after chroot/sandbox. */
+/* Chooses where log lines go: stderr, or syslog datagrams that never block. */
 void log_init(bool foreground, int verbose)
 {
 	log_to_stderr = foreground;
 	log_verbose = verbose;
-	if (!foreground)
-		openlog("mbxd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 static void log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix)
@@ -37,7 +36,14 @@ static void log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix
 		fprintf(stderr, "mbxd %s.%03ld %s%s%s\n", when, ts.tv_nsec / 1000000, line,
 			suffix ? ": " : "", suffix ? suffix : "");
 	} else {
-		syslog(prio, "%s%s%s", line, suffix ? ": " : "", suffix ? suffix : "");
+		char full[1200];
+		int n = snprintf(full, sizeof(full), "%s%s%s", line, suffix ? ": " : "",
+				 suffix ? suffix : "");
+
+		/* A log line that cannot go now is lost rather than stall the daemon. */
+		if (n > 0)
+			syslog_dgram_send(LOG_DAEMON | prio, full,
+					  (size_t)n < sizeof(full) ? (size_t)n : sizeof(full) - 1);
 	}
 }
 
