@@ -12,7 +12,6 @@
 # each other (flock) instead of building twice.
 set -eu
 
-cache=${MBX_QEMU_CACHE:-/var/cache/mbxd-qemu}
 jobs=${MBX_KERNEL_JOBS:-$(nproc 2>/dev/null || echo 2)}
 options="64BIT PRINTK EARLY_PRINTK TTY SERIAL_8250 SERIAL_8250_CONSOLE
 BLK_DEV_INITRD RD_GZIP DEVTMPFS DEVTMPFS_MOUNT PROC_FS SYSFS TMPFS BINFMT_ELF
@@ -24,24 +23,7 @@ VFIO_NOIOMMU SPARSEMEM_MANUAL MEMORY_HOTPLUG BUG"
 # Must come out of olddefconfig enabled, or the kernel is useless for the test.
 required="MCTP MCTP_SERIAL UNIX98_PTYS SECCOMP_FILTER SERIAL_8250_CONSOLE BLK_DEV_INITRD"
 
-say() { printf 'build-mctp-kernel: %s\n' "$*" >&2; }
-fail() { say "FAIL: $*"; exit 1; }
-
-# Installs Debian packages the host lacks (needs root only when one is missing).
-need_pkgs() {
-	missing=""
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-			missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	[ "$(id -u)" = 0 ] || fail "missing packages:$missing (run as root to install them)"
-	say "installing$missing"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1 || {
-		apt-get update -qq >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-	} || fail "apt-get install$missing failed"
-}
+. "$(cd "$(dirname "$0")" && pwd)/lib-host.sh"
 
 # Without root and without the source package, the cached kernel still serves.
 if [ "$(id -u)" != 0 ] &&
