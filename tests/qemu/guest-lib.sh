@@ -45,33 +45,58 @@ hex_le() {
 	printf '%d' "0x${v:-0}"
 }
 
-# The users: root runs mbxd; tester is nobody special; admin may run data-class
-# commands with a reason (policy.yaml).
+# The users: root runs mbxd; tester is nobody special; admin (or the name
+# given: guest-mctp.sh's operator) may run data-class commands with a reason
+# (policy.yaml).
 setup_users() {
+	u2=${1:-admin}
 	cat >/etc/passwd <<-EOF
 	root:x:0:0:root:/root:/bin/sh
 	_mbxd:x:101:101:mbxd:/nonexistent:/bin/false
 	tester:x:1000:1000:tester:/tmp:/bin/sh
-	admin:x:1001:1001:admin:/tmp:/bin/sh
+	$u2:x:1001:1001:$u2:/tmp:/bin/sh
 	EOF
 	cat >/etc/group <<-EOF
 	root:x:0:
 	_mbxd:x:101:
 	tester:x:1000:
-	admin:x:1001:
+	$u2:x:1001:
 	EOF
 	mkdir -p /var/log/mbxd /run/mbxd
 }
 
-# Starts mbxd on the device found by serial; waits for its socket.
-start_mbxd() {
-	mbxd -d -f /etc/mbxd/mbxd.yaml 2>/tmp/mbxd.log &
+# Writes /etc/mbxd/mbxd.yaml: the socket, policy and audit log every test
+# uses, then the devices list read from stdin.
+write_mbxd_yaml() {
+	{
+		cat <<-EOF
+		socket:
+		  path: /run/mbxd/mbxd.sock
+		  mode: "0666"
+		policy: /etc/mbxd/policy.yaml
+		audit: { path: /var/log/mbxd/audit.jsonl }
+		devices:
+		EOF
+		cat
+	} >/etc/mbxd/mbxd.yaml
+}
+
+# Starts mbxd (extra flags in $1) with its log in /tmp/mbxd.log; waits up to
+# 10 s for its socket, whose presence it returns.
+spawn_mbxd() {
+	mbxd -d $1 -f /etc/mbxd/mbxd.yaml 2>/tmp/mbxd.log &
 	mbxd_pid=$!
 	i=0
 	while [ ! -S /run/mbxd/mbxd.sock ] && [ $i -lt 100 ] && kill -0 $mbxd_pid 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done
+	[ -S /run/mbxd/mbxd.sock ]
+}
+
+# Starts mbxd on the device found by serial; waits for its socket.
+start_mbxd() {
+	spawn_mbxd ""
 	cp /tmp/mbxd.log "$out"
 	if [ -S /run/mbxd/mbxd.sock ] && grep -q "device mem0: memdev .*serial 0x0*1111" /tmp/mbxd.log; then
 		ok "mbxd-opens-memdev-by-serial"

@@ -8,37 +8,13 @@
 # _mbxd, keeping CAP_NET_RAW alone: AF_MCTP sends need it); the
 # unprivileged users "tester" and "operator" talk to it with mbxctl. Each check prints "MBX-TEST ok NAME" or "MBX-TEST FAIL
 # NAME: why"; the last line is "MBX-QEMU-DONE pass=N fail=M".
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-pass=0
-failed=0
-out=/tmp/out
+. /mbx/lib.sh
 
-ok() {
-	echo "MBX-TEST ok $1"
-	pass=$((pass + 1))
-}
+# Runs mbxctl as the operator, whom the policy allows data-class commands on mem0.
+as_operator() { as_user operator "$@"; }
 
-bad() {
-	echo "MBX-TEST FAIL $1: $2"
-	[ -s "$out" ] && sed 's/^/    | /' "$out" | head -n 20
-	failed=$((failed + 1))
-}
-
-# Runs mbxctl as the unprivileged user; output (both streams) in $out, exit code in $rc.
-as_tester() {
-	rc=0
-	su -s /bin/sh tester -c "mbxctl $*" >"$out" 2>&1 || rc=$?
-}
-
-# The same as the operator, whom the policy allows data-class commands on mem0.
-as_operator() {
-	rc=0
-	su -s /bin/sh operator -c "mbxctl $*" >"$out" 2>&1 || rc=$?
-}
-
-# A field of the last JSON line mbxctl printed.
-json() { grep '^{' "$out" | tail -n1 | jq -r "$1"; }
-
+# Mounts what the guest needs (with the ptys the endpoint emulator uses) and
+# sets up the users.
 boot() {
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
@@ -49,19 +25,7 @@ boot() {
 	mount -t tmpfs -o mode=755 tmpfs /run
 	mount -t tmpfs -o mode=1777 tmpfs /tmp
 	echo "MBX-GUEST-START $(uname -r)"
-	cat >/etc/passwd <<-EOF
-	root:x:0:0:root:/root:/bin/sh
-	_mbxd:x:101:101:mbxd:/nonexistent:/bin/false
-	tester:x:1000:1000:tester:/tmp:/bin/sh
-	operator:x:1001:1001:operator:/tmp:/bin/sh
-	EOF
-	cat >/etc/group <<-EOF
-	root:x:0:
-	_mbxd:x:101:
-	tester:x:1000:
-	operator:x:1001:
-	EOF
-	mkdir -p /var/log/mbxd /run/mbxd
+	setup_users operator
 }
 
 # Starts the endpoint emulator and routes to it; sets $ifname and $ep_pid.
@@ -93,13 +57,9 @@ start_link() {
 	fi
 }
 
-# Writes mbxd's config for the three endpoints; $1 is the socket path.
+# Writes mbxd's config for the three endpoints.
 write_config() {
-	cat >/etc/mbxd/mbxd.yaml <<-EOF
-	socket: { path: $1, mode: "0666" }
-	policy: /etc/mbxd/policy.yaml
-	audit: { path: /var/log/mbxd/audit.jsonl }
-	devices:
+	write_mbxd_yaml <<-EOF
 	  - name: mem0
 	    transport: mctp
 	    timeout_ms: 2000
@@ -113,19 +73,13 @@ write_config() {
 	EOF
 }
 
-# Starts mbxd (extra flags in $1); waits for its socket.
+# Starts mbxd (extra flags in $1; in place of lib.sh's); waits for its socket.
 start_mbxd() {
-	write_config /run/mbxd/mbxd.sock
-	mbxd -d $1 -f /etc/mbxd/mbxd.yaml 2>/tmp/mbxd.log &
-	mbxd_pid=$!
-	i=0
-	while [ ! -S /run/mbxd/mbxd.sock ] && [ $i -lt 100 ] && kill -0 $mbxd_pid 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ -S /run/mbxd/mbxd.sock ]
+	write_config
+	spawn_mbxd "$1"
 }
 
+# Stops mbxd (in place of lib.sh's, which checks its exit status).
 stop_mbxd() {
 	kill $mbxd_pid 2>/dev/null
 	wait $mbxd_pid 2>/dev/null

@@ -39,14 +39,9 @@ find_devices() {
 	fi
 }
 
+# mbxd's config: the kernel-owned type3 through chardev, the CCI through vfio.
 write_config() {
-	cat >/etc/mbxd/mbxd.yaml <<-EOC
-	socket:
-	  path: /run/mbxd/mbxd.sock
-	  mode: "0666"
-	policy: /etc/mbxd/policy.yaml
-	audit: { path: /var/log/mbxd/audit.jsonl }
-	devices:
+	write_mbxd_yaml <<-EOC
 	  - name: mem0
 	    transport: chardev
 	    timeout_ms: 2000

@@ -25,14 +25,9 @@ kernel_facts() {
 	fi
 }
 
+# mbxd's config: the type3 through vfio, found by the option given.
 write_config() {
-	cat >/etc/mbxd/mbxd.yaml <<-EOC
-	socket:
-	  path: /run/mbxd/mbxd.sock
-	  mode: "0666"
-	policy: /etc/mbxd/policy.yaml
-	audit: { path: /var/log/mbxd/audit.jsonl }
-	devices:
+	write_mbxd_yaml <<-EOC
 	  - name: mem0
 	    transport: vfio
 	    timeout_ms: 2000

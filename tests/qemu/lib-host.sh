@@ -5,7 +5,7 @@
 # guest's verdict. Defines functions only, besides $cache and $host_me.
 #
 # Uses from the caller, where a function needs them: $here (this folder),
-# $work (start_work),
+# $work (start_work), $mbxd, $mbxctl, $guest_test,
 # $kpkg, $kver, $kdir, $log, $boot_timeout, $qemu; $apt_bpo (non-empty: apt
 # on the private bookworm-backports list of lib-qemu10.sh) and $stage_tools
 # (extracted packages whose libraries stage_elf may copy).
@@ -233,6 +233,18 @@ prepare_base_cpio() {
 	pack_cpio "$r" "$base.tmp" "base initramfs"
 	mv "$base.tmp" "$base"
 	rm -f $(ls "$cache"/"$prefix"-"$kver"-*.cpio.gz | grep -v "$base") 2>/dev/null || true
+}
+
+# The per-run root $work/run (set in $r): this build's $mbxd and $mbxctl,
+# $guest_test as /mbx/test.sh and guest-lib.sh as /mbx/lib.sh; the caller
+# adds mbxd's configuration in $r/etc/mbxd.
+run_root() {
+	r="$work/run"
+	mkdir -p "$r/mbx" "$r/etc/mbxd"
+	stage_elf "$r" "$mbxd" /usr/sbin/mbxd
+	stage_elf "$r" "$mbxctl" /usr/bin/mbxctl
+	cp "$here/$guest_test" "$r/mbx/test.sh"
+	cp "$here/guest-lib.sh" "$r/mbx/lib.sh"
 }
 
 # The initramfs the guest boots: the base one, then ROOT (compressed too: an

@@ -93,12 +93,7 @@ prepare_base() {
 
 # The per-run part: this build's mbxd and mbxctl, the guest test and its config.
 prepare_run() {
-	r="$work/run"
-	mkdir -p "$r/mbx" "$r/etc/mbxd"
-	stage_elf "$r" "$mbxd" /usr/sbin/mbxd
-	stage_elf "$r" "$mbxctl" /usr/bin/mbxctl
-	cp "$here/$guest_test" "$r/mbx/test.sh"
-	cp "$here/guest-lib.sh" "$r/mbx/lib.sh"
+	run_root
 	cp "$here/mbxd.yaml" "$here/policy.yaml" "$r/etc/mbxd/"
 	chmod 644 "$r/etc/mbxd/"*
 	finish_initramfs "$r"

@@ -28,7 +28,7 @@ done
 
 start_work /tmp/mbxd-qemu-mctp-XXXXXX
 
-# The guest's root: busybox, jq, this build's programs, the test and its config.
+# The guest's root: busybox, jq, this build's programs, the test, its helpers and config.
 prepare_initramfs() {
 	r="$work/root"
 	busybox_root "$r" etc/mbxd usr/sbin mbx
@@ -38,6 +38,7 @@ prepare_initramfs() {
 	stage_elf "$r" "$(command -v jq)" /usr/bin/jq
 	cp "$here/guest-mctp.sh" "$r/init"
 	chmod 755 "$r/init"
+	cp "$here/guest-lib.sh" "$r/mbx/lib.sh"
 	cp "$here/mctp-policy.yaml" "$r/etc/mbxd/policy.yaml"
 	chmod 644 "$r/etc/mbxd/policy.yaml"
 	pack_cpio "$r" "$work/initramfs" initramfs

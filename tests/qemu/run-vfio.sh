@@ -53,12 +53,7 @@ prepare_base() {
 
 # The per-run part: this build's mbxd and mbxctl, the guest test and its policy.
 prepare_run() {
-	r="$work/run"
-	mkdir -p "$r/mbx" "$r/etc/mbxd"
-	stage_elf "$r" "$mbxd" /usr/sbin/mbxd
-	stage_elf "$r" "$mbxctl" /usr/bin/mbxctl
-	cp "$here/$guest_test" "$r/mbx/test.sh"
-	cp "$here/guest-lib.sh" "$r/mbx/lib.sh"
+	run_root
 	cp "$here/vfio-policy.yaml" "$r/etc/mbxd/policy.yaml"
 	chmod 644 "$r/etc/mbxd/"*
 	finish_initramfs "$r"
