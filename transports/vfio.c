@@ -2,13 +2,17 @@
  * The vfio transport: mbxd as the user-space driver of a CXL mailbox, for
  * devices no kernel driver should own (a switch CCI, a BMC's view of a
  * memory device). open() runs before the privilege drop and does every
- * privileged step: the VFIO group and container, the device fd, the PCI
- * config walk to the CXL Register Locator, the BAR mapping. submit() is
+ * privileged step: the VFIO group and container (or the cdev and
+ * iommufd), the device fd, the PCI config walk to the CXL Register
+ * Locator, the BAR mapping. submit() is
  * then plain loads and stores on the mapped mailbox (vfio-mailbox.c), so
  * the sandbox needs no VFIO ioctl and no capability.
  *
- * Linux 6.1 offers only the group/container API; the iommufd/cdev path of
- * newer kernels is not used (the group API stays available there).
+ * Two ways to the device fd: the group/container API (Linux 6.1 has only
+ * this one), and where the kernel offers it (CONFIG_VFIO_DEVICE_CDEV and
+ * CONFIG_IOMMUFD, Linux 6.6+) the device's own node
+ * /dev/vfio/devices/vfioN bound to an iommufd address space. The option
+ * vfio_api (auto, group, cdev) picks one; auto prefers the cdev.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,13 +50,53 @@
 #define VFIO_CLASS_CXL_MEM 0x0502
 #define VFIO_BDF_LEN       12 /* "dddd:bb:dd.f" */
 
+/*
+ * The iommufd and VFIO cdev uapi (Linux 6.6 include/uapi/linux/iommufd.h
+ * and vfio.h), under names of our own: Debian 12's headers (6.1) have
+ * neither. The kernel accepts these first fields of structs later kernels
+ * extended (attach's pasid, bind's token): it reads argsz/size.
+ */
+struct vfio_cdev_ioas_alloc {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t out_ioas_id;
+};
+struct vfio_cdev_bind {
+	uint32_t argsz;
+	uint32_t flags;
+	int32_t iommufd;
+	uint32_t out_devid;
+};
+struct vfio_cdev_attach {
+	uint32_t argsz;
+	uint32_t flags;
+	uint32_t pt_id;
+};
+#define VFIO_CDEV_IOAS_ALLOC _IO(';', 0x81)                 /* IOMMU_IOAS_ALLOC */
+#define VFIO_CDEV_BIND       _IO(VFIO_TYPE, VFIO_BASE + 18) /* VFIO_DEVICE_BIND_IOMMUFD */
+#define VFIO_CDEV_ATTACH     _IO(VFIO_TYPE, VFIO_BASE + 19) /* VFIO_DEVICE_ATTACH_IOMMUFD_PT */
+_Static_assert(sizeof(struct vfio_cdev_ioas_alloc) == 12, "iommu_ioas_alloc is 12 bytes");
+_Static_assert(sizeof(struct vfio_cdev_bind) == 16, "vfio_device_bind_iommufd starts with 16");
+_Static_assert(sizeof(struct vfio_cdev_attach) == 12, "vfio_device_attach_iommufd_pt: 12");
+#if __has_include(<linux/iommufd.h>) /* newer headers: the numbers must agree */
+#include <linux/iommufd.h>
+_Static_assert(VFIO_CDEV_IOAS_ALLOC == IOMMU_IOAS_ALLOC, "IOMMU_IOAS_ALLOC");
+#endif
+#ifdef VFIO_DEVICE_BIND_IOMMUFD
+_Static_assert(VFIO_CDEV_BIND == VFIO_DEVICE_BIND_IOMMUFD, "VFIO_DEVICE_BIND_IOMMUFD");
+_Static_assert(VFIO_CDEV_ATTACH == VFIO_DEVICE_ATTACH_IOMMUFD_PT, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+#endif
+
+/* Which API opens the device (option vfio_api). */
+enum vfio_api { VFIO_USE_AUTO, VFIO_USE_GROUP, VFIO_USE_CDEV };
+
 struct vfio {
 	char sysfs[PATH_MAX / 4]; /* sysfs mount, "/sys" unless a test says otherwise */
 	char devroot[PATH_MAX / 4];
 	char bdf[VFIO_BDF_LEN + 1];
 	uint8_t cfg[VFIO_CFG_SIZE];
 	size_t cfg_len;
-	int container, group, device; /* -1 when not open */
+	int container, group, device, iommufd; /* -1 when not open */
 	void *map;
 	size_t map_len;
 	struct mmio mmio;
@@ -61,7 +105,8 @@ struct vfio {
 };
 
 static const char *const vfio_options[] = {
-    "bdf", "serial", "sysfs_root", "dev_root", "ready_timeout_ms", "background_timeout_s", NULL,
+    "bdf",      "serial", "sysfs_root", "dev_root", "ready_timeout_ms", "background_timeout_s",
+    "vfio_api", NULL,
 };
 
 static uint16_t vfio_le16(const uint8_t *p)
@@ -390,6 +435,171 @@ static int vfio_open_group(struct vfio *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* The device's VFIO cdev name ("vfio3") from sysfs; -ENOENT when the kernel made none. */
+static int vfio_cdev_find(const char *sysfs, const char *bdf, char *name, size_t namelen)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	int rc = -ENOENT;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vfio-dev", sysfs, bdf);
+	d = opendir(path);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d))) {
+		const char *n = e->d_name;
+
+		if (strncmp(n, "vfio", 4) != 0 || !n[4] || strlen(n) >= namelen ||
+		    strspn(n + 4, "0123456789") != strlen(n + 4))
+			continue;
+		snprintf(name, namelen, "%s", n);
+		rc = 0;
+		break;
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Decides the API: the cdev when the device has a vfio-dev entry with a
+ * node under /dev/vfio/devices (Linux 6.1 has the sysfs entry but no node)
+ * and /dev/iommu exists (auto or cdev), else the group (auto or group); a
+ * forced cdev that is missing is refused naming what is missing.
+ */
+static int vfio_pick_api(const char *sysfs, const char *devroot, const char *bdf,
+			 enum vfio_api want, char *cdev, size_t cdevlen, char *err, size_t errlen)
+{
+	char node[PATH_MAX], iommu[PATH_MAX];
+	bool has_name, has_node, has_iommufd;
+
+	if (want == VFIO_USE_GROUP)
+		return VFIO_USE_GROUP;
+	has_name = vfio_cdev_find(sysfs, bdf, cdev, cdevlen) == 0;
+	snprintf(node, sizeof(node), "%s/vfio/devices/%s", devroot, has_name ? cdev : "vfioN");
+	snprintf(iommu, sizeof(iommu), "%s/iommu", devroot);
+	has_node = has_name && access(node, F_OK) == 0;
+	has_iommufd = access(iommu, F_OK) == 0;
+	if (has_node && has_iommufd)
+		return VFIO_USE_CDEV;
+	if (want == VFIO_USE_AUTO)
+		return VFIO_USE_GROUP;
+	if (!has_name)
+		snprintf(err, errlen,
+			 "vfio_api cdev: %s/bus/pci/devices/%s/vfio-dev names no vfioN", sysfs,
+			 bdf);
+	else if (!has_node)
+		snprintf(err, errlen,
+			 "vfio_api cdev: %s does not exist (a kernel without "
+			 "CONFIG_VFIO_DEVICE_CDEV)",
+			 node);
+	else
+		snprintf(err, errlen,
+			 "vfio_api cdev: %s does not exist (a kernel without CONFIG_IOMMUFD, or "
+			 "the iommufd module not loaded)",
+			 iommu);
+	return -ENOENT;
+}
+
+/* Fills err for a failed VFIO_DEVICE_BIND_IOMMUFD, naming the devices that block the group. */
+static void vfio_cdev_bind_error(struct vfio *v, const char *path, int e, char *err, size_t errlen)
+{
+	char gpath[PATH_MAX], group[32], blockers[256] = "";
+
+	snprintf(gpath, sizeof(gpath), "%s/bus/pci/devices/%s/iommu_group", v->sysfs, v->bdf);
+	vfio_link_name(gpath, group, sizeof(group));
+	if (group[0])
+		vfio_group_blockers(v->sysfs, group, blockers, sizeof(blockers));
+	if (blockers[0])
+		snprintf(err, errlen, "IOMMU group %s of %s is not viable: %s (%s: %s)", group,
+			 v->bdf, blockers, path, strerror(e));
+	else
+		snprintf(err, errlen, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", path, strerror(e));
+}
+
+/* Opens the device's cdev, binds it to a new iommufd address space (no DMA is ever mapped). */
+static int vfio_open_cdev(struct vfio *v, const char *cdev, char *err, size_t errlen)
+{
+	struct vfio_cdev_ioas_alloc ioas = {.size = sizeof(ioas)};
+	struct vfio_cdev_bind bind = {.argsz = sizeof(bind)};
+	struct vfio_cdev_attach at = {.argsz = sizeof(at)};
+	char path[PATH_MAX], ipath[PATH_MAX];
+	int e;
+
+	snprintf(path, sizeof(path), "%s/vfio/devices/%s", v->devroot, cdev);
+	snprintf(ipath, sizeof(ipath), "%s/iommu", v->devroot);
+	v->device = open(path, O_RDWR | O_CLOEXEC);
+	if (v->device < 0) {
+		snprintf(err, errlen, "%s (VFIO cdev of %s): %s", path, v->bdf, strerror(errno));
+		return -errno;
+	}
+	v->iommufd = open(ipath, O_RDWR | O_CLOEXEC);
+	if (v->iommufd < 0 || ioctl(v->iommufd, VFIO_CDEV_IOAS_ALLOC, &ioas) < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s: %s", ipath,
+			 v->iommufd < 0 ? "open" : "IOMMU_IOAS_ALLOC", strerror(e));
+		return -e;
+	}
+	bind.iommufd = v->iommufd;
+	if (ioctl(v->device, VFIO_CDEV_BIND, &bind) < 0) {
+		e = errno;
+		vfio_cdev_bind_error(v, path, e, err, errlen);
+		return e == EBUSY || e == EINVAL ? -EBUSY : -e;
+	}
+	at.pt_id = ioas.out_ioas_id;
+	if (ioctl(v->device, VFIO_CDEV_ATTACH, &at) < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT (IOAS %u): %s", path,
+			 ioas.out_ioas_id, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Gets the device fd through the API vfio_api asks for; the model says which one served. */
+static int vfio_open_device(struct vfio *v, enum vfio_api want, char *err, size_t errlen)
+{
+	char cdev[32] = "", group[32], path[PATH_MAX];
+	size_t used = strlen(v->info.model);
+	int api =
+	    vfio_pick_api(v->sysfs, v->devroot, v->bdf, want, cdev, sizeof(cdev), err, errlen);
+	int rc;
+
+	if (api < 0)
+		return api;
+	if (api == VFIO_USE_CDEV) {
+		rc = vfio_open_cdev(v, cdev, err, errlen);
+		snprintf(v->info.model + used, sizeof(v->info.model) - used, ", vfio cdev %s",
+			 cdev);
+		return rc;
+	}
+	rc = vfio_open_group(v, err, errlen);
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", v->sysfs, v->bdf);
+	vfio_link_name(path, group, sizeof(group));
+	snprintf(v->info.model + used, sizeof(v->info.model) - used, ", vfio group %s", group);
+	return rc;
+}
+
+/* Reads vfio_api: auto (the cdev where the kernel offers it), group or cdev. */
+static int vfio_open_api(const struct mbx_transport_config *cfg, enum vfio_api *api, char *err,
+			 size_t errlen)
+{
+	static const char *const names[] = {"auto", "group", "cdev"};
+	const char *s = transport_option(cfg, "vfio_api");
+
+	*api = VFIO_USE_AUTO;
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i])) {
+			*api = (enum vfio_api)i;
+			return 0;
+		}
+	snprintf(err, errlen, "%s: device %s: vfio_api: \"%s\" is not auto, group or cdev",
+		 cfg->config_file, cfg->device_name, s);
+	return -EINVAL;
+}
+
 /* Turns memory decoding on through VFIO's config region if the reset left it off. */
 static int vfio_enable_memory(struct vfio *v, char *err, size_t errlen)
 {
@@ -498,15 +708,17 @@ static int vfio_open(void *priv, const struct mbx_transport_config *cfg, char *e
 {
 	struct vfio *v = priv;
 	uint64_t ready_ms, bg_s;
+	enum vfio_api api;
 	char why[160];
 	int rc;
 
 	memset(v, 0, sizeof(*v));
-	v->container = v->group = v->device = -1;
+	v->container = v->group = v->device = v->iommufd = -1;
 	if ((rc = vfio_open_options(v, cfg, &ready_ms, &bg_s, err, errlen)) < 0 ||
+	    (rc = vfio_open_api(cfg, &api, err, errlen)) < 0 ||
 	    (rc = vfio_open_target(v, cfg, err, errlen)) < 0 ||
 	    (rc = vfio_check_device(v, err, errlen)) < 0 ||
-	    (rc = vfio_open_group(v, err, errlen)) < 0 ||
+	    (rc = vfio_open_device(v, api, err, errlen)) < 0 ||
 	    (rc = vfio_enable_memory(v, err, errlen)) < 0 ||
 	    (rc = vfio_map_registers(v, err, errlen)) < 0)
 		goto fail;
@@ -525,7 +737,7 @@ fail:
 	return rc;
 }
 
-/* Unmaps and closes; the device fd's release resets the function. */
+/* Unmaps and closes, the device before its iommufd; the device release resets the function. */
 static void vfio_close(void *priv)
 {
 	struct vfio *v = priv;
@@ -539,7 +751,9 @@ static void vfio_close(void *priv)
 		close(v->group);
 	if (v->container >= 0)
 		close(v->container);
-	v->device = v->group = v->container = -1;
+	if (v->iommufd >= 0)
+		close(v->iommufd);
+	v->device = v->group = v->container = v->iommufd = -1;
 }
 
 static void vfio_describe(void *priv, struct mbx_transport_info *info)

@@ -197,6 +197,54 @@ check_memdev_chardev() {
 	fi
 }
 
+# The iommufd/cdev API (Linux 6.6+, CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV):
+# where the guest kernel offers it, one mbxd opens the CCI with vfio_api cdev
+# and Identify Switch Device works; where it does not, the earlier auto run
+# took the group API and the evidence is shown.
+check_cdev() {
+	cdev=$(ls /sys/bus/pci/devices/$cci/vfio-dev 2>/dev/null | head -n1)
+	echo "MBX-NOTE cdev API on $(uname -r): /sys/bus/pci/devices/$cci/vfio-dev: ${cdev:-absent}; /dev/vfio/devices: $(ls /dev/vfio/devices 2>&1 | tr '\n' ' '); /dev/iommu: $(ls -l /dev/iommu 2>&1); /sys/module/iommufd: $(ls -d /sys/module/iommufd 2>/dev/null || echo absent)"
+	if [ -z "$cdev" ] || [ ! -e "/dev/vfio/devices/$cdev" ] || [ ! -e /dev/iommu ]; then
+		if grep -q "device switch0: switch .*, vfio group $group serial" /tmp/mbxd.log; then
+			ok "vfio-api-auto-takes-the-group-without-iommufd (group $group)"
+		else
+			bad "vfio-api-auto-takes-the-group-without-iommufd" "$(grep 'device switch0' /tmp/mbxd.log)"
+		fi
+		write_mbxd_yaml <<-EOC
+		  - name: switch0
+		    transport: vfio
+		    options: { bdf: $cci, vfio_api: cdev }
+		EOC
+		rc=0
+		timeout 30 mbxd -d -f /etc/mbxd/mbxd.yaml >"$out" 2>&1 || rc=$?
+		grep "vfio_api cdev" "$out" | sed 's/^/MBX-NOTE /'
+		if [ $rc != 0 ] && grep -q "vfio_api cdev: .* does not exist" "$out"; then
+			ok "vfio-api-cdev-refused-naming-what-the-kernel-lacks"
+		else
+			bad "vfio-api-cdev-refused-naming-what-the-kernel-lacks" "mbxd exit $rc"
+		fi
+		return 0
+	fi
+	write_mbxd_yaml <<-EOC
+	  - name: switch0
+	    transport: vfio
+	    timeout_ms: 2000
+	    options: { bdf: $cci, vfio_api: cdev }
+	EOC
+	spawn_mbxd ""
+	grep "device switch0" /tmp/mbxd.log | sed 's/^/MBX-NOTE /'
+	as_tester --json send switch0 0x5100
+	ports=$(hex_le "$(json '.output_hex // empty')" 2 1)
+	if [ $rc = 0 ] && [ "$(json .status)" = ok ] && [ "$ports" -ge 2 ] &&
+		grep -q "device switch0: switch .*, vfio cdev vfio" /tmp/mbxd.log; then
+		ok "identify-switch-device-through-the-iommufd-cdev ($ports physical ports)"
+	else
+		cp /tmp/mbxd.log "$out"
+		bad "identify-switch-device-through-the-iommufd-cdev" "exit $rc, ports \"$ports\""
+	fi
+	stop_mbxd
+}
+
 setup_users
 echo "fmadmin:x:1002:1002:fmadmin:/tmp:/bin/sh" >>/etc/passwd
 echo "fmadmin:x:1002:" >>/etc/group
@@ -211,4 +259,5 @@ check_tunnel
 check_port_control
 check_concurrent
 stop_mbxd
+check_cdev
 echo "MBX-QEMU-DONE pass=$pass fail=$failed"

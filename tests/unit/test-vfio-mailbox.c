@@ -593,6 +593,75 @@ START_TEST(group_blockers_named)
 }
 END_TEST
 
+/*
+ * The CCI's vfio-dev entry in sysfs (Linux 6.1 has it too), then its node
+ * in /dev/vfio/devices (6.6+ with CONFIG_VFIO_DEVICE_CDEV), then /dev/iommu.
+ */
+static void fake_cdev(int step)
+{
+	fake_path("bus/pci/devices/0000:0e:00.1/vfio-dev/vfio0/uevent", (const uint8_t *)"", 0);
+	fake_path("bus/pci/devices/0000:0e:00.1/vfio-dev/vfiox/uevent", (const uint8_t *)"", 0);
+	if (step >= 2)
+		fake_path("devvfio/vfio/devices/vfio0", (const uint8_t *)"", 0);
+	if (step >= 3)
+		fake_path("devvfio/iommu", (const uint8_t *)"", 0);
+}
+
+/* vfio_pick_api on the CCI of the fake tree; err filled on a refusal. */
+static int pick(enum vfio_api want, char *name, char *err)
+{
+	char devroot[128];
+
+	snprintf(devroot, sizeof(devroot), "%s/devvfio", root);
+	return vfio_pick_api(root, devroot, "0000:0e:00.1", want, name, 32, err, 256);
+}
+
+START_TEST(cdev_found_and_chosen)
+{
+	char name[32], err[256] = "";
+
+	fake_sysfs();
+	/* No vfio-dev at all: auto takes the group, a forced cdev is refused. */
+	ck_assert_int_eq(vfio_cdev_find(root, "0000:0e:00.1", name, sizeof(name)), -ENOENT);
+	ck_assert_int_eq(pick(VFIO_USE_AUTO, name, err), VFIO_USE_GROUP);
+	ck_assert_int_eq(pick(VFIO_USE_CDEV, name, err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "0000:0e:00.1/vfio-dev names no vfioN"));
+	/* Linux 6.1: vfio-dev/vfio0 in sysfs but no node. */
+	fake_cdev(1);
+	ck_assert_int_eq(vfio_cdev_find(root, "0000:0e:00.1", name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "vfio0");
+	ck_assert_int_eq(pick(VFIO_USE_AUTO, name, err), VFIO_USE_GROUP);
+	ck_assert_int_eq(pick(VFIO_USE_CDEV, name, err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "devvfio/vfio/devices/vfio0 does not exist"));
+	/* The node without /dev/iommu: still the group; a forced cdev names /dev/iommu. */
+	fake_cdev(2);
+	ck_assert_int_eq(pick(VFIO_USE_AUTO, name, err), VFIO_USE_GROUP);
+	ck_assert_int_eq(pick(VFIO_USE_CDEV, name, err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "devvfio/iommu does not exist"));
+	/* Both: auto and cdev take the cdev, group stays on the group. */
+	fake_cdev(3);
+	ck_assert_int_eq(pick(VFIO_USE_AUTO, name, err), VFIO_USE_CDEV);
+	ck_assert_int_eq(pick(VFIO_USE_CDEV, name, err), VFIO_USE_CDEV);
+	ck_assert_int_eq(pick(VFIO_USE_GROUP, name, err), VFIO_USE_GROUP);
+	rm_fake_sysfs();
+}
+END_TEST
+
+START_TEST(open_follows_vfio_api)
+{
+	char err[256];
+
+	fake_sysfs();
+	ck_assert_int_eq(open_with("vfio_api", "iommufd", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "vfio_api: \"iommufd\" is not auto, group or cdev"));
+	/* Auto on a tree with both: the cdev path is taken (the fake iommu is no iommufd). */
+	fake_cdev(3);
+	ck_assert_int_lt(open_with("serial", "0x2222", err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "devvfio/iommu: IOMMU_IOAS_ALLOC: "));
+	rm_fake_sysfs();
+}
+END_TEST
+
 static Suite *vfio_mailbox_suite(void)
 {
 	Suite *s = suite_create("vfio-mailbox");
@@ -622,6 +691,8 @@ static Suite *vfio_mailbox_suite(void)
 	tcase_add_test(t, bdf_shape);
 	tcase_add_test(t, open_names_what_is_wrong);
 	tcase_add_test(t, group_blockers_named);
+	tcase_add_test(t, cdev_found_and_chosen);
+	tcase_add_test(t, open_follows_vfio_api);
 	suite_add_tcase(s, t);
 	return s;
 }
