@@ -673,26 +673,39 @@ static int client_send_encoded(struct mbx_client *c, uint32_t tag, uint16_t type
 	return client_flush(c);
 }
 
+/* Sends a request with an empty body (DEVICES, METRICS) and waits for its reply. */
+static int client_ask_empty(struct mbx_client *c, uint16_t type,
+			    int (*encode)(struct mbx_wbuf *w, uint32_t tag), struct client_msg **reply)
+{
+	uint32_t tag;
+	int r;
+
+	*reply = NULL;
+	if (c->err)
+		return c->err;
+	tag = client_new_tag(c);
+	r = encode(&c->out, tag);
+	if (r < 0)
+		return r;
+	r = client_send_encoded(c, tag, type);
+	if (r < 0)
+		return r;
+	while (!(*reply = client_queue_take(&c->replies, true, tag)))
+		if ((r = client_wait(c, -1)) < 0)
+			return r;
+	return 0;
+}
+
 int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *count)
 {
-	struct client_msg *m = NULL;
-	uint32_t tag;
+	struct client_msg *m;
 	int r;
 
 	*list = NULL;
 	*count = 0;
-	if (c->err)
-		return c->err;
-	tag = client_new_tag(c);
-	r = mbx_encode_devices_req(&c->out, tag);
+	r = client_ask_empty(c, MBX_MSG_DEVICES, mbx_encode_devices_req, &m);
 	if (r < 0)
 		return r;
-	r = client_send_encoded(c, tag, MBX_MSG_DEVICES);
-	if (r < 0)
-		return r;
-	while (!(m = client_queue_take(&c->replies, true, tag)))
-		if ((r = client_wait(c, -1)) < 0)
-			return r;
 	*list = m->devices;
 	*count = m->n_devices;
 	m->devices = NULL;
@@ -702,23 +715,13 @@ int mbx_devices(struct mbx_client *c, struct mbx_device_desc **list, size_t *cou
 
 int mbx_metrics(struct mbx_client *c, char **text)
 {
-	struct client_msg *m = NULL;
-	uint32_t tag;
+	struct client_msg *m;
 	int r;
 
 	*text = NULL;
-	if (c->err)
-		return c->err;
-	tag = client_new_tag(c);
-	r = mbx_encode_metrics_req(&c->out, tag);
+	r = client_ask_empty(c, MBX_MSG_METRICS, mbx_encode_metrics_req, &m);
 	if (r < 0)
 		return r;
-	r = client_send_encoded(c, tag, MBX_MSG_METRICS);
-	if (r < 0)
-		return r;
-	while (!(m = client_queue_take(&c->replies, true, tag)))
-		if ((r = client_wait(c, -1)) < 0)
-			return r;
 	*text = m->text;
 	m->text = NULL;
 	client_msg_free(m);
