@@ -25,7 +25,7 @@
 static const char devices_yaml[] =
 	"  - name: mem0\n"
 	"    transport: sim\n"
-	"    options: { model: memdev, serial: 0x1111, sanitize_ms: 600 }\n"
+	"    options: { model: memdev, serial: 0x1111, sanitize_ms: 1500 }\n"
 	"  - name: switch0\n"
 	"    transport: sim\n"
 	"    options: { model: switch, ports: 4, tunnel_port: 1 }\n"
@@ -732,7 +732,7 @@ START_TEST(test_queued_bytes_bound)
 
 	harness_stop(&h);
 	h.devices_yaml = "  - name: switch0\n    transport: sim\n"
-			 "    options: { model: switch, latency_us: 100000 }\n";
+			 "    options: { model: switch, latency_us: 400000 }\n";
 	h.limits_yaml = "{ max_inflight: 64, max_queue_per_user: 32, max_queued_kib: 1 }";
 	harness_write_config(&h);
 	harness_start(&h);
@@ -758,7 +758,7 @@ static int queue_and_leave(const char *socket, void *arg)
 		if (mbx_send(cl, &req, &tag) < 0)
 			return 101;
 	/* Wait until the first is surely in the device, then vanish with two still queued. */
-	usleep(100 * 1000);
+	usleep(250 * 1000);
 	mbx_close(cl);
 	return 0;
 }
@@ -797,7 +797,7 @@ START_TEST(test_client_leaving_drops_queued_and_audits_in_flight)
 
 	harness_stop(&h);
 	h.devices_yaml = "  - name: memslow0\n    transport: sim\n"
-			 "    options: { model: memdev, latency_us: 300000 }\n";
+			 "    options: { model: memdev, latency_us: 700000 }\n";
 	harness_write_config(&h);
 	harness_start(&h);
 	fds = count_fds(h.mbxd);
