@@ -22,6 +22,21 @@
 
 #include "rel.h"
 
+/* Two sim devices, and a policy under which anyone may read them. */
+const char rel_devices_yaml[] = "  - name: mem0\n"
+				"    transport: sim\n"
+				"    options: { model: memdev }\n"
+				"  - name: switch0\n"
+				"    transport: sim\n"
+				"    options: { model: switch }\n";
+
+const char rel_policy_yaml[] = "version: 1\n"
+			       "rules:\n"
+			       "  - name: everyone-reads\n"
+			       "    who: any\n"
+			       "    devices: [\"*\"]\n"
+			       "    allow: [read]\n";
+
 /* Creates the harness users and the load test's two more. */
 void rel_users(void)
 {

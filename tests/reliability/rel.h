@@ -18,6 +18,10 @@
 #define REL_USER3 "mbxtest-rel"
 #define REL_USER4 "mbxtest-rel2"
 
+/* The load and sandbox tests' devices (mem0, switch0) and read-for-anyone policy. */
+extern const char rel_devices_yaml[];
+extern const char rel_policy_yaml[];
+
 /* Creates the harness users, REL_USER3 and REL_USER4. */
 void rel_users(void);
 

@@ -68,42 +68,13 @@ static void teardown(void)
 
 static const uint8_t timestamp[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
 
-struct call {
-	const char *device;
-	uint16_t opcode;
-	const void *payload;
-	size_t payload_len;
-};
-
-/* As some user: one command; exits with the broker status, 100+ on failure. */
-static int submit_status(const char *socket, void *arg)
-{
-	const struct call *c = arg;
-	struct mbx_request req = {.device = c->device,
-				  .opcode = c->opcode,
-				  .payload = c->payload,
-				  .payload_len = c->payload_len};
-	struct mbx_client *cl;
-	struct mbx_reply rep;
-	int rc;
-
-	if (mbx_open(socket, &cl) < 0)
-		return 100;
-	rc = mbx_submit(cl, &req, &rep);
-	mbx_close(cl);
-	if (rc < 0)
-		return 101;
-	rc = rep.result.status;
-	mbx_reply_free(&rep);
-	return rc;
-}
-
+/* As user: one command; its broker status (see harness_submit_status). */
 static int status_as(const char *user, const char *device, uint16_t opcode, const void *payload,
 		     size_t len)
 {
-	struct call c = {device, opcode, payload, len};
+	struct harness_call c = {device, opcode, payload, len, NULL};
 
-	return harness_as_user(user, submit_status, h.socket, &c);
+	return harness_as_user(user, harness_submit_status, h.socket, &c);
 }
 
 /* Runs mbxctl audit verify on files (as root, who can read them); output in out. */

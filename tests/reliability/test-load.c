@@ -39,19 +39,6 @@
 /* Memory may settle a little above where it began (allocator caches): this much. */
 #define RSS_SLACK_KIB 4096
 
-static const char devices_yaml[] = "  - name: mem0\n"
-				   "    transport: sim\n"
-				   "    options: { model: memdev }\n"
-				   "  - name: switch0\n"
-				   "    transport: sim\n"
-				   "    options: { model: switch }\n";
-
-static const char policy_yaml[] = "version: 1\n"
-				  "rules:\n"
-				  "  - name: everyone-reads\n"
-				  "    who: any\n"
-				  "    devices: [\"*\"]\n"
-				  "    allow: [read]\n";
 
 static struct harness h;
 
@@ -62,7 +49,7 @@ static void setup(void)
 	FILE *f;
 
 	rel_users();
-	harness_init(&h, devices_yaml, policy_yaml);
+	harness_init(&h, rel_devices_yaml, rel_policy_yaml);
 	cfg = harness_read_file(h.config);
 	at = strstr(cfg, "audit: { path: ");
 	ck_assert(at && strchr(at, '}'));

@@ -39,26 +39,13 @@
 #endif
 #endif
 
-static const char devices_yaml[] = "  - name: mem0\n"
-				   "    transport: sim\n"
-				   "    options: { model: memdev }\n"
-				   "  - name: switch0\n"
-				   "    transport: sim\n"
-				   "    options: { model: switch }\n";
-
-static const char policy_yaml[] = "version: 1\n"
-				  "rules:\n"
-				  "  - name: everyone-reads\n"
-				  "    who: any\n"
-				  "    devices: [\"*\"]\n"
-				  "    allow: [read]\n";
 
 static struct harness h;
 
 static void setup(void)
 {
 	rel_users();
-	harness_init(&h, devices_yaml, policy_yaml);
+	harness_init(&h, rel_devices_yaml, rel_policy_yaml);
 }
 
 static void teardown(void)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <mbx/mbx.h>
 
 #include "harness.h"
 
@@ -257,6 +258,32 @@ int harness_mbxctl(struct harness *h, const char *user, char *out, size_t outlen
 	ck_assert(waitpid(pid, &status, 0) == pid);
 	ck_assert_msg(WIFEXITED(status), "mbxctl died with a signal");
 	return WEXITSTATUS(status);
+}
+
+/* In a child as some user: one command, the broker's verdict as the exit code. */
+int harness_submit_status(const char *socket, void *arg)
+{
+	const struct harness_call *c = arg;
+	struct mbx_request req = {.device = c->device,
+				  .opcode = c->opcode,
+				  .payload = c->payload,
+				  .payload_len = c->payload_len,
+				  .reason = c->reason};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	int rc;
+
+	if (mbx_open(socket, &cl) < 0)
+		return 100;
+	rc = mbx_submit(cl, &req, &rep);
+	mbx_close(cl);
+	if (rc < 0)
+		return 101;
+	rc = rep.result.status;
+	if (rc == 0 && rep.result.cxl_rc != 0)
+		rc = 50 + rep.result.cxl_rc; /* the device said no: tell it apart */
+	mbx_reply_free(&rep);
+	return rc;
 }
 
 /* Reads a file into memory. */

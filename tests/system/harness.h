@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct harness {
@@ -56,6 +57,21 @@ int harness_as_user(const char *user, int (*fn)(const char *socket, void *arg), 
  * out (NUL-terminated, truncated to outlen) with stdout and stderr.
  */
 int harness_mbxctl(struct harness *h, const char *user, char *out, size_t outlen, ...);
+/* One command for harness_submit_status (strings NUL-terminated, reason may be NULL). */
+struct harness_call {
+	const char *device;
+	uint16_t opcode;
+	const void *payload;
+	size_t payload_len;
+	const char *reason;
+};
+
+/*
+ * For harness_as_user: opens a client, submits the harness_call in arg and
+ * exits with the broker status; 50 + the CXL return code when the device
+ * said no; 100 and up when the client itself failed.
+ */
+int harness_submit_status(const char *socket, void *arg);
 /* Reads a whole file into a malloc'ed string (NULL if absent). */
 char *harness_read_file(const char *path);
 

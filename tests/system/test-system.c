@@ -67,42 +67,11 @@ static void teardown(void)
 	harness_cleanup(&h);
 }
 
-struct call {
-	const char *device;
-	uint16_t opcode;
-	const void *payload;
-	size_t payload_len;
-	const char *reason;
-};
-
-/* In a child as some user: submits one command, exits with the broker status (or 100+). */
-static int submit_status(const char *socket, void *arg)
-{
-	const struct call *c = arg;
-	struct mbx_request req = {.device = c->device, .opcode = c->opcode, .payload = c->payload,
-				  .payload_len = c->payload_len, .reason = c->reason};
-	struct mbx_client *cl;
-	struct mbx_reply rep;
-	int rc;
-
-	if (mbx_open(socket, &cl) < 0)
-		return 100;
-	rc = mbx_submit(cl, &req, &rep);
-	mbx_close(cl);
-	if (rc < 0)
-		return 101;
-	rc = rep.result.status;
-	if (rc == 0 && rep.result.cxl_rc != 0)
-		rc = 50 + rep.result.cxl_rc; /* device said no: tell it apart */
-	mbx_reply_free(&rep);
-	return rc;
-}
-
 static int status_as(const char *user, const char *device, uint16_t opcode, const char *reason)
 {
-	struct call c = {.device = device, .opcode = opcode, .reason = reason};
+	struct harness_call c = {.device = device, .opcode = opcode, .reason = reason};
 
-	return harness_as_user(user, submit_status, h.socket, &c);
+	return harness_as_user(user, harness_submit_status, h.socket, &c);
 }
 
 START_TEST(test_allowed_for_one_user_denied_for_another)
@@ -594,10 +563,10 @@ END_TEST
 static int set_timestamp_as(const char *user)
 {
 	static const uint8_t now[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
-	struct call c = {.device = "mem0", .opcode = 0x0301, .payload = now,
+	struct harness_call c = {.device = "mem0", .opcode = 0x0301, .payload = now,
 			 .payload_len = sizeof(now)};
 
-	return harness_as_user(user, submit_status, h.socket, &c);
+	return harness_as_user(user, harness_submit_status, h.socket, &c);
 }
 
 START_TEST(test_audit_full_disk_fails_closed)
