@@ -40,7 +40,7 @@ static void background_event_fill(const struct device *d, struct mbx_event *ev, 
 	ev->percent = d->bg.percent;
 	ev->cxl_rc = rc;
 	ev->vendor_status = vendor;
-	ev->audit_seq = d->bg.origin ? d->bg.origin->intent_seq : 0;
+	ev->audit_seq = d->bg.origin ? d->bg.origin->audit_seq : 0;
 }
 
 /* Sends an EVENT to the sessions watching the device. */
@@ -134,7 +134,7 @@ void background_start(struct device *d, struct job *origin)
 	d->bg.failures = 0;
 	d->state = MBX_DEVICE_BACKGROUND;
 	log_info("device %s: background operation 0x%04x started by %s (audit %llu)", d->name,
-		 d->bg.opcode, origin->user, (unsigned long long)origin->intent_seq);
+		 d->bg.opcode, origin->user, (unsigned long long)origin->audit_seq);
 	metrics_background(d, METRICS_BG_STARTED);
 	if (!TAILQ_EMPTY(&d->watchers)) {
 		struct mbx_event ev;
@@ -186,7 +186,7 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 	struct job *o = d->bg.origin;
 	struct audit_record rec = {
 		.kind = AUDIT_BACKGROUND,
-		.intent_seq = o->intent_seq,
+		.intent_seq = o->audit_seq,
 		.uid = o->uid,
 		.gid = o->gid,
 		.pid = o->pid,
@@ -214,7 +214,7 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 	if (audit_write(d->broker->audit, &rec, &seq) < 0) {
 		metrics_audit_error(d);
 		log_warnx("device %s: cannot record the end of background operation (intent %llu)",
-			  d->name, (unsigned long long)o->intent_seq);
+			  d->name, (unsigned long long)o->audit_seq);
 	}
 	log_info("device %s: background operation 0x%04x %s: %s", d->name, d->bg.opcode, how,
 		 cxl_rc_name(rc));

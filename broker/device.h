@@ -57,7 +57,8 @@ struct job {
 	char user[64];
 	char reason[MBX_REASON_MAX];
 	struct policy_decision decision;
-	uint64_t intent_seq;     /* 0 when not audited */
+	uint64_t audit_seq;      /* its INTENT record, or its DECISION record with
+				    audit.all_decisions; 0 when none */
 	uint8_t *in;             /* owned copy of the input payload */
 	size_t in_len;
 	uint8_t *out;            /* owned output, set by the worker */

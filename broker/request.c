@@ -42,7 +42,7 @@ static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_r
 {
 	struct audit_record rec = {
 		.kind = kind,
-		.intent_seq = j->intent_seq,
+		.intent_seq = j->audit_seq,
 		.uid = j->uid,
 		.gid = j->gid,
 		.pid = j->pid,
@@ -164,7 +164,7 @@ static void request_dispatch(struct session *s, struct job *j)
 	int rc;
 
 	if (j->decision.audited) {
-		rc = request_audit(j, AUDIT_INTENT, NULL, NULL, &j->intent_seq);
+		rc = request_audit(j, AUDIT_INTENT, NULL, NULL, &j->audit_seq);
 		if (rc < 0) {
 			/* Fail closed: no audited command reaches a device unrecorded. */
 			metrics_failed(j->dev, j->decision.cls);
@@ -177,8 +177,8 @@ static void request_dispatch(struct session *s, struct job *j)
 		}
 	} else if (j->dev->broker->cfg->audit_all_decisions) {
 		/* Recorded on request, but never held up by the log. */
-		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->intent_seq) < 0)
-			j->intent_seq = 0;
+		if (request_audit(j, AUDIT_DECISION, NULL, NULL, &j->audit_seq) < 0)
+			j->audit_seq = 0;
 	}
 	if (request_over_byte_limit(s, j))
 		return;
@@ -311,7 +311,7 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	};
 
 	request_result_from_decision(r, &j->decision);
-	r->audit_seq = j->intent_seq;
+	r->audit_seq = j->audit_seq;
 	if (j->xrc < 0) {
 		r->status = (uint16_t)j->not_run_status;
 		snprintf(r->message, sizeof(r->message), "%s", j->cmd.error);
@@ -356,7 +356,7 @@ void request_abandon(struct job *j)
 	metrics_failed(j->dev, j->decision.cls);
 	request_result_from_decision(&r, &j->decision);
 	r.status = MBX_STATUS_TIMEOUT;
-	r.audit_seq = j->intent_seq;
+	r.audit_seq = j->audit_seq;
 	snprintf(r.message, sizeof(r.message),
 		 "device %s did not answer opcode 0x%04x within %u ms; the device is marked failed",
 		 j->dev->name, j->cmd.opcode, j->cmd.timeout_ms);
@@ -407,7 +407,7 @@ void request_complete(struct job *j)
 	if (j->decision.audited &&
 	    request_audit(j, AUDIT_RESULT, &r, started_bg ? "started" : NULL, NULL) < 0)
 		log_warnx("device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
-			  j->dev->name, j->cmd.opcode, (unsigned long long)j->intent_seq);
+			  j->dev->name, j->cmd.opcode, (unsigned long long)j->audit_seq);
 	if (s)
 		session_send_result(s, j->tag, &r);
 	if (started_bg) {
