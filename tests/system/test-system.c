@@ -179,8 +179,7 @@ START_TEST(test_malformed_frames_close_only_their_sender)
 	/* The well-behaved client (root: no rule, so denied), connected all along, is still served. */
 	ck_assert_int_eq(mbx_submit(good, &req, &rep), 0);
 	ck_assert_int_eq(rep.result.status, MBX_STATUS_DENIED);
-	ck_assert_msg(strstr(rep.result.message, "no rule") || rep.result.message[0],
-		      "denial without a message");
+	ck_assert_msg(rep.result.message[0] != '\0', "a denial without a message");
 	mbx_reply_free(&rep);
 	mbx_close(good);
 	ck_assert_int_eq(harness_stop(&h), 0);
