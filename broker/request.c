@@ -331,7 +331,12 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	}
 	r->cxl_rc = j->cmd.cxl_rc;
 	r->vendor_status = j->cmd.vendor_status;
-	snprintf(r->message, sizeof(r->message), "%s", cxl_rc_name(j->cmd.cxl_rc));
+	/* A transport that answers for the device may say why (a kernel route, say). */
+	if (j->cmd.error[0])
+		snprintf(r->message, sizeof(r->message), "%s: %s", cxl_rc_name(j->cmd.cxl_rc),
+			 j->cmd.error);
+	else
+		snprintf(r->message, sizeof(r->message), "%s", cxl_rc_name(j->cmd.cxl_rc));
 	r->payload = j->out;
 	r->payload_len = (uint32_t)j->cmd.out_len;
 }

@@ -98,6 +98,7 @@ static const struct sandbox_rule sandbox_rules[] = {
     {"openat", SB_ANY},
     {"open", SB_ANY},
     {"pread64", SB_ANY},
+    {"pwrite64", SB_ANY}, /* the chardev's firmware upload: the image at its offsets */
     {"lseek", SB_ANY},
     {"fstat", SB_ANY},
     {"newfstatat", SB_ANY},
@@ -349,7 +350,7 @@ uint64_t sandbox_transport_caps(const struct broker *b)
 	uint64_t caps = 0;
 
 	for (size_t i = 0; i < b->n_devices; i++)
-		caps |= b->devices[i]->ops->caps;
+		caps |= b->devices[i]->ops->caps | b->devices[i]->info.caps;
 	return caps;
 }
 

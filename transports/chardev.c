@@ -19,6 +19,8 @@
  * Background Operation Status (0002h, RAW-only) from security/state, so the
  * broker follows it like any background operation. The attributes are
  * root-only: they are opened at open(), before mbxd drops its privileges.
+ * Transfer FW goes to the firmware upload class where the device allows it
+ * (chardev-fw.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,8 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/cxl_mem.h>
 
+#include "chardev-fw.h"
 #include "transport.h"
 
 #define CHARDEV_VARIABLE 0xffffffffu /* the kernel's "variable size" in size_in/size_out */
@@ -53,6 +57,9 @@
 #define CHARDEV_FW_REVISION_SIZE 16
 
 #define CHARDEV_OP_BG_STATUS 0x0002       /* Background Operation Status */
+#define CHARDEV_OP_REQUEST_ABORT 0x0005
+#define CHARDEV_OP_FW_INFO 0x0200
+#define CHARDEV_FW_INFO_SIZE 0x50        /* CXL r3.1 Table 8-56 */
 #define CHARDEV_BG_STATUS_SIZE 8         /* CXL r3.1 Table 8-37 */
 #define CHARDEV_RC_BACKGROUND 0x0001     /* Background Command Started */
 #define CHARDEV_RC_BUSY 0x0006
@@ -145,9 +152,11 @@ struct chardev {
 	int state_fd;                   /* security/state; -1 */
 	uint16_t bg_opcode;             /* the routed background operation running; 0 none */
 	struct timespec bg_start;
+	struct chardev_fw fw;           /* Transfer FW by the firmware upload class */
 };
 
-static const char *const chardev_options[] = {"path", "serial", "sysfs_root", NULL};
+static const char *const chardev_options[] = {"path", "serial", "sysfs_root", "firmware_upload",
+					      NULL};
 
 static const unsigned long chardev_ioctls[] = {CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND};
 
@@ -169,6 +178,24 @@ static int chardev_option_line(const struct mbx_transport_config *cfg, const cha
 		if (strcmp(cfg->options[i].key, key) == 0)
 			return cfg->options[i].line;
 	return 0;
+}
+
+/* Parses a true/false option; a missing one is false. */
+static int chardev_option_bool(const struct mbx_transport_config *cfg, const char *key, bool *out,
+			       char *err, size_t errlen)
+{
+	const char *v = transport_option(cfg, key);
+
+	*out = false;
+	if (!v || strcmp(v, "false") == 0)
+		return 0;
+	if (strcmp(v, "true") == 0) {
+		*out = true;
+		return 0;
+	}
+	chardev_msg(err, errlen, "%s:%d: %s: \"%s\" is not true or false", cfg->config_file,
+		    chardev_option_line(cfg, key), key, v);
+	return -EINVAL;
 }
 
 /* Reads a small sysfs attribute into buf without its trailing newline. */
@@ -510,7 +537,7 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 	}
 	if (c->sysfs_fd[i] < 0)
 		return chardev_sysfs_missing(c, r, c->sysfs_err[i], cmd);
-	if (c->bg_opcode) {
+	if (c->bg_opcode || c->fw.state == CHARDEV_FW_RUNNING) {
 		cmd->cxl_rc = CHARDEV_RC_BUSY; /* as the device answers during a background op */
 		return MBX_XPORT_OK;
 	}
@@ -646,14 +673,37 @@ static int chardev_submit_ioctl(struct chardev *c, struct mbx_transport_cmd *cmd
 	return MBX_XPORT_OK;
 }
 
-/* Runs one command: by a sysfs route, from security/state, or through the chardev. */
+static int chardev_fw_slots(void *ctx, struct chardev_fw_slots *out, char *err, size_t errlen);
+
+/* Transfer FW by the firmware upload class; busy while a routed Sanitize runs. */
+static int chardev_transfer_fw(struct chardev *c, struct mbx_transport_cmd *cmd)
+{
+	if (c->bg_opcode) {
+		cmd->out_len = 0;
+		cmd->cxl_rc = CHARDEV_RC_BUSY;
+		return MBX_XPORT_OK;
+	}
+	return chardev_fw_transfer(&c->fw, chardev_fw_slots, c, cmd);
+}
+
+/*
+ * Runs one command: by a sysfs route, from security/state or the upload
+ * class while a routed operation runs, or through the chardev.
+ */
 static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 {
 	struct chardev *c = priv;
 	const struct chardev_sysfs *r = chardev_sysfs_find(cmd->opcode);
+	bool fw_running = c->fw.state == CHARDEV_FW_RUNNING;
 
 	if (r)
 		return chardev_sysfs_submit(c, r, cmd);
+	if (cmd->opcode == CHARDEV_FW_OP_TRANSFER && c->fw.enabled)
+		return chardev_transfer_fw(c, cmd);
+	if (cmd->opcode == CHARDEV_OP_BG_STATUS && fw_running)
+		return chardev_fw_bg_status(&c->fw, cmd);
+	if (cmd->opcode == CHARDEV_OP_REQUEST_ABORT && fw_running)
+		return chardev_fw_abort(&c->fw, cmd);
 	if (cmd->opcode == CHARDEV_OP_BG_STATUS && c->bg_opcode)
 		return chardev_bg_status(c, cmd);
 	return chardev_submit_ioctl(c, cmd);
@@ -669,6 +719,24 @@ static int chardev_open_command(struct chardev *c, uint16_t opcode, uint8_t *out
 	if (rc != MBX_XPORT_OK || cmd.cxl_rc != 0)
 		return -EIO;
 	*out_len = cmd.out_len;
+	return 0;
+}
+
+/* Reads the slot count and the active slot with Get FW Info, for the upload route. */
+static int chardev_fw_slots(void *ctx, struct chardev_fw_slots *out, char *err, size_t errlen)
+{
+	struct chardev *c = ctx;
+	uint8_t info[CHARDEV_FW_INFO_SIZE];
+	size_t n = 0;
+
+	if (chardev_open_command(c, CHARDEV_OP_FW_INFO, info, sizeof(info), &n) < 0 || n < 2) {
+		chardev_msg(err, errlen, "%s: Get FW Info failed, so the slot the kernel writes "
+				 "is not known",
+			    c->path);
+		return -EIO;
+	}
+	out->n = info[0];
+	out->active = info[1] & 0x7;
 	return 0;
 }
 
@@ -726,6 +794,10 @@ static void chardev_learn(struct chardev *c)
 	info->kernel_owned = true;
 	for (size_t i = 0; i < CHARDEV_N_SYSFS && i < MBX_TRANSPORT_ROUTED_MAX; i++)
 		info->routed[info->n_routed++] = chardev_sysfs[i].opcode;
+	if (c->fw.enabled && info->n_routed < MBX_TRANSPORT_ROUTED_MAX) {
+		info->routed[info->n_routed++] = CHARDEV_FW_OP_TRANSFER;
+		info->caps |= 1ull << CAP_SYS_RAWIO; /* checked on every write of the image */
+	}
 	info->payload_max = CHARDEV_PAYLOAD_MIN;
 	if (c->sysdir[0] && chardev_read_u64(c->sysdir, "payload_max", &v) == 0 &&
 	    v >= CHARDEV_PAYLOAD_MIN && v <= MBX_PAYLOAD_MAX)
@@ -787,6 +859,8 @@ static void chardev_open_sysfs(struct chardev *c)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->sysdir, CHARDEV_STATE_ATTR) <
 	    sizeof(path))
 		c->state_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->fw.enabled)
+		chardev_fw_open(&c->fw, c->sysdir);
 }
 
 /* Empties the private state: no descriptor open, every route missing. */
@@ -795,6 +869,7 @@ static void chardev_reset(struct chardev *c)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->state_fd = -1;
+	chardev_fw_reset(&c->fw, c->path);
 	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++) {
 		c->sysfs_fd[i] = -1;
 		c->sysfs_err[i] = ENODEV;
@@ -813,6 +888,9 @@ static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char
 	chardev_reset(c);
 	if (!sysfs_root)
 		sysfs_root = CHARDEV_SYSFS_ROOT;
+	rc = chardev_option_bool(cfg, "firmware_upload", &c->fw.enabled, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = chardev_resolve(c, cfg, sysfs_root, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -851,6 +929,7 @@ static void chardev_close(void *priv)
 		close(c->state_fd);
 	c->state_fd = -1;
 	c->bg_opcode = 0;
+	chardev_fw_close(&c->fw);
 }
 
 /* Describes the device for DEVICES and the policy: the kernel owns it. */

@@ -78,6 +78,12 @@ struct mbx_transport_info {
 	 */
 	uint16_t routed[MBX_TRANSPORT_ROUTED_MAX];
 	size_t n_routed;
+	/*
+	 * Capabilities this device needs after the privilege drop beyond the
+	 * transport's own ops->caps, because of how it was configured (the
+	 * chardev's firmware upload route: CAP_SYS_RAWIO).
+	 */
+	uint64_t caps;
 };
 
 struct mbx_transport_ops {

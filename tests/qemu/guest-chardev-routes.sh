@@ -4,7 +4,8 @@
 # cxl-type3 device, serial 0x1111). Distro kernels disable RAW, so Sanitize
 # and Secure Erase reach the device only through security/sanitize and
 # security/erase: mbxd routes them there, after its policy and audit, and
-# follows a routed Sanitize through security/state.
+# follows a routed Sanitize through security/state. Transfer FW goes to the
+# kernel's firmware upload class (firmware/mem0), which also stages the slot.
 . /mbx/lib.sh
 
 sec=/sys/bus/cxl/devices/mem0/security
@@ -133,6 +134,127 @@ check_secure_erase() {
 	fi
 }
 
+# The kernel's firmware upload class under the memdev, and mbxd keeping the
+# one capability the kernel checks on each write of the image.
+check_fw_route_shown() {
+	fwdir=/sys/bus/cxl/devices/mem0/firmware/mem0
+	echo "firmware/mem0: $(ls "$fwdir" 2>/dev/null | tr '\n' ' ')status=$(cat "$fwdir/status" 2>/dev/null)"
+	caps=$(grep '^CapEff' /proc/$mbxd_pid/status | awk '{print $2}')
+	rawio=$(((0x$caps >> 17) & 1))
+	echo "mbxd CapEff $caps (CAP_SYS_RAWIO: $rawio)"
+	if [ -e "$fwdir/loading" ] && [ -e "$fwdir/data" ] && [ "$(cat "$fwdir/status")" = idle ] &&
+		[ "$rawio" = 1 ]; then
+		ok "kernel-shows-firmware-upload-and-mbxd-keeps-cap-sys-rawio"
+	else
+		bad "kernel-shows-firmware-upload-and-mbxd-keeps-cap-sys-rawio" "CapEff $caps"
+	fi
+}
+
+# Writes a Transfer FW input: action $1, slot $2, offset $3 (128-byte units),
+# then $5 128-byte blocks of /tmp/fw.img from block $4 (all the rest if empty).
+fw_part() {
+	{
+		printf "\\$(printf %03o $1)\\$(printf %03o $2)\\000\\000\\$(printf %03o $3)\\000\\000\\000"
+		dd if=/dev/zero bs=120 count=1 2>/dev/null
+		if [ -n "$5" ]; then
+			dd if=/tmp/fw.img bs=128 skip=$4 count=$5 2>/dev/null
+		else
+			dd if=/tmp/fw.img bs=128 skip=$4 2>/dev/null
+		fi
+	} >"$6"
+}
+
+# Get FW Info through mbxd: "active staged slot-2-revision".
+fw_info() {
+	as_tester --json send mem0 0x0200
+	h=$(json '.output_hex // empty')
+	info=$(hex_le "$h" 1 1)
+	echo "$((info & 7)) $(((info >> 3) & 7)) $(hex_ascii "$h" 32 16)"
+}
+
+# Who may not, and a slot the kernel would not write: nothing reaches the kernel.
+check_fw_refusals() {
+	dd if=/dev/urandom of=/tmp/fw.img bs=1000 count=5 2>/dev/null
+	fw_part 0 2 0 0 8 /tmp/fw-full
+	as_tester --json send mem0 0x0201 --in /tmp/fw-full
+	st=$(json .status)
+	if [ $rc = 3 ] && [ "$st" = denied ] && [ "$(cat $fwdir/status)" = idle ]; then
+		ok "transfer-fw-denied-to-tester"
+	else
+		bad "transfer-fw-denied-to-tester" "exit $rc status $st"
+	fi
+	fw_part 0 1 0 0 8 /tmp/fw-slot1
+	as_user admin --json send mem0 0x0201 --in /tmp/fw-slot1 --reason CHG-7-wrong-slot
+	echo "slot 1: exit $rc rc $(json .return_code): $(json .message)"
+	if [ $rc = 1 ] && [ "$(json .return_code)" = 0x0b ] &&
+		json .message | grep -q "writes slot 2 (the one after active slot 1 of 2), not slot 1" &&
+		[ "$(fw_info)" = "1 0 " ]; then
+		ok "transfer-fw-to-another-slot-is-invalid-slot"
+	else
+		bad "transfer-fw-to-another-slot-is-invalid-slot" "exit $rc, fw info $(fw_info)"
+	fi
+}
+
+# A 5000-byte image in three parts of at most the 2048-byte mailbox: the kernel
+# takes it at the End, transfers it (in its own parts) and stages slot 2;
+# mbxctl --wait follows the progress to the completion.
+check_fw_update() {
+	before=$(fw_info)
+	fw_part 1 0 0 0 15 /tmp/fw-p1
+	fw_part 2 0 15 15 15 /tmp/fw-p2
+	fw_part 3 2 30 30 "" /tmp/fw-p3
+	as_user admin --json send mem0 0x0201 --in /tmp/fw-p1 --reason CHG-7-fw-update
+	r1="$rc $(json .return_code)"
+	as_user admin --json send mem0 0x0201 --in /tmp/fw-p2 --reason CHG-7-fw-update
+	r2="$rc $(json .return_code)"
+	as_user admin --json send mem0 0x0201 --in /tmp/fw-p3 --reason CHG-7-fw-update --wait
+	sed 's/^/    > /' "$out"
+	started=$(grep '^{' "$out" | head -n1 | jq -r '"\(.status) \(.return_code)"')
+	msg=$(grep '^{' "$out" | head -n1 | jq -r .message)
+	pcts=$(grep '"event":"progress"' "$out" | jq -r .percent | tr '\n' ' ')
+	end=$(grep '"event":"complete"' "$out" | tail -n1 | jq -r '"\(.return_code) \(.percent)"')
+	after=$(fw_info)
+	kernel="$(cat $fwdir/status) \"$(cat $fwdir/error)\" $(cat $fwdir/remaining_size)"
+	echo "parts: \"$r1\" \"$r2\" then $started ($msg); progress: $pcts; complete: $end"
+	echo "FW Info before: \"$before\", after: \"$after\"; the kernel's status, error, remaining: $kernel"
+	if [ "$r1" = "0 0x00" ] && [ "$r2" = "0 0x00" ] && [ "$started" = "ok 0x01" ] &&
+		echo "$msg" | grep -q "activates slot 2 for the next cold reset" &&
+		[ "$end" = "0x00 100" ] && [ "$after" = "1 2 BWFW VERSION 1" ]; then
+		ok "firmware-update-through-the-kernel-stages-slot-2"
+	else
+		bad "firmware-update-through-the-kernel-stages-slot-2" "exit $rc; $started; complete $end; after $after"
+	fi
+	if [ -n "$pcts" ]; then
+		ok "firmware-update-progress-events ($pcts)"
+	else
+		bad "firmware-update-progress-events" "no progress event"
+	fi
+	# The kernel's own account of the upload (Debian's ndctl 76 cannot list firmware).
+	if [ "$kernel" = 'idle "" 0' ]; then
+		ok "firmware-update-kernel-reports-no-error"
+	else
+		bad "firmware-update-kernel-reports-no-error" "status, error, remaining: $kernel"
+	fi
+}
+
+# The audit log: an intent with the reason for every part, results 0, 0,
+# background started, and the background record of the completion.
+check_fw_audit() {
+	a=/var/log/mbxd/audit.jsonl
+	sel='select(.opcode == "0x0201" and .user == "admin" and .reason == "CHG-7-fw-update")'
+	intents=$(jq -r "$sel"' | select(.kind == "intent") | .seq' "$a" | tr '\n' ' ')
+	results=$(jq -r 'select(.opcode == "0x0201" and .kind == "result") | "\(.cxl_rc // .status)/\(.background)"' "$a" | tail -n3 | tr '\n' ' ')
+	bg=$(jq -r 'select(.opcode == "0x0201" and .kind == "background") | "\(.background) \(.cxl_rc)"' "$a" | tail -n1)
+	echo "intents: $intents; results: $results; background: $bg"
+	if [ "$(echo $intents | wc -w)" = 3 ] && [ "$results" = "0/null 0/null 1/started " ] &&
+		[ "$bg" = "completed 0" ]; then
+		ok "firmware-update-audited"
+	else
+		jq -c 'select(.opcode == "0x0201")' "$a" | sed 's/^/    > /'
+		bad "firmware-update-audited" "intents $intents results $results background $bg"
+	fi
+}
+
 setup_users
 start_mbxd
 check_routes_shown
@@ -143,5 +265,9 @@ check_sanitize_runs
 check_sanitize_audit
 check_device_after
 check_secure_erase
+check_fw_route_shown
+check_fw_refusals
+check_fw_update
+check_fw_audit
 stop_mbxd
 echo "MBX-QEMU-DONE pass=$pass fail=$failed"

@@ -193,6 +193,23 @@ check_sanitize_route_missing() {
 	fi
 }
 
+# Transfer FW with firmware_upload on: 6.1 has no firmware upload class for
+# memdevs (6.5+), so the refusal names it, after policy and audit.
+check_fw_route_missing() {
+	dd if=/dev/zero of=/tmp/fw-full bs=256 count=1 2>/dev/null
+	as_user admin --json send mem0 0x0201 --in /tmp/fw-full --reason CHG-7-fw
+	st=$(json .status)
+	kinds=$(audit_kinds 0x0201 admin)
+	echo "Transfer FW on 6.1: exit $rc status $st: $(json .message)"
+	if [ $rc = 4 ] && [ "$st" = unsupported ] &&
+		json .message | grep -q "not offered for /dev/cxl/mem0: its sysfs folder has no firmware/" &&
+		[ "$kinds" = "intent result " ]; then
+		ok "transfer-fw-refused-naming-the-missing-upload-class"
+	else
+		bad "transfer-fw-refused-naming-the-missing-upload-class" "exit $rc status $st, audit: $kinds"
+	fi
+}
+
 setup_users
 cxl_facts
 start_mbxd
@@ -210,5 +227,6 @@ check_raw_only
 check_health
 check_sanitize_denied
 check_sanitize_route_missing
+check_fw_route_missing
 stop_mbxd
 echo "MBX-QEMU-DONE pass=$pass fail=$failed"

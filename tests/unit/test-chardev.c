@@ -500,6 +500,35 @@ START_TEST(test_describe_lists_the_routes)
 	ck_assert_uint_eq(info.n_routed, 2);
 	ck_assert_uint_eq(info.routed[0], 0x4400);
 	ck_assert_uint_eq(info.routed[1], 0x4401);
+	ck_assert_uint_eq(info.caps, 0);
+	/* firmware_upload: true routes Transfer FW too, and keeps CAP_SYS_RAWIO for it. */
+	with_ids(&c, NULL, 0);
+	c.fw.enabled = true;
+	chardev_learn(&c);
+	chardev_describe(&c, &info);
+	ck_assert_uint_eq(info.n_routed, 3);
+	ck_assert_uint_eq(info.routed[2], 0x0201);
+	ck_assert_uint_eq(info.caps, 1ull << CAP_SYS_RAWIO);
+}
+END_TEST
+
+/* firmware_upload takes true or false, and nothing else. */
+START_TEST(test_firmware_upload_option)
+{
+	struct mbx_transport_option opt[] = {{"firmware_upload", "yes", 7}};
+	struct mbx_transport_config cfg = {"mem0", "mbxd.yaml", opt, 1};
+	char err[160];
+	bool on = true;
+
+	ck_assert_int_eq(chardev_option_bool(&cfg, "firmware_upload", &on, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "mbxd.yaml:7: firmware_upload: \"yes\" is not true or false");
+	opt[0].value = "true";
+	ck_assert_int_eq(chardev_option_bool(&cfg, "firmware_upload", &on, err, sizeof(err)), 0);
+	ck_assert(on);
+	cfg.n_options = 0;
+	ck_assert_int_eq(chardev_option_bool(&cfg, "firmware_upload", &on, err, sizeof(err)), 0);
+	ck_assert(!on);
 }
 END_TEST
 
@@ -524,6 +553,7 @@ static Suite *chardev_suite(void)
 	tcase_add_test(tc, test_route_refusals_are_named);
 	tcase_add_test(tc, test_sanitize_estimate);
 	tcase_add_test(tc, test_describe_lists_the_routes);
+	tcase_add_test(tc, test_firmware_upload_option);
 	suite_add_tcase(s, tc);
 	return s;
 }
