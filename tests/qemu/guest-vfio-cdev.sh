@@ -1,0 +1,93 @@
+#!/bin/sh
+# In-guest tests of the vfio transport's iommufd/cdev API on QEMU 7.2's
+# cxl-type3 (serial 0x1111), run by guest-init.sh as /mbx/test.sh on the
+# test kernel of build-cdev-kernel.sh (Linux 6.12, CONFIG_IOMMUFD and
+# CONFIG_VFIO_DEVICE_CDEV, every driver built in) with an emulated IOMMU.
+#
+# The device leaves the built-in cxl_pci for vfio-pci; then one mbxd after
+# another opens it: with vfio_api cdev (the full read set for the
+# unprivileged "tester", the denied command that never reaches the device,
+# the sandbox), with auto (which must take the cdev here) and with group
+# (the container API still works on the same kernel). The checks of
+# guest-vfio.sh (staged as /mbx/vfio.sh) are reused; verdict lines as there.
+MBX_VFIO_LIB=1
+. /mbx/vfio.sh
+
+# The device's VFIO cdev and /dev/iommu, which only a kernel with IOMMUFD and
+# VFIO_DEVICE_CDEV makes.
+check_cdev_nodes() {
+	cdev=$(ls /sys/bus/pci/devices/$bdf/vfio-dev 2>/dev/null | head -n1)
+	echo "MBX-NOTE cdev API on $(uname -r): /sys/bus/pci/devices/$bdf/vfio-dev: ${cdev:-absent}; /dev/vfio/devices: $(ls /dev/vfio/devices 2>&1 | tr '\n' ' '); /dev/iommu: $(ls -l /dev/iommu 2>&1)"
+	if [ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] && [ -c /dev/iommu ]; then
+		ok "dev-iommu-and-vfio-cdev-exist (/dev/vfio/devices/$cdev)"
+	else
+		bad "dev-iommu-and-vfio-cdev-exist" "vfio-dev \"$cdev\""
+	fi
+}
+
+# mbxd's log names the API that opened the device: $1 is "cdev" or "group".
+check_api_used() {
+	want="vfio cdev $cdev"
+	[ "$1" = group ] && want="vfio group $group"
+	line=$(grep "device mem0: memdev " /tmp/mbxd.log | tail -n1)
+	echo "MBX-NOTE $2: $line"
+	if echo "$line" | grep -q ", $want serial"; then
+		ok "$2-opens-through-$1 ($want)"
+	else
+		cp /tmp/mbxd.log "$out"
+		bad "$2-opens-through-$1" "no \"$want\" in mbxd's device line"
+	fi
+}
+
+# After start-up mbxd runs as _mbxd, with no_new_privs and its seccomp filter,
+# the device fd and the iommufd kept open.
+check_sandbox() {
+	st=/proc/$mbxd_pid/status
+	sc=$(sed -n 's/^Seccomp:[[:space:]]*//p' $st)
+	nnp=$(sed -n 's/^NoNewPrivs:[[:space:]]*//p' $st)
+	uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' $st)
+	fds=$(ls -l /proc/$mbxd_pid/fd 2>/dev/null | grep -c "/dev/iommu\|/dev/vfio/devices/")
+	echo "MBX-NOTE mbxd $mbxd_pid: Seccomp $sc, NoNewPrivs $nnp, uid $uid, $fds iommufd/cdev fds"
+	if [ "$sc" = 2 ] && [ "$nnp" = 1 ] && [ "$uid" = 101 ] && [ "$fds" = 2 ]; then
+		ok "sandboxed-after-start-up (seccomp filter, uid 101, cdev and iommufd held)"
+	else
+		bad "sandboxed-after-start-up" "Seccomp \"$sc\" NoNewPrivs \"$nnp\" uid \"$uid\" fds $fds"
+	fi
+}
+
+# A fresh mbxd on the device, the socket of the last one (which the dropped
+# daemon cannot unlink) removed first.
+restart_mbxd() {
+	rm -f /run/mbxd/mbxd.sock
+	write_config "$1"
+	start_mbxd
+}
+
+setup_users
+kernel_facts
+check_refused_while_kernel_owned
+bind_vfio
+check_cdev_nodes
+restart_mbxd "serial: 0x1111, vfio_api: cdev"
+check_api_used cdev vfio-api-cdev
+check_sandbox
+check_devices
+check_identify_memdev
+check_identify
+check_supported_logs
+check_cel first-open
+check_fw_info
+check_partition_info
+check_denied_never_reaches_device
+check_unsupported
+stop_mbxd
+restart_mbxd "bdf: $bdf"
+check_api_used cdev vfio-api-auto
+check_cel after-reset
+check_identify_memdev
+stop_mbxd
+restart_mbxd "bdf: $bdf, vfio_api: group"
+check_api_used group vfio-api-group
+check_identify_memdev
+stop_mbxd
+echo "MBX-QEMU-DONE pass=$pass fail=$failed"
