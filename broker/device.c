@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -16,7 +17,12 @@
 #define WATCHDOG_MS 250
 #define WATCHDOG_GRACE_MS 1000
 
-/* The next job for the worker: the broker's own first, then users round-robin. */
+/*
+ * The next job for the worker: the broker's own first, then users
+ * round-robin. The user served last rotates behind the others only now, at
+ * the next pick, not when its job was taken: a user who queued while that
+ * job ran then waits for that one job, not for one more of the same user's.
+ */
 static struct job *device_next_job(struct device *d)
 {
 	struct user_queue *uq;
@@ -28,16 +34,22 @@ static struct job *device_next_job(struct device *d)
 		return j;
 	}
 	uq = TAILQ_FIRST(&d->ring);
+	if (uq && uq == d->served && TAILQ_NEXT(uq, ring)) {
+		TAILQ_REMOVE(&d->ring, uq, ring);
+		TAILQ_INSERT_TAIL(&d->ring, uq, ring);
+		uq = TAILQ_FIRST(&d->ring);
+	}
+	d->served = NULL;
 	if (!uq)
 		return NULL;
 	j = TAILQ_FIRST(&uq->jobs);
 	TAILQ_REMOVE(&uq->jobs, j, qentry);
-	uq->depth--;
-	TAILQ_REMOVE(&d->ring, uq, ring);
-	if (uq->depth)
-		TAILQ_INSERT_TAIL(&d->ring, uq, ring); /* this user waits for the others */
-	else
+	if (--uq->depth) {
+		d->served = uq; /* stays at the head until the next pick */
+	} else {
+		TAILQ_REMOVE(&d->ring, uq, ring);
 		free(uq);
+	}
 	return j;
 }
 
@@ -79,6 +91,12 @@ static void *device_worker(void *arg)
 	struct device *d = arg;
 	struct job *j;
 
+	/*
+	 * The worker's sleeps are a device's timing (a mailbox poll backoff, the
+	 * sim's service time): the default 50 us timer slack would add up to
+	 * 50 us to each. Best effort; a kernel without it keeps the default.
+	 */
+	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
 		while (!d->stop && !(j = device_next_job(d)))
@@ -333,6 +351,8 @@ bool device_dequeue(struct device *d, struct job *j)
 			uq = device_user_queue(d, j->uid);
 			TAILQ_REMOVE(&uq->jobs, j, qentry);
 			if (--uq->depth == 0) {
+				if (d->served == uq)
+					d->served = NULL;
 				TAILQ_REMOVE(&d->ring, uq, ring);
 				free(uq);
 			}

@@ -116,6 +116,12 @@ struct device {
 	bool stop;
 	TAILQ_HEAD(, job) internal;
 	TAILQ_HEAD(, user_queue) ring;
+	/*
+	 * The user whose job the worker took last, if it has more: left at the
+	 * ring's head and moved behind the others at the next pick, so a user
+	 * who queued while that job ran goes next (see device_next_job).
+	 */
+	struct user_queue *served;
 	TAILQ_HEAD(, job) done;
 	struct job *running;
 	uint64_t running_since_us;

@@ -57,6 +57,7 @@ enum sandbox_cond {
 	SB_ANY,      /* any arguments */
 	SB_AF_UNIX,  /* socket(2): only AF_UNIX (syslog, NSS); no network */
 	SB_NO_EXEC2, /* mmap, mprotect: argument 2 (prot) without PROT_EXEC */
+	SB_TIMERSLACK, /* prctl: only PR_SET_TIMERSLACK (device workers, broker/device.c) */
 };
 
 struct sandbox_rule {
@@ -162,6 +163,7 @@ static const struct sandbox_rule sandbox_rules[] = {
     {"getrandom", SB_ANY},
     {"exit", SB_ANY},
     {"exit_group", SB_ANY},
+    {"prctl", SB_TIMERSLACK},
 };
 
 #ifdef SANDBOX_SANITIZER
@@ -414,6 +416,9 @@ static int sandbox_add(scmp_filter_ctx ctx, const struct sandbox_rule *r)
 	case SB_NO_EXEC2:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)PROT_EXEC, 0));
+	case SB_TIMERSLACK:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)PR_SET_TIMERSLACK));
 	case SB_ANY:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	}
