@@ -277,6 +277,110 @@ static void vfio_group_blockers(const char *sysfs, const char *group, char *out,
 	closedir(d);
 }
 
+/* The device's VFIO cdev name ("vfio3") from sysfs; -ENOENT when the kernel made none. */
+static int vfio_cdev_find(const char *sysfs, const char *bdf, char *name, size_t namelen)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	int rc = -ENOENT;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vfio-dev", sysfs, bdf);
+	d = opendir(path);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d))) {
+		const char *n = e->d_name;
+
+		if (strncmp(n, "vfio", 4) != 0 || !n[4] || strlen(n) >= namelen ||
+		    strspn(n + 4, "0123456789") != strlen(n + 4))
+			continue;
+		snprintf(name, namelen, "%s", n);
+		rc = 0;
+		break;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The command name of process pid ("mbxd"), or "?". */
+static void vfio_comm(const char *pid, char *out, size_t outlen)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%.20s/comm", pid);
+	snprintf(out, outlen, "?");
+	f = fopen(path, "re");
+	if (f && fgets(out, (int)outlen, f))
+		out[strcspn(out, "\n")] = '\0';
+	if (f)
+		fclose(f);
+}
+
+/* Appends "pid N (comm)" for each process with path open (procfs, read as root before the drop). */
+static void vfio_holders(const char *path, char *out, size_t outlen)
+{
+	char fdpath[64], target[PATH_MAX], comm[32];
+	struct dirent *p, *f;
+	size_t used = strlen(out);
+	DIR *procs, *fds;
+
+	procs = opendir("/proc");
+	while (procs && (p = readdir(procs)) && used + 1 < outlen) {
+		bool held = false;
+
+		if (strspn(p->d_name, "0123456789") != strlen(p->d_name))
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "/proc/%.20s/fd", p->d_name);
+		fds = opendir(fdpath);
+		while (fds && !held && (f = readdir(fds))) {
+			ssize_t n;
+
+			snprintf(fdpath, sizeof(fdpath), "/proc/%.20s/fd/%.20s", p->d_name, f->d_name);
+			n = readlink(fdpath, target, sizeof(target) - 1);
+			held = n > 0 && (target[n] = '\0', !strcmp(target, path));
+		}
+		if (fds)
+			closedir(fds);
+		if (!held)
+			continue;
+		vfio_comm(p->d_name, comm, sizeof(comm));
+		used += (size_t)snprintf(out + used, outlen - used, "%spid %s (%s)",
+					 used ? ", " : "", p->d_name, comm);
+	}
+	if (procs)
+		closedir(procs);
+}
+
+/*
+ * Fills err for an open refused because another process holds the device:
+ * VFIO gives a device to one user at a time, and while a device is bound
+ * through its cdev its group cannot be opened (and the other way round).
+ * The kernel says "Device or resource busy" or, binding a cdev bound
+ * elsewhere, "Invalid argument"; this names the holder where procfs shows it.
+ */
+static void vfio_in_use_error(const char *sysfs, const char *devroot, const char *bdf,
+			      const char *what, int e, char *err, size_t errlen)
+{
+	char path[PATH_MAX], name[32], who[160] = "";
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", sysfs, bdf);
+	vfio_link_name(path, name, sizeof(name));
+	if (name[0]) {
+		snprintf(path, sizeof(path), "%s/vfio/%s", devroot, name);
+		vfio_holders(path, who, sizeof(who));
+	}
+	if (vfio_cdev_find(sysfs, bdf, name, sizeof(name)) == 0) {
+		snprintf(path, sizeof(path), "%s/vfio/devices/%s", devroot, name);
+		vfio_holders(path, who, sizeof(who));
+	}
+	snprintf(err, errlen,
+		 "%s is in use by %s (VFIO gives a device to one process at a time, through its "
+		 "group or its cdev): %s: %s",
+		 bdf, who[0] ? who : "another process", what, strerror(e));
+}
+
 /* Finds the PCI device whose Device Serial Number is serial. */
 static int vfio_find_serial(struct vfio *v, uint64_t serial, char *err, size_t errlen)
 {
@@ -411,8 +515,14 @@ static int vfio_open_group(struct vfio *v, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/vfio/%s", v->devroot, group);
 	v->group = open(path, O_RDWR | O_CLOEXEC);
 	if (v->group < 0) {
-		snprintf(err, errlen, "%s (IOMMU group of %s): %s", path, v->bdf, strerror(errno));
-		return -errno;
+		int e = errno;
+
+		if (e == EBUSY)
+			vfio_in_use_error(v->sysfs, v->devroot, v->bdf, path, e, err, errlen);
+		else
+			snprintf(err, errlen, "%s (IOMMU group of %s): %s", path, v->bdf,
+				 strerror(e));
+		return -e;
 	}
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &gs) < 0 ||
 	    !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
@@ -433,32 +543,6 @@ static int vfio_open_group(struct vfio *v, char *err, size_t errlen)
 		return -errno;
 	}
 	return 0;
-}
-
-/* The device's VFIO cdev name ("vfio3") from sysfs; -ENOENT when the kernel made none. */
-static int vfio_cdev_find(const char *sysfs, const char *bdf, char *name, size_t namelen)
-{
-	char path[PATH_MAX];
-	struct dirent *e;
-	int rc = -ENOENT;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vfio-dev", sysfs, bdf);
-	d = opendir(path);
-	if (!d)
-		return -ENOENT;
-	while ((e = readdir(d))) {
-		const char *n = e->d_name;
-
-		if (strncmp(n, "vfio", 4) != 0 || !n[4] || strlen(n) >= namelen ||
-		    strspn(n + 4, "0123456789") != strlen(n + 4))
-			continue;
-		snprintf(name, namelen, "%s", n);
-		rc = 0;
-		break;
-	}
-	closedir(d);
-	return rc;
 }
 
 /*
@@ -513,6 +597,8 @@ static void vfio_cdev_bind_error(struct vfio *v, const char *path, int e, char *
 	if (blockers[0])
 		snprintf(err, errlen, "IOMMU group %s of %s is not viable: %s (%s: %s)", group,
 			 v->bdf, blockers, path, strerror(e));
+	else if (e == EBUSY || e == EINVAL)
+		vfio_in_use_error(v->sysfs, v->devroot, v->bdf, path, e, err, errlen);
 	else
 		snprintf(err, errlen, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", path, strerror(e));
 }
@@ -543,6 +629,8 @@ static int vfio_open_cdev(struct vfio *v, const char *cdev, char *err, size_t er
 	bind.iommufd = v->iommufd;
 	if (ioctl(v->device, VFIO_CDEV_BIND, &bind) < 0) {
 		e = errno;
+		close(v->device); /* not to be named among the holders */
+		v->device = -1;
 		vfio_cdev_bind_error(v, path, e, err, errlen);
 		return e == EBUSY || e == EINVAL ? -EBUSY : -e;
 	}

@@ -55,6 +55,33 @@ check_sandbox() {
 	fi
 }
 
+# A second mbxd, with its own socket and audit log, asking for the device the
+# running one holds through API $1: refused, its message in $out.
+second_mbxd() {
+	sed -e "s#/run/mbxd/mbxd.sock#/run/mbxd/second.sock#" -e "s#audit.jsonl#second.jsonl#" \
+		-e "s#vfio_api: [a-z]*#vfio_api: $1#" /etc/mbxd/mbxd.yaml >/tmp/second.yaml
+	rc=0
+	timeout 20 mbxd -d -f /tmp/second.yaml >"$out" 2>&1 || rc=$?
+	grep -i "mem0\|vfio" "$out" | sed "s/^/MBX-NOTE second mbxd ($1): /"
+}
+
+# While one mbxd holds the device (through API $1), a second one is refused
+# through either API, naming the first as the holder. (The kernel's own
+# answers: binding a cdev bound elsewhere "Invalid argument", opening the
+# group of a cdev-bound device or binding the cdev of a group in use
+# "Device or resource busy".)
+check_in_use() {
+	holder="$bdf is in use by pid $mbxd_pid (mbxd)"
+	second_mbxd cdev
+	c_rc=$rc c_msg=$(grep -c "$holder" "$out")
+	second_mbxd group
+	if [ $c_rc != 0 ] && [ "$c_msg" != 0 ] && [ $rc != 0 ] && grep -q "$holder" "$out"; then
+		ok "$1-held-device-refused-to-a-second-mbxd"
+	else
+		bad "$1-held-device-refused-to-a-second-mbxd" "cdev: exit $c_rc; group: exit $rc"
+	fi
+}
+
 # A fresh mbxd on the device, the socket of the last one (which the dropped
 # daemon cannot unlink) removed first.
 restart_mbxd() {
@@ -80,6 +107,7 @@ check_fw_info
 check_partition_info
 check_denied_never_reaches_device
 check_unsupported
+check_in_use cdev
 stop_mbxd
 restart_mbxd "bdf: $bdf"
 check_api_used cdev vfio-api-auto
@@ -89,5 +117,6 @@ stop_mbxd
 restart_mbxd "bdf: $bdf, vfio_api: group"
 check_api_used group vfio-api-group
 check_identify_memdev
+check_in_use group
 stop_mbxd
 echo "MBX-QEMU-DONE pass=$pass fail=$failed"

@@ -662,6 +662,50 @@ START_TEST(open_follows_vfio_api)
 }
 END_TEST
 
+/* vfio_in_use_error for the CCI of the fake tree (group 7, cdev vfio0), refused with e. */
+static void in_use(int e, char *err, size_t errlen)
+{
+	char devroot[128];
+
+	snprintf(devroot, sizeof(devroot), "%s/devvfio", root);
+	vfio_in_use_error(root, devroot, "0000:0e:00.1", "the-node", e, err, errlen);
+}
+
+/*
+ * A device another process holds (seen on Linux 6.12: binding a cdev bound
+ * elsewhere fails with EINVAL, opening the group of a cdev-bound device
+ * with EBUSY): the refusal says so and names the holder of its cdev or its
+ * group node, here this very process.
+ */
+START_TEST(in_use_names_the_holder)
+{
+	char err[512], me[64], path[PATH_MAX];
+	int fd;
+
+	fake_sysfs();
+	fake_cdev(3);
+	snprintf(me, sizeof(me), "in use by pid %d (", (int)getpid());
+	in_use(EINVAL, err, sizeof(err));
+	ck_assert_ptr_nonnull(strstr(err, "0000:0e:00.1 is in use by another process (VFIO gives"));
+	ck_assert_ptr_nonnull(strstr(err, "the-node: Invalid argument"));
+	snprintf(path, sizeof(path), "%s/devvfio/vfio/devices/vfio0", root);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	in_use(EINVAL, err, sizeof(err));
+	ck_assert_ptr_nonnull(strstr(err, me));
+	close(fd);
+	fake_path("devvfio/vfio/7", (const uint8_t *)"", 0);
+	snprintf(path, sizeof(path), "%s/devvfio/vfio/7", root);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	in_use(EBUSY, err, sizeof(err));
+	ck_assert_ptr_nonnull(strstr(err, me));
+	ck_assert_ptr_nonnull(strstr(err, "the-node: Device or resource busy"));
+	close(fd);
+	rm_fake_sysfs();
+}
+END_TEST
+
 static Suite *vfio_mailbox_suite(void)
 {
 	Suite *s = suite_create("vfio-mailbox");
@@ -693,6 +737,7 @@ static Suite *vfio_mailbox_suite(void)
 	tcase_add_test(t, group_blockers_named);
 	tcase_add_test(t, cdev_found_and_chosen);
 	tcase_add_test(t, open_follows_vfio_api);
+	tcase_add_test(t, in_use_names_the_holder);
 	suite_add_tcase(s, t);
 	return s;
 }
