@@ -1,9 +1,11 @@
 /*
  * The sim's CXL Type 3 memory device: a 16 GiB device with event logs, a
- * poison list, health and alert state, a timestamp, three Features and a
- * timed Sanitize. Payload layouts follow CXL r3.1 section 8.2.9 (as encoded
- * in Linux drivers/cxl/cxlmem.h and QEMU hw/cxl/cxl-mailbox-utils.c).
+ * poison list, health and alert state, a timestamp, three Features, a timed
+ * Sanitize and firmware slots updated by Transfer FW and Activate FW.
+ * Payload layouts follow CXL r3.1 section 8.2.9 (as encoded in Linux
+ * drivers/cxl/cxlmem.h and QEMU hw/cxl/cxl-mailbox-utils.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,19 @@ const char sim_memdev_model_name[] = "mbxd-sim CXL Type 3 memory device";
 #define SIM_MD_DEVICE 0x5a01
 #define SIM_MD_FW     "SIM-1.4.2"
 #define SIM_MD_FW_OLD "SIM-1.3.9"
+
+/* Firmware update (CXL r3.1 8.2.9.3). */
+#define SIM_OP_TRANSFER_FW     0x0201
+#define SIM_FW_INFO_SIZE       0x50
+#define SIM_FW_HEADER          128  /* Transfer FW's header before the image bytes */
+#define SIM_FW_UNIT            128u /* offsets are in units of 128 bytes */
+#define SIM_FW_REV_SIZE        16
+#define SIM_FW_PART_TIMEOUT_NS (30ull * 1000000000u) /* held parts are dropped after */
+#define SIM_FW_FULL            0x00
+#define SIM_FW_INITIATE        0x01
+#define SIM_FW_CONTINUE        0x02
+#define SIM_FW_END             0x03
+#define SIM_FW_ABORT           0x04
 
 /* Capacities are in multiples of 256 MiB (CXL r3.1 Table 8-127). */
 #define SIM_CAP_UNIT       (256ull << 20)
@@ -67,8 +82,25 @@ struct sim_alerts {
 	uint16_t cpme_warn; /* corrected persistent memory errors */
 };
 
+/* Firmware slots, and the transfer held between Initiate and End or running. */
+struct sim_fw {
+	uint8_t slots;
+	uint8_t active;
+	uint8_t staged; /* activated for the next cold reset; 0: none */
+	char rev[SIM_FW_SLOTS_MAX][SIM_FW_REV_SIZE];
+	uint64_t transfer_ms;
+	bool held; /* parts received since an Initiate */
+	uint64_t held_bytes;
+	uint64_t last_part_ns;
+	uint8_t head[SIM_FW_REV_SIZE]; /* the image's first bytes */
+	uint8_t target;                /* the slot the running transfer writes */
+	char target_rev[SIM_FW_REV_SIZE];
+	unsigned transfers; /* images handed over, for "SIM FW <n>" */
+};
+
 struct sim_memdev {
 	struct sim_cci cci;
+	struct sim_fw fw;
 	uint64_t sanitize_ms;
 	bool ts_set;
 	uint64_t ts_value;  /* ns since the epoch, as last set */
@@ -242,17 +274,193 @@ static uint16_t sim_cmd_clear_events(struct sim_cci *cci, struct sim_req *r)
 
 /* ---- firmware and timestamp ---- */
 
-/* Get FW Info (0200h): two slots, slot 1 active, CXL r3.1 Table 8-56. */
+/* Get FW Info (0200h): slots, active and staged slot, each slot's revision, Table 8-56. */
 static uint16_t sim_cmd_fw_info(struct sim_cci *cci, struct sim_req *r)
 {
-	(void)cci;
-	memset(r->out, 0, 0x50);
-	r->out[0] = 2;    /* slots supported */
-	r->out[1] = 0x01; /* active slot 1 (bits 2:0), nothing staged (bits 5:3) */
-	r->out[2] = 0x01; /* online activation supported */
-	memcpy(r->out + 0x10, SIM_MD_FW, sizeof(SIM_MD_FW) - 1);
-	memcpy(r->out + 0x20, SIM_MD_FW_OLD, sizeof(SIM_MD_FW_OLD) - 1);
-	r->out_len = 0x50;
+	const struct sim_fw *fw = &sim_md(cci)->fw;
+
+	memset(r->out, 0, SIM_FW_INFO_SIZE);
+	r->out[0] = fw->slots;
+	r->out[1] = (uint8_t)(fw->active | fw->staged << 3); /* bits 2:0 active, 5:3 staged */
+	r->out[2] = 0x01;                                    /* online activation supported */
+	for (unsigned i = 0; i < fw->slots; i++)
+		memcpy(r->out + 0x10 + SIM_FW_REV_SIZE * i, fw->rev[i], SIM_FW_REV_SIZE);
+	r->out_len = SIM_FW_INFO_SIZE;
+	return CXL_RC_SUCCESS;
+}
+
+/* Whether slot may receive an image: a slot the device has, and not the running one. */
+static bool sim_fw_slot_writable(const struct sim_fw *fw, uint8_t slot)
+{
+	return slot >= 1 && slot <= fw->slots && slot != fw->active;
+}
+
+/* Keeps the image's first bytes, at offset in it, for the revision it will carry. */
+static void sim_fw_keep_head(struct sim_fw *fw, uint64_t offset, const uint8_t *data, size_t len)
+{
+	size_t n;
+
+	if (offset >= SIM_FW_REV_SIZE)
+		return;
+	n = SIM_FW_REV_SIZE - (size_t)offset;
+	memcpy(fw->head + offset, data, len < n ? len : n);
+}
+
+/*
+ * The revision an image carries: its leading printable ASCII bytes (up to
+ * 16), or "SIM FW <n>" for an image that does not start with text.
+ */
+static void sim_fw_revision(struct sim_fw *fw, uint64_t image_len, char rev[SIM_FW_REV_SIZE])
+{
+	size_t n = 0, max = image_len < SIM_FW_REV_SIZE ? (size_t)image_len : SIM_FW_REV_SIZE;
+
+	memset(rev, 0, SIM_FW_REV_SIZE);
+	while (n < max && fw->head[n] >= 0x20 && fw->head[n] < 0x7f)
+		n++;
+	fw->transfers++;
+	if (n > 0)
+		memcpy(rev, fw->head, n);
+	else
+		snprintf(rev, SIM_FW_REV_SIZE, "SIM FW %u", fw->transfers);
+}
+
+/* The transfer done: the target slot holds the new image. */
+static void sim_fw_transfer_complete(struct sim_cci *cci)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+
+	memcpy(fw->rev[fw->target - 1], fw->target_rev, SIM_FW_REV_SIZE);
+}
+
+/* Hands a whole image of image_len bytes to slot: a background operation. */
+static uint16_t sim_fw_start(struct sim_cci *cci, uint8_t slot, uint64_t image_len)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+
+	fw->target = slot;
+	sim_fw_revision(fw, image_len, fw->target_rev);
+	sim_bg_start(cci, SIM_OP_TRANSFER_FW, fw->transfer_ms, false, sim_fw_transfer_complete);
+	return CXL_RC_BACKGROUND_STARTED;
+}
+
+/* Drops parts held longer than SIM_FW_PART_TIMEOUT_NS without a next one. */
+static void sim_fw_expire(struct sim_fw *fw)
+{
+	if (fw->held && sim_now_ns() - fw->last_part_ns > SIM_FW_PART_TIMEOUT_NS)
+		fw->held = false;
+}
+
+/* Full Transfer (00h): the whole image in one message. */
+static uint16_t sim_fw_full(struct sim_cci *cci, uint8_t slot, const uint8_t *data, size_t len)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+
+	if (fw->held)
+		return CXL_RC_FW_TRANSFER_IN_PROGRESS;
+	if (!sim_fw_slot_writable(fw, slot))
+		return CXL_RC_INVALID_SLOT;
+	if (len == 0)
+		return CXL_RC_INVALID_PAYLOAD_LENGTH;
+	memset(fw->head, 0, SIM_FW_REV_SIZE);
+	sim_fw_keep_head(fw, 0, data, len);
+	return sim_fw_start(cci, slot, len);
+}
+
+/* Initiate (01h): the first part, at offset 0, a multiple of 128 bytes. */
+static uint16_t sim_fw_initiate(struct sim_fw *fw, uint32_t offset, const uint8_t *data, size_t len)
+{
+	if (fw->held)
+		return CXL_RC_FW_TRANSFER_IN_PROGRESS;
+	if (offset != 0)
+		return CXL_RC_INVALID_INPUT;
+	if (len == 0 || len % SIM_FW_UNIT)
+		return CXL_RC_INVALID_PAYLOAD_LENGTH;
+	memset(fw->head, 0, SIM_FW_REV_SIZE);
+	sim_fw_keep_head(fw, 0, data, len);
+	fw->held = true;
+	fw->held_bytes = len;
+	fw->last_part_ns = sim_now_ns();
+	return CXL_RC_SUCCESS;
+}
+
+/*
+ * Continue (02h) and End (03h): the part must start where the last one
+ * ended, or the whole transfer is dropped (09h); End names the slot and
+ * hands the image over in the background.
+ */
+static uint16_t sim_fw_next(struct sim_cci *cci, bool end, uint8_t slot, uint32_t offset,
+			    const uint8_t *data, size_t len)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+
+	if (!fw->held)
+		return CXL_RC_INVALID_INPUT;
+	if ((uint64_t)offset * SIM_FW_UNIT != fw->held_bytes) {
+		fw->held = false;
+		return CXL_RC_FW_TRANSFER_OUT_OF_ORDER;
+	}
+	if (len == 0 || (!end && len % SIM_FW_UNIT))
+		return CXL_RC_INVALID_PAYLOAD_LENGTH;
+	if (end && !sim_fw_slot_writable(fw, slot))
+		return CXL_RC_INVALID_SLOT;
+	sim_fw_keep_head(fw, fw->held_bytes, data, len);
+	fw->held_bytes += len;
+	fw->last_part_ns = sim_now_ns();
+	if (!end)
+		return CXL_RC_SUCCESS;
+	fw->held = false;
+	return sim_fw_start(cci, slot, fw->held_bytes);
+}
+
+/* Transfer FW (0201h): a 128-byte header, then image bytes, CXL r3.1 Table 8-57. */
+static uint16_t sim_cmd_transfer_fw(struct sim_cci *cci, struct sim_req *r)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+	uint8_t action = r->in[0], slot = r->in[1];
+	uint32_t offset = sim_get_le32(r->in + 4);
+	const uint8_t *data = r->in + SIM_FW_HEADER;
+	size_t len = r->in_len - SIM_FW_HEADER;
+
+	sim_fw_expire(fw);
+	switch (action) {
+	case SIM_FW_FULL:
+		return sim_fw_full(cci, slot, data, len);
+	case SIM_FW_INITIATE:
+		return sim_fw_initiate(fw, offset, data, len);
+	case SIM_FW_CONTINUE:
+	case SIM_FW_END:
+		return sim_fw_next(cci, action == SIM_FW_END, slot, offset, data, len);
+	case SIM_FW_ABORT:
+		fw->held = false; /* with nothing held it is a no-op */
+		return CXL_RC_SUCCESS;
+	default:
+		return CXL_RC_INVALID_INPUT;
+	}
+}
+
+/*
+ * Activate FW (0202h), CXL r3.1 Table 8-58: online (00h) the slot runs now;
+ * offline (01h) it is staged for the next cold reset. The slot must hold an
+ * image and not be the active one; not while a transfer runs.
+ */
+static uint16_t sim_cmd_activate_fw(struct sim_cci *cci, struct sim_req *r)
+{
+	struct sim_fw *fw = &sim_md(cci)->fw;
+	uint8_t action = r->in[0], slot = r->in[1];
+
+	if (cci->bg.running && cci->bg.opcode == SIM_OP_TRANSFER_FW)
+		return CXL_RC_BUSY;
+	if (action > 1)
+		return CXL_RC_INVALID_INPUT;
+	if (!sim_fw_slot_writable(fw, slot) || fw->rev[slot - 1][0] == '\0')
+		return CXL_RC_INVALID_SLOT;
+	if (action == 0) {
+		fw->active = slot;
+		if (fw->staged == slot)
+			fw->staged = 0;
+	} else {
+		fw->staged = slot;
+	}
 	return CXL_RC_SUCCESS;
 }
 
@@ -285,9 +493,10 @@ static uint16_t sim_cmd_identify_memdev(struct sim_cci *cci, struct sim_req *r)
 {
 	uint8_t *o = r->out;
 
-	(void)cci;
+	const struct sim_memdev *md = sim_md(cci);
+
 	memset(o, 0, 0x45);
-	memcpy(o, SIM_MD_FW, sizeof(SIM_MD_FW) - 1);
+	memcpy(o, md->fw.rev[md->fw.active - 1], SIM_FW_REV_SIZE);
 	sim_put_le64(o + 0x10, SIM_MD_CAP_UNITS); /* total */
 	sim_put_le64(o + 0x18, 0);                /* volatile only */
 	sim_put_le64(o + 0x20, 0);                /* persistent only */
@@ -737,6 +946,8 @@ static const struct sim_cmd sim_memdev_cmds[] = {
     {0x0100, 0, 1, 1, 0, sim_cmd_get_events},
     {0x0101, SIM_EFFECT_IMMEDIATE_LOG, 6, 6 + 2 * 255, 0, sim_cmd_clear_events},
     {0x0200, 0, 0, 0, 0, sim_cmd_fw_info},
+    {0x0201, SIM_EFFECT_BACKGROUND, SIM_FW_HEADER, ANY, 0, sim_cmd_transfer_fw},
+    {0x0202, SIM_EFFECT_COLD_RESET_CONFIG | CFG, 2, 2, 0, sim_cmd_activate_fw},
     {0x0300, 0, 0, 0, 0, sim_cmd_get_timestamp},
     {0x0301, CFG, 8, 8, 0, sim_cmd_set_timestamp},
     {0x0400, 0, 0, 0, 0, sim_cmd_supported_logs},
@@ -760,6 +971,19 @@ static const struct sim_cmd sim_memdev_cmds[] = {
 #undef CFG
 #undef DATA
 
+/* Factory firmware: the current release active in slot 1, the previous one in slot 2. */
+static void sim_fw_init(struct sim_fw *fw, const struct sim_memdev_config *cfg)
+{
+	fw->slots = cfg->fw_slots ? (uint8_t)cfg->fw_slots : SIM_FW_SLOTS_DEFAULT;
+	if (fw->slots > SIM_FW_SLOTS_MAX)
+		fw->slots = SIM_FW_SLOTS_MAX;
+	fw->transfer_ms = cfg->fw_transfer_ms ? cfg->fw_transfer_ms : SIM_FW_TRANSFER_MS_DEFAULT;
+	fw->active = 1;
+	memcpy(fw->rev[0], SIM_MD_FW, sizeof(SIM_MD_FW) - 1);
+	if (fw->slots > 1)
+		memcpy(fw->rev[1], SIM_MD_FW_OLD, sizeof(SIM_MD_FW_OLD) - 1);
+}
+
 /* Builds a memory device in its factory state, with seeded events and one poisoned line. */
 struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 {
@@ -780,6 +1004,7 @@ struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 	md->cci.payload_max = cfg->payload_max;
 	md->cci.model = md;
 	md->sanitize_ms = cfg->sanitize_ms;
+	sim_fw_init(&md->fw, cfg);
 	md->next_handle = 1;
 	md->scrub_cycle_hr = SIM_SCRUB_DEFAULT_HR;
 	md->scrub_flags = 0x01;

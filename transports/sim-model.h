@@ -163,10 +163,17 @@ uint16_t sim_cmd_get_log(struct sim_cci *cci, struct sim_req *r);
 /* sim-memdev.c: the Type 3 memory device. */
 struct sim_memdev;
 
+/* Firmware slots (CXL r3.1 Table 8-56 has room for 4 revisions). */
+#define SIM_FW_SLOTS_DEFAULT       2u
+#define SIM_FW_SLOTS_MAX           4u
+#define SIM_FW_TRANSFER_MS_DEFAULT 1000u
+
 struct sim_memdev_config {
 	uint64_t serial;
 	uint32_t payload_max;
 	uint64_t sanitize_ms;
+	unsigned fw_slots;       /* 2 to SIM_FW_SLOTS_MAX; 0: SIM_FW_SLOTS_DEFAULT */
+	uint64_t fw_transfer_ms; /* a Full Transfer or End in the background; 0: the default */
 };
 
 /* NULL when out of memory. */

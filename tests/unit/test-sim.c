@@ -331,11 +331,11 @@ START_TEST(memdev_cel_effects)
 	static const struct {
 		uint16_t op, eff;
 	} want[] = {
-	    {0x0001, 0},    {0x0002, 0},    {0x0005, 0}, {0x0100, 0}, {0x0101, 0x10}, {0x0200, 0},
-	    {0x0300, 0},    {0x0301, 0x02}, {0x0400, 0}, {0x0401, 0},    {0x0500, 0},
-	    {0x0501, 0},    {0x0502, 0x07}, {0x4000, 0}, {0x4100, 0},    {0x4200, 0},
-	    {0x4201, 0},    {0x4202, 0x08}, {0x4300, 0}, {0x4301, 0x04}, {0x4302, 0x04},
-	    {0x4400, 0x44},
+	    {0x0001, 0}, {0x0002, 0},    {0x0005, 0},    {0x0100, 0},    {0x0101, 0x10},
+	    {0x0200, 0}, {0x0201, 0x40}, {0x0202, 0x03}, {0x0300, 0},    {0x0301, 0x02},
+	    {0x0400, 0}, {0x0401, 0},    {0x0500, 0},    {0x0501, 0},    {0x0502, 0x07},
+	    {0x4000, 0}, {0x4100, 0},    {0x4200, 0},    {0x4201, 0},    {0x4202, 0x08},
+	    {0x4300, 0}, {0x4301, 0x04}, {0x4302, 0x04}, {0x4400, 0x44},
 	};
 	uint8_t cel[256];
 	void *p = dev_open(NULL);
@@ -391,11 +391,12 @@ START_TEST(memdev_lengths)
 		uint16_t op;
 		size_t bad;
 	} cases[] = {
-	    {0x0001, 1},  {0x0002, 4},  {0x0100, 0},  {0x0100, 2},  {0x0101, 5},  {0x0200, 1},
-	    {0x0300, 8},  {0x0301, 9},  {0x0400, 1},  {0x0401, 25}, {0x0500, 7},  {0x0500, 9},
-	    {0x0501, 20}, {0x0501, 22}, {0x0502, 31}, {0x4000, 1},  {0x4100, 1},  {0x4200, 2},
-	    {0x4201, 1},  {0x4202, 11}, {0x4202, 13}, {0x4300, 15}, {0x4300, 17}, {0x4301, 7},
-	    {0x4301, 9},  {0x4302, 71}, {0x4302, 73}, {0x4400, 1},
+	    {0x0001, 1},  {0x0002, 4},  {0x0100, 0},  {0x0100, 2},  {0x0101, 5},   {0x0200, 1},
+	    {0x0300, 8},  {0x0301, 9},  {0x0400, 1},  {0x0401, 25}, {0x0500, 7},   {0x0500, 9},
+	    {0x0501, 20}, {0x0501, 22}, {0x0502, 31}, {0x4000, 1},  {0x4100, 1},   {0x4200, 2},
+	    {0x4201, 1},  {0x4202, 11}, {0x4202, 13}, {0x4300, 15}, {0x4300, 17},  {0x4301, 7},
+	    {0x4301, 9},  {0x4302, 71}, {0x4302, 73}, {0x4400, 1},  {0x0201, 127}, {0x0202, 1},
+	    {0x0202, 3},
 	};
 	static uint8_t zeros[128];
 	void *p = dev_open(NULL);
@@ -413,7 +414,7 @@ END_TEST
 
 START_TEST(memdev_unsupported)
 {
-	static const uint16_t unsupported[] = {0x0000, 0x0003, 0x0004, 0x0201, 0x0202,
+	static const uint16_t unsupported[] = {0x0000, 0x0003, 0x0004, 0x0203, 0x0210,
 					       0x4101, 0x4102, 0x4303, 0x4401, 0x4500,
 					       0x5100, 0x5300, 0xc000, 0xffff};
 	void *p = dev_open(NULL);
@@ -848,6 +849,238 @@ START_TEST(memdev_sanitize)
 }
 END_TEST
 
+/* ---- firmware update ---- */
+
+/* Sends Transfer FW: the 128-byte header (action, slot, offset in 128-byte units), then data. */
+static uint16_t fw_part(void *p, uint8_t action, uint8_t slot, uint32_t offset, const void *data,
+			size_t len)
+{
+	static uint8_t in[128 + 8192];
+
+	ck_assert_uint_le(len, sizeof(in) - 128);
+	memset(in, 0, 128);
+	in[0] = action;
+	in[1] = slot;
+	put32(in + 4, offset);
+	if (len)
+		memcpy(in + 128, data, len);
+	return run(p, 0x0201, in, 128 + len);
+}
+
+static uint16_t fw_activate(void *p, uint8_t action, uint8_t slot)
+{
+	uint8_t in[2] = {action, slot};
+
+	return run(p, 0x0202, in, 2);
+}
+
+/* Get FW Info: active and staged slot, and slot's revision copied NUL-terminated into rev. */
+static void fw_info(void *p, unsigned *active, unsigned *staged, unsigned slot, char rev[17])
+{
+	ck_assert_uint_eq(run(p, 0x0200, NULL, 0), 0);
+	ck_assert_uint_eq(out_len, 0x50);
+	ck_assert_uint_eq(out[0], 2);
+	ck_assert_uint_eq(out[2] & 1, 1); /* online activation supported */
+	*active = out[1] & 7;
+	*staged = (out[1] >> 3) & 7;
+	memcpy(rev, out + 0x10 + 16 * (slot - 1), 16);
+	rev[16] = '\0';
+}
+
+/* Waits for the running background operation to end (at most 5 s); its return code. */
+static uint16_t bg_wait(void *p, uint16_t want_op)
+{
+	uint64_t t0 = now_ms();
+	bool running = true;
+	unsigned pct;
+	uint16_t op, rc;
+
+	while (running) {
+		ck_assert_msg(now_ms() - t0 < 5000, "background operation still running");
+		sleep_ms(50);
+		bg_status(p, &running, &pct, &op, &rc);
+	}
+	ck_assert_uint_eq(op, want_op);
+	ck_assert_uint_eq(pct, 100);
+	return rc;
+}
+
+START_TEST(memdev_fw_full)
+{
+	static uint8_t image[300];
+	void *p = dev_open(NULL);
+	unsigned active, staged, pct;
+	bool running;
+	uint16_t op, rc;
+	char rev[17];
+
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_uint_eq(active, 1);
+	ck_assert_uint_eq(staged, 0);
+	ck_assert_str_eq(rev, "SIM-1.3.9");
+	memcpy(image, "SIM-2.0.0", 9); /* then a NUL: the revision stops there */
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, sizeof(image)), CXL_RC_BACKGROUND_STARTED);
+	bg_status(p, &running, &pct, &op, &rc);
+	ck_assert(running);
+	ck_assert_uint_eq(op, 0x0201);
+	/* the slot changes only when the transfer is done; one transfer at a time */
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "SIM-1.3.9");
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, sizeof(image)), CXL_RC_BUSY);
+	ck_assert_uint_eq(fw_activate(p, 0, 2), CXL_RC_BUSY);
+	ck_assert_uint_eq(run(p, 0x0001, NULL, 0), 0);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "SIM-2.0.0");
+	ck_assert_uint_eq(active, 1);
+	ck_assert_uint_eq(staged, 0);
+	/* Identify Memory Device names the running firmware, still slot 1's */
+	ck_assert_uint_eq(run(p, 0x4000, NULL, 0), 0);
+	ck_assert_str_eq((char *)out, "SIM-1.4.2");
+	/* an image that does not start with text gets a made-up revision */
+	image[0] = 0x7f;
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, 5), CXL_RC_BACKGROUND_STARTED);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "SIM FW 2");
+	dev_close(p);
+}
+END_TEST
+
+START_TEST(memdev_fw_parts)
+{
+	static uint8_t image[612];
+	void *p = dev_open(NULL);
+	unsigned active, staged;
+	bool running;
+	unsigned pct;
+	uint16_t op, rc;
+	char rev[17];
+
+	memset(image, 0xa5, sizeof(image));
+	memcpy(image, "MULTIPART-FW-3.1+more", 21); /* the revision keeps the first 16 */
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 256), 0);
+	ck_assert_uint_eq(fw_part(p, 0x02, 0, 2, image + 256, 256), 0);
+	/* nothing runs in the background before End */
+	bg_status(p, &running, &pct, &op, &rc);
+	ck_assert(!running);
+	ck_assert_uint_eq(op, 0);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 4, image + 512, 100), CXL_RC_BACKGROUND_STARTED);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "MULTIPART-FW-3.1");
+	/* Request Abort stops a running transfer: the slot keeps what it had */
+	memcpy(image, "ABORTED-IMAGE", 13);
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 128), 0);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 1, image + 128, 128), CXL_RC_BACKGROUND_STARTED);
+	ck_assert_uint_eq(run(p, 0x0005, NULL, 0), 0);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), CXL_RC_ABORTED);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "MULTIPART-FW-3.1");
+	dev_close(p);
+}
+END_TEST
+
+/* Parts out of order, without an Initiate, or of a bad size are refused; nothing changes. */
+START_TEST(memdev_fw_bad_sequence)
+{
+	static uint8_t image[512];
+	void *p = dev_open(NULL);
+	unsigned active, staged, pct;
+	bool running;
+	uint16_t op, rc;
+	char rev[17];
+
+	memcpy(image, "NEVER", 5);
+	ck_assert_uint_eq(fw_part(p, 0x02, 0, 0, image, 128), CXL_RC_INVALID_INPUT);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 0, image, 128), CXL_RC_INVALID_INPUT);
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 1, image, 128), CXL_RC_INVALID_INPUT);
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 100), CXL_RC_INVALID_PAYLOAD_LENGTH);
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 0), CXL_RC_INVALID_PAYLOAD_LENGTH);
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, 0), CXL_RC_INVALID_PAYLOAD_LENGTH);
+	ck_assert_uint_eq(fw_part(p, 0x05, 2, 0, image, 128), CXL_RC_INVALID_INPUT);
+	/* one transfer at a time */
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 256), 0);
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 256), CXL_RC_FW_TRANSFER_IN_PROGRESS);
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, 256), CXL_RC_FW_TRANSFER_IN_PROGRESS);
+	/* a Continue that is not a multiple of 128 bytes is refused, the transfer kept */
+	ck_assert_uint_eq(fw_part(p, 0x02, 0, 2, image, 100), CXL_RC_INVALID_PAYLOAD_LENGTH);
+	ck_assert_uint_eq(fw_part(p, 0x02, 0, 2, image, 128), 0);
+	/* a part that does not follow the last one drops the whole transfer */
+	ck_assert_uint_eq(fw_part(p, 0x02, 0, 5, image, 128), CXL_RC_FW_TRANSFER_OUT_OF_ORDER);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 3, image, 128), CXL_RC_INVALID_INPUT);
+	/* Abort drops held parts, and is harmless with none */
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 128), 0);
+	ck_assert_uint_eq(fw_part(p, 0x04, 0, 0, NULL, 0), 0);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 1, image, 128), CXL_RC_INVALID_INPUT);
+	ck_assert_uint_eq(fw_part(p, 0x04, 0, 0, NULL, 0), 0);
+	bg_status(p, &running, &pct, &op, &rc);
+	ck_assert(!running);
+	ck_assert_uint_eq(op, 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "SIM-1.3.9");
+	ck_assert_uint_eq(active, 1);
+	dev_close(p);
+}
+END_TEST
+
+/* Slot 0, the active slot and a slot past the device's are Invalid Slot (0Bh). */
+START_TEST(memdev_fw_bad_slot)
+{
+	static uint8_t image[256];
+	void *p = dev_open(NULL);
+	unsigned active, staged;
+	char rev[17];
+
+	memcpy(image, "SLOT-TEST", 9);
+	for (uint8_t slot = 0; slot <= 3; slot += slot == 1 ? 2 : 1) {
+		ck_assert_uint_eq(fw_part(p, 0x00, slot, 0, image, 200), CXL_RC_INVALID_SLOT);
+		ck_assert_uint_eq(fw_activate(p, 0, slot), CXL_RC_INVALID_SLOT);
+		ck_assert_uint_eq(fw_activate(p, 1, slot), CXL_RC_INVALID_SLOT);
+	}
+	ck_assert_uint_eq(fw_activate(p, 2, 2), CXL_RC_INVALID_INPUT);
+	/* End to a bad slot is refused but keeps the parts: End again to a good one */
+	ck_assert_uint_eq(fw_part(p, 0x01, 0, 0, image, 128), 0);
+	ck_assert_uint_eq(fw_part(p, 0x03, 1, 1, image + 128, 64), CXL_RC_INVALID_SLOT);
+	ck_assert_uint_eq(fw_part(p, 0x03, 2, 1, image + 128, 64), CXL_RC_BACKGROUND_STARTED);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_str_eq(rev, "SLOT-TEST");
+	dev_close(p);
+}
+END_TEST
+
+/* Activate FW offline stages a slot for the next cold reset; online makes it run now. */
+START_TEST(memdev_fw_activate)
+{
+	static uint8_t image[200];
+	void *p = dev_open(NULL);
+	unsigned active, staged;
+	char rev[17];
+
+	ck_assert_uint_eq(fw_activate(p, 1, 2), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_uint_eq(active, 1);
+	ck_assert_uint_eq(staged, 2);
+	ck_assert_uint_eq(run(p, 0x4000, NULL, 0), 0);
+	ck_assert_str_eq((char *)out, "SIM-1.4.2");
+	ck_assert_uint_eq(fw_activate(p, 0, 2), 0);
+	fw_info(p, &active, &staged, 2, rev);
+	ck_assert_uint_eq(active, 2);
+	ck_assert_uint_eq(staged, 0);
+	ck_assert_uint_eq(run(p, 0x4000, NULL, 0), 0);
+	ck_assert_str_eq((char *)out, "SIM-1.3.9");
+	/* slot 2 now runs: it cannot be written, slot 1 can */
+	ck_assert_uint_eq(fw_part(p, 0x00, 2, 0, image, sizeof(image)), CXL_RC_INVALID_SLOT);
+	ck_assert_uint_eq(fw_activate(p, 0, 2), CXL_RC_INVALID_SLOT);
+	ck_assert_uint_eq(fw_part(p, 0x00, 1, 0, image, sizeof(image)), CXL_RC_BACKGROUND_STARTED);
+	ck_assert_uint_eq(bg_wait(p, 0x0201), 0);
+	fw_info(p, &active, &staged, 1, rev);
+	ck_assert_str_eq(rev, "SIM FW 1");
+	dev_close(p);
+}
+END_TEST
+
 START_TEST(memdev_too_big)
 {
 	static uint8_t big[4097];
@@ -1055,7 +1288,7 @@ START_TEST(switch_cel_exact)
 	static const struct {
 		uint16_t op, eff;
 	} want[] = {
-	    {0x0001, 0}, {0x0002, 0}, {0x0005, 0}, {0x0400, 0},    {0x0401, 0},
+	    {0x0001, 0}, {0x0002, 0}, {0x0005, 0},    {0x0400, 0}, {0x0401, 0},
 	    {0x5100, 0}, {0x5101, 0}, {0x5102, 0x02}, {0x5300, 0},
 	};
 	uint8_t cel[64];
@@ -1236,13 +1469,13 @@ START_TEST(switch_tunnel_cel)
 	/* the device behind the switch has its own, memory device CEL */
 	memcpy(in, cel_uuid, 16);
 	put32(in + 16, 0);
-	put32(in + 20, 22 * 4);
+	put32(in + 20, 24 * 4);
 	ck_assert_uint_eq(tunnel(p, 1, 9, 0x0401, in, 24), 0);
 	tunnel_reply(&m);
 	ck_assert_uint_eq(m.rc, 0);
-	ck_assert_uint_eq(m.payload_len, 88);
+	ck_assert_uint_eq(m.payload_len, 96);
 	ck_assert_mem_eq(m.payload, want, 8);
-	ck_assert_uint_eq(le16(m.payload + 84), 0x4400);
+	ck_assert_uint_eq(le16(m.payload + 92), 0x4400);
 	dev_close(p);
 }
 END_TEST
@@ -1435,6 +1668,11 @@ static Suite *sim_suite(void)
 	tcase_add_test(md, memdev_features);
 	tcase_add_test(md, memdev_sanitize);
 	tcase_add_test(md, memdev_too_big);
+	tcase_add_test(md, memdev_fw_full);
+	tcase_add_test(md, memdev_fw_parts);
+	tcase_add_test(md, memdev_fw_bad_sequence);
+	tcase_add_test(md, memdev_fw_bad_slot);
+	tcase_add_test(md, memdev_fw_activate);
 	tcase_add_test(md, instances_independent);
 	suite_add_tcase(s, md);
 	tcase_set_timeout(f, 30);
