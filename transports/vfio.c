@@ -585,8 +585,12 @@ static int vfio_pick_api(const char *sysfs, const char *devroot, const char *bdf
 	return -ENOENT;
 }
 
-/* Fills err for a failed VFIO_DEVICE_BIND_IOMMUFD, naming the devices that block the group. */
-static void vfio_cdev_bind_error(struct vfio *v, const char *path, int e, char *err, size_t errlen)
+/*
+ * Fills err for a failed VFIO_DEVICE_BIND_IOMMUFD, naming the devices that
+ * block the group (Linux 6.12 says EPERM then) or the process that holds the
+ * device; both return -EBUSY, as the group API does.
+ */
+static int vfio_cdev_bind_error(struct vfio *v, const char *path, int e, char *err, size_t errlen)
 {
 	char gpath[PATH_MAX], group[32], blockers[256] = "";
 
@@ -594,13 +598,17 @@ static void vfio_cdev_bind_error(struct vfio *v, const char *path, int e, char *
 	vfio_link_name(gpath, group, sizeof(group));
 	if (group[0])
 		vfio_group_blockers(v->sysfs, group, blockers, sizeof(blockers));
-	if (blockers[0])
+	if (blockers[0]) {
 		snprintf(err, errlen, "IOMMU group %s of %s is not viable: %s (%s: %s)", group,
 			 v->bdf, blockers, path, strerror(e));
-	else if (e == EBUSY || e == EINVAL)
+		return -EBUSY;
+	}
+	if (e == EBUSY || e == EINVAL) {
 		vfio_in_use_error(v->sysfs, v->devroot, v->bdf, path, e, err, errlen);
-	else
-		snprintf(err, errlen, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", path, strerror(e));
+		return -EBUSY;
+	}
+	snprintf(err, errlen, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", path, strerror(e));
+	return -e;
 }
 
 /* Opens the device's cdev, binds it to a new iommufd address space (no DMA is ever mapped). */
@@ -631,8 +639,7 @@ static int vfio_open_cdev(struct vfio *v, const char *cdev, char *err, size_t er
 		e = errno;
 		close(v->device); /* not to be named among the holders */
 		v->device = -1;
-		vfio_cdev_bind_error(v, path, e, err, errlen);
-		return e == EBUSY || e == EINVAL ? -EBUSY : -e;
+		return vfio_cdev_bind_error(v, path, e, err, errlen);
 	}
 	at.pt_id = ioas.out_ioas_id;
 	if (ioctl(v->device, VFIO_CDEV_ATTACH, &at) < 0) {

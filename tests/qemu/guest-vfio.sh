@@ -10,9 +10,23 @@
 # MBX_VFIO_LIB=1 for its checks, without running them here.
 . /mbx/lib.sh
 
-# What the kernel driver saw, before the device leaves it.
+# The kernel's memdev (/sys/bus/cxl/devices/memN) with serial $1, waiting up
+# to 30 s for it (with several, mem0 need not be the one, nor probed first).
+memdev_by_serial() {
+	i=0
+	while [ $i -lt 300 ]; do
+		for d in /sys/bus/cxl/devices/mem*; do
+			[ -f "$d/serial" ] && [ $(($(cat "$d/serial"))) = $(($1)) ] && { echo "$d"; return 0; }
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# What the kernel driver saw of the type3 0x1111, before the device leaves it.
 kernel_facts() {
-	m=/sys/bus/cxl/devices/mem0
+	m=$(memdev_by_serial 0x1111 || echo /sys/bus/cxl/devices/mem0)
 	bdf=$(basename "$(dirname "$(readlink -f $m)")")
 	k_serial=$(($(cat $m/serial)))
 	k_fw=$(cat $m/firmware_version)

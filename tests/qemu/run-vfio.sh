@@ -8,13 +8,14 @@
 # Usage: tests/qemu/run-vfio.sh BUILD_DIR memdev|switch|cdev
 #   memdev: QEMU 7.2 (bookworm): the cxl-type3 device (serial 0x1111)
 #           unbound from cxl_pci and bound to vfio-pci (guest-vfio.sh).
-#   cdev:   the same device, but the test kernel of build-cdev-kernel.sh
-#           (Linux 6.12 with IOMMUFD and the VFIO device cdev, drivers built
-#           in; built once per machine and cached) under QEMU 10 (as for
-#           switch: QEMU 7.2's type3 answers Get Event Interrupt Policy with
-#           zeros, and cxl_pci of Linux 6.3+ then fails its probe, "Failed
-#           to get interrupt for event Info log"): mbxd opens the type3
-#           through /dev/vfio/devices/vfioN and /dev/iommu (guest-vfio-cdev.sh).
+#   cdev:   the switch topology, but the test kernel of
+#           build-cdev-kernel.sh (Linux 6.12 with IOMMUFD and the VFIO device
+#           cdev, drivers built in; built once per machine and cached) under
+#           QEMU 10 (QEMU 7.2's type3 answers Get Event Interrupt Policy
+#           with zeros, and cxl_pci of Linux 6.3+ then fails its probe:
+#           "Failed to get interrupt for event Info log"): mbxd opens the
+#           type3 0x1111, then the switch CCI, through /dev/vfio/devices/vfioN
+#           and /dev/iommu (guest-vfio-cdev.sh).
 #   switch: QEMU 10 (bookworm-backports, run extracted, see lib-qemu10.sh):
 #           a switch whose CCI (cxl-switch-mailbox-cci, no kernel driver) is
 #           bound to vfio-pci, a type3 (0x3333) behind it, and a second type3
@@ -87,7 +88,7 @@ cxl_devices() {
 	set -- -object memory-backend-file,id=cxl-mem1,share=on,mem-path="$work/mem1.raw",size=256M \
 		-object memory-backend-file,id=cxl-lsa1,share=on,mem-path="$work/lsa1.raw",size=256M \
 		-device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1
-	if [ "$mode" != switch ]; then
+	if [ "$mode" = memdev ]; then
 		set -- "$@" -device cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2 \
 			-device cxl-type3,bus=rp0,memdev=cxl-mem1,lsa=cxl-lsa1,id=cxl-pmem0,sn=0x1111
 	else

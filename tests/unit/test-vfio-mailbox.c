@@ -706,6 +706,36 @@ START_TEST(in_use_names_the_holder)
 }
 END_TEST
 
+/*
+ * A refused VFIO_DEVICE_BIND_IOMMUFD on the CCI of the fake tree, whose group
+ * 7 holds a type3 that cxl_pci drives: Linux 6.12 answers EPERM there, and
+ * the refusal names the blocker with -EBUSY, as the group API does; an
+ * answer that is no refusal of the group passes through.
+ */
+START_TEST(cdev_bind_refusals)
+{
+	static struct vfio v;
+	char err[512];
+
+	fake_sysfs();
+	snprintf(v.sysfs, sizeof(v.sysfs), "%s", root);
+	snprintf(v.devroot, sizeof(v.devroot), "%s/devvfio", root);
+	snprintf(v.bdf, sizeof(v.bdf), "0000:0e:00.1");
+	ck_assert_int_eq(vfio_cdev_bind_error(&v, "vfio1", EPERM, err, sizeof(err)), -EBUSY);
+	ck_assert_str_eq(err, "IOMMU group 7 of 0000:0e:00.1 is not viable: 0000:0d:00.0 "
+			      "(cxl_pci) (vfio1: Operation not permitted)");
+	/* The type3 moved to vfio-pci: the group is viable, the device is held elsewhere. */
+	snprintf(err, sizeof(err), "%s/bus/pci/devices/0000:0d:00.0/driver", root);
+	ck_assert_int_eq(unlink(err), 0);
+	ck_assert_int_eq(symlink("../../../bus/pci/drivers/vfio-pci", err), 0);
+	ck_assert_int_eq(vfio_cdev_bind_error(&v, "vfio1", EINVAL, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err, "0000:0e:00.1 is in use by another process"));
+	ck_assert_int_eq(vfio_cdev_bind_error(&v, "vfio1", ENOTTY, err, sizeof(err)), -ENOTTY);
+	ck_assert_str_eq(err, "vfio1: VFIO_DEVICE_BIND_IOMMUFD: Inappropriate ioctl for device");
+	rm_fake_sysfs();
+}
+END_TEST
+
 static Suite *vfio_mailbox_suite(void)
 {
 	Suite *s = suite_create("vfio-mailbox");
@@ -738,6 +768,7 @@ static Suite *vfio_mailbox_suite(void)
 	tcase_add_test(t, cdev_found_and_chosen);
 	tcase_add_test(t, open_follows_vfio_api);
 	tcase_add_test(t, in_use_names_the_holder);
+	tcase_add_test(t, cdev_bind_refusals);
 	suite_add_tcase(s, t);
 	return s;
 }
