@@ -36,8 +36,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib-qemu10.sh"
 
 mkdir -p "$cache" || fail "cannot create the cache $cache"
-exec 9>"$cache/cdev-kernel.lock"
-flock 9 || fail "cannot lock $cache/cdev-kernel.lock"
+exec 8>"$cache/cdev-kernel.lock"
+flock 8 || fail "cannot lock $cache/cdev-kernel.lock"
 
 # Without root (no download, no packages), the cached kernel still serves.
 if [ "$(id -u)" != 0 ]; then
@@ -48,9 +48,12 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 need_pkgs build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils
+# The backports apt state is shared with lib-qemu10.sh's users: one at a time.
+lock_cache
 apt_bpo=1
 bpo_sources
 deb=$(fetch_deb "$srcpkg")
+flock -u 9
 srcver=$(dpkg-deb -f "$deb" Version) || fail "cannot read the version of $deb"
 key=$(printf '%s\n%s\n' "$srcver" "$options" | md5sum | cut -c1-12)
 image="$cache/cdev-kernel-$key.bzImage"
