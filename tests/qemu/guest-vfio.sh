@@ -82,6 +82,23 @@ bind_vfio() {
 	fi
 }
 
+# After start-up mbxd runs as _mbxd (uid 101) with no_new_privs and its
+# seccomp filter, still holding the two VFIO files matching $1 (the cdev and
+# the iommufd, or the container and the group).
+check_sandbox() {
+	st=/proc/$mbxd_pid/status
+	sc=$(sed -n 's/^Seccomp:[[:space:]]*//p' $st)
+	nnp=$(sed -n 's/^NoNewPrivs:[[:space:]]*//p' $st)
+	uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' $st)
+	held=$(ls -l /proc/$mbxd_pid/fd 2>/dev/null | sed -n 's/.* -> //p' | grep "$1" | sort | tr '\n' ' ' | sed 's/ $//')
+	echo "MBX-NOTE mbxd $mbxd_pid: Seccomp $sc, NoNewPrivs $nnp, uid $uid, holds $held"
+	if [ "$sc" = 2 ] && [ "$nnp" = 1 ] && [ "$uid" = 101 ] && [ "$(echo $held | wc -w)" = 2 ]; then
+		ok "sandboxed-after-start-up (seccomp filter, uid 101, holds $held)"
+	else
+		bad "sandboxed-after-start-up" "Seccomp \"$sc\" NoNewPrivs \"$nnp\" uid \"$uid\" holds \"$held\""
+	fi
+}
+
 check_devices() {
 	as_tester --json devices
 	t=$(json '.devices[0].transport') k=$(json '.devices[0].kind') s=$(json '.devices[0].serial')
@@ -227,6 +244,7 @@ check_refused_while_kernel_owned
 bind_vfio
 write_config "serial: 0x1111"
 start_mbxd
+check_sandbox "/dev/vfio/"
 check_devices
 check_identify_memdev
 check_identify
