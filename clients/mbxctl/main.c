@@ -21,6 +21,13 @@ static const struct ctl_command main_commands[] = {
      "explain DEV OPCODE [--hex HEX | --in FILE] [--reason TEXT] [--tunnel PORT]",
      "would this be allowed, and why? (nothing reaches the device)"},
     {"cel", cmd_cel, "cel DEV [--tunnel PORT]", "the Command Effects Log, decoded"},
+    {"firmware-update", cmd_firmware_update,
+     "firmware-update DEV IMAGE [--slot N] [--activate online|offline|none] --reason TEXT\n"
+     "                  [--wait]",
+     "Transfer FW (0201h) of IMAGE to the slot after the active one (or --slot N), in\n"
+     "      parts that fit the mailbox; --wait follows the transfer; --activate online|offline\n"
+     "      then sends Activate FW (0202h), and waits. A kernel-owned device (transport\n"
+     "      chardev) activates offline by itself and refuses Activate FW: keep --activate none"},
     {"watch", cmd_watch, "watch DEV [--until-complete]",
      "follow DEV's background operations, whoever started them, until interrupted"},
     {"metrics", cmd_metrics, "metrics [--textfile PATH]",

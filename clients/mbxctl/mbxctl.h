@@ -125,5 +125,6 @@ int cmd_explain(struct ctl *ctl, int argc, char **argv);
 int cmd_cel(struct ctl *ctl, int argc, char **argv);
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_watch(struct ctl *ctl, int argc, char **argv);
+int cmd_firmware_update(struct ctl *ctl, int argc, char **argv);
 
 #endif

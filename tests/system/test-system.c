@@ -795,6 +795,76 @@ START_TEST(test_sigterm_exits_cleanly)
 }
 END_TEST
 
+/*
+ * mbxctl firmware-update on mem0 (4 KiB mailbox) with a 10000-byte image,
+ * three parts: the operator (read only) is refused at the first part, before
+ * the device; the admin (data class, a reason) writes slot 2 with every part
+ * audited; --activate online then makes slot 2 the running one.
+ */
+START_TEST(test_firmware_update_in_parts_audited_and_activated)
+{
+	static const char rev[] = "SYSTEST-FW-9.9.9"; /* the image's first 16 bytes */
+	static uint8_t image[10000];
+	char path[400], out[16384], want[40], *audit, *line;
+	unsigned intents = 0;
+	FILE *f;
+	int rc;
+
+	memset(image, 0xa5, sizeof(image));
+	memcpy(image, rev, 16);
+	snprintf(path, sizeof(path), "%s/fw.bin", h.dir);
+	f = fopen(path, "wb");
+	ck_assert(f && fwrite(image, 1, sizeof(image), f) == sizeof(image) && fclose(f) == 0);
+	chmod(path, 0644);
+
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "firmware-update", "mem0", path,
+			    "--reason", "CHG-7 firmware", "--wait", NULL);
+	ck_assert_msg(rc == 3, "operator firmware-update: exit %d (want 3, denied): %s", rc, out);
+	ck_assert_msg(strstr(out, "part 1 of 3 (Initiate"), "refused part not named: %s", out);
+	audit = harness_read_file(h.audit);
+	ck_assert_msg(!audit || !strstr(audit, "\"kind\":\"intent\""),
+		      "a denied part reached the device: %s", audit);
+	free(audit);
+
+	rc = harness_mbxctl(&h, H_ADMIN, out, sizeof(out), "firmware-update", "mem0", path,
+			    "--reason", "CHG-7 firmware", "--wait", NULL);
+	ck_assert_msg(rc == 0, "admin firmware-update: exit %d: %s", rc, out);
+	ck_assert_msg(strstr(out, "3 parts") && strstr(out, "complete: Success (00h)") &&
+			  strstr(out, "slot 2:      \"SYSTEST-FW-9.9.9\""),
+		      "transfer not reported: %s", out);
+	/* Get FW Info: slot 2's revision at 20h, slot 1 still active. */
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "--json", "send", "mem0",
+			    "get-fw-info", NULL);
+	ck_assert_msg(rc == 0, "get-fw-info: exit %d: %s", rc, out);
+	for (int i = 0; i < 16; i++)
+		snprintf(want + 2 * i, 3, "%02x", (unsigned char)rev[i]);
+	line = strstr(out, "\"output_hex\":\"");
+	ck_assert_msg(line && strncmp(line + 14 + 2 * 0x20, want, 32) == 0 &&
+			  strncmp(line + 14, "0201", 4) == 0,
+		      "slot 2 does not hold %s, or slot 1 is not active: %s", rev, out);
+	/* One intent with the reason per part, none for the denied attempt. */
+	audit = harness_read_file(h.audit);
+	ck_assert(audit != NULL);
+	for (line = strtok(audit, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, "\"kind\":\"intent\"") && strstr(line, "\"opcode\":\"0x0201\"")) {
+			ck_assert_msg(strstr(line, "\"reason\":\"CHG-7 firmware\"") &&
+					  strstr(line, H_ADMIN),
+				      "intent without the admin's reason: %s", line);
+			intents++;
+		}
+	free(audit);
+	ck_assert_uint_eq(intents, 3);
+
+	rc = harness_mbxctl(&h, H_ADMIN, out, sizeof(out), "firmware-update", "mem0", path,
+			    "--reason", "CHG-8 activate", "--activate", "online", NULL);
+	ck_assert_msg(rc == 0, "firmware-update --activate online: exit %d: %s", rc, out);
+	ck_assert_msg(strstr(out, "slot 2 is running now"), "no activation reported: %s", out);
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "identify", "mem0", NULL);
+	ck_assert_msg(rc == 0 && strstr(out, "firmware revision:   SYSTEST-FW-9.9.9"),
+		      "identify does not show the activated firmware: exit %d: %s", rc, out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("system");
@@ -821,6 +891,7 @@ int main(void)
 	tcase_add_test(tc, test_client_leaving_drops_queued_and_audits_in_flight);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
 	tcase_add_test(tc, test_sigterm_finishes_in_flight_and_cancels_queued);
+	tcase_add_test(tc, test_firmware_update_in_parts_audited_and_activated);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
