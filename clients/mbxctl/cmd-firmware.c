@@ -48,7 +48,8 @@ struct fw_update {
 	unsigned parts, accepted;
 	uint32_t tag; /* of the part that started the background transfer */
 	bool background, aborted;
-	json_t *doc; /* with --json */
+	bool kernel_owned; /* the chardev transport: the kernel driver owns the device */
+	json_t *doc;       /* with --json */
 };
 
 static const char *const fw_action_names[] = {"Full Transfer", "Initiate", "Continue", "End",
@@ -191,11 +192,34 @@ static int fw_read_image(struct fw_update *fw)
 	return CTL_EXIT_USAGE;
 }
 
+/* The device's mailbox size and whether the kernel owns it, from the daemon's list. */
+static int fw_device(struct fw_update *fw, uint32_t *max)
+{
+	struct mbx_device_desc *list;
+	size_t n;
+	int r = mbx_devices(fw->ctl->client, &list, &n);
+
+	if (r < 0)
+		return ctl_failed(fw->ctl, r);
+	*max = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].name, fw->ctl->device) == 0) {
+			*max = list[i].payload_max ? list[i].payload_max : 256;
+			fw->kernel_owned = strcmp(list[i].transport, "chardev") == 0;
+		}
+	free(list);
+	if (*max == 0) {
+		out_err("%s: no such device (see mbxctl devices)", fw->ctl->device);
+		return CTL_EXIT_INVALID;
+	}
+	return 0;
+}
+
 /* The image bytes one part carries: what fits the mailbox after the header, in 128s. */
 static int fw_part_room(struct fw_update *fw)
 {
-	uint32_t max, server = mbx_server(fw->ctl->client)->max_payload;
-	int r = ctl_device_payload_max(fw->ctl, &max);
+	uint32_t max = 0, server = mbx_server(fw->ctl->client)->max_payload;
+	int r = fw_device(fw, &max);
 
 	if (r)
 		return r;
@@ -213,9 +237,21 @@ static int fw_part_room(struct fw_update *fw)
 	return 0;
 }
 
+/* Says why --activate cannot be used on a kernel-owned device. */
+static int fw_kernel_owned(const struct fw_update *fw)
+{
+	out_err("%s: the kernel owns this memory device: its firmware upload activates the "
+		"image itself (offline, for the next cold reset) and it refuses Activate FW "
+		"(0202h); run again with --activate none (nothing was sent)",
+		fw->ctl->device);
+	return CTL_EXIT_DENIED;
+}
+
 /*
- * Refuses --activate before anything is sent when the daemon would refuse
- * Activate FW: kernel-owned (the kernel activates by itself) or denied.
+ * Refuses --activate before anything is sent when Activate FW would be
+ * refused: on a kernel-owned device (the chardev transport, or the daemon's
+ * EXPLAIN says kernel-owned: the kernel activates by itself), or when the
+ * policy denies it.
  */
 static int fw_check_activate(struct fw_update *fw)
 {
@@ -227,16 +263,14 @@ static int fw_check_activate(struct fw_update *fw)
 
 	if (fw->activate == FW_ACTIVATE_NONE)
 		return 0;
+	if (fw->kernel_owned)
+		return fw_kernel_owned(fw);
 	r = ctl_call(fw->ctl, MBX_MSG_EXPLAIN, FW_OP_ACTIVATE, in, sizeof(in), &a);
 	if (r)
 		return r;
 	status = a.reply.result.status;
 	if (status == MBX_STATUS_KERNEL_OWNED) {
-		out_err("%s: the kernel owns this memory device: its firmware upload activates "
-			"the image itself (offline, for the next cold reset) and it refuses "
-			"Activate FW (0202h); run again with --activate none (nothing was sent)",
-			fw->ctl->device);
-		r = CTL_EXIT_DENIED;
+		r = fw_kernel_owned(fw);
 	} else if (status != MBX_STATUS_OK) {
 		r = result_check(fw->ctl, &a, FW_OP_ACTIVATE);
 		fprintf(stderr, "mbxctl: --activate would be refused: nothing was sent\n");
