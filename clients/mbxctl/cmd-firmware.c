@@ -167,7 +167,10 @@ static int fw_read_image(struct fw_update *fw)
 		uint8_t *p;
 
 		if (fw->len == cap) {
+			/* One byte past the maximum is enough to tell the image is too big. */
 			cap = cap ? 2 * cap : 65536;
+			if (cap > FW_IMAGE_MAX + 1)
+				cap = FW_IMAGE_MAX + 1;
 			p = realloc(fw->image, cap);
 			if (!p) {
 				err = ENOMEM;
