@@ -255,6 +255,32 @@ check_fw_audit() {
 	fi
 }
 
+# What an operator runs: mbxctl firmware-update picks the kernel's slot from
+# Get FW Info and splits the image into parts that fit the mailbox; asking it
+# to activate is refused before anything is sent (the kernel activates).
+check_fw_update_with_mbxctl() {
+	dd if=/dev/urandom of=/tmp/fw2.img bs=1000 count=3 2>/dev/null
+	n=$(jq -s 'map(select(.opcode == "0x0201")) | length' /var/log/mbxd/audit.jsonl)
+	as_user admin --json firmware-update mem0 /tmp/fw2.img --activate online --reason CHG-8
+	st=$rc
+	n2=$(jq -s 'map(select(.opcode == "0x0201")) | length' /var/log/mbxd/audit.jsonl)
+	echo "--activate online: exit $st: $(grep -v '^{' "$out" | head -n1); Transfer FW records $n -> $n2"
+	if [ $st != 0 ] && [ "$n" = "$n2" ]; then
+		ok "mbxctl-firmware-update-activate-refused-up-front"
+	else
+		bad "mbxctl-firmware-update-activate-refused-up-front" "exit $st, records $n -> $n2"
+	fi
+	as_user admin firmware-update mem0 /tmp/fw2.img --reason CHG-8 --wait
+	sed 's/^/    > /' "$out"
+	after=$(fw_info)
+	if [ $rc = 0 ] && [ "$after" = "1 2 BWFW VERSION 1" ] && [ "$(cat $fwdir/status)" = idle ] &&
+		[ -z "$(cat $fwdir/error)" ]; then
+		ok "mbxctl-firmware-update-through-the-kernel"
+	else
+		bad "mbxctl-firmware-update-through-the-kernel" "exit $rc, fw info $after, error $(cat $fwdir/error)"
+	fi
+}
+
 setup_users
 start_mbxd
 check_routes_shown
@@ -269,5 +295,6 @@ check_fw_route_shown
 check_fw_refusals
 check_fw_update
 check_fw_audit
+check_fw_update_with_mbxctl
 stop_mbxd
 echo "MBX-QEMU-DONE pass=$pass fail=$failed"
