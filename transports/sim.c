@@ -233,7 +233,8 @@ struct sim {
 
 static const char *const sim_options[] = {
     "model",       "serial",       "latency_us", "sanitize_ms", "ports",   "tunnel_port",
-    "payload_max", "fault_opcode", "fault",      "fault_count", "hang_ms", NULL,
+    "payload_max", "fault_opcode", "fault",      "fault_count", "hang_ms", "fw_slots",
+    "fw_transfer_ms", NULL,
 };
 
 #define SIM_DEFAULT_PAYLOAD       4096u
@@ -308,14 +309,14 @@ static int sim_open_fault(struct sim *s, const struct mbx_transport_config *cfg,
 	return 0;
 }
 
-/* Refuses a switch-only option on a memory device: it would silently do nothing. */
-static int sim_refuse_option(const struct mbx_transport_config *cfg, const char *key, char *err,
-			     size_t errlen)
+/* Refuses an option of the other model: it would silently do nothing. */
+static int sim_refuse_option(const struct mbx_transport_config *cfg, const char *key,
+			     const char *model, char *err, size_t errlen)
 {
 	if (!transport_option(cfg, key))
 		return 0;
-	snprintf(err, errlen, "%s:%d: %s: only applies to model switch", cfg->config_file,
-		 sim_option_line(cfg, key), key);
+	snprintf(err, errlen, "%s:%d: %s: only applies to model %s", cfg->config_file,
+		 sim_option_line(cfg, key), key, model);
 	return -EINVAL;
 }
 
@@ -367,11 +368,18 @@ static int sim_open_memdev(struct sim *s, const struct mbx_transport_config *cfg
 	    .payload_max = s->payload_max,
 	    .sanitize_ms = s->sanitize_ms,
 	};
+	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT;
 	int rc;
 
-	if ((rc = sim_refuse_option(cfg, "ports", err, errlen)) < 0 ||
-	    (rc = sim_refuse_option(cfg, "tunnel_port", err, errlen)) < 0)
+	if ((rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "tunnel_port", "switch", err, errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "fw_slots", 2, SIM_FW_SLOTS_MAX, &slots, err,
+				       errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "fw_transfer_ms", 1, 3600000, &transfer_ms, err,
+				       errlen)) < 0)
 		return rc;
+	mc.fw_slots = (unsigned)slots;
+	mc.fw_transfer_ms = transfer_ms;
 	s->memdev = sim_memdev_new(&mc);
 	return s->memdev ? 0 : -ENOMEM;
 }
@@ -384,7 +392,9 @@ static int sim_open_switch(struct sim *s, const struct mbx_transport_config *cfg
 	struct sim_switch_config sc;
 	int rc;
 
-	if ((rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
+	if ((rc = sim_refuse_option(cfg, "fw_slots", "memdev", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "fw_transfer_ms", "memdev", err, errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
 				       &ports, err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) < 0)
 		return rc;

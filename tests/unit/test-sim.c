@@ -1206,7 +1206,8 @@ START_TEST(options_list)
 {
 	static const char *const keys[] = {"model", "serial",      "latency_us",  "sanitize_ms",
 					   "ports", "tunnel_port", "payload_max", "fault_opcode",
-					   "fault", "fault_count", "hang_ms"};
+					   "fault", "fault_count", "hang_ms",     "fw_slots",
+					   "fw_transfer_ms"};
 	size_t n = 0;
 
 	while (ops->options[n])
@@ -1245,6 +1246,10 @@ START_TEST(options_errors)
 	open_fails("tunnel_port", "model", "switch", "tunnel_port", "0", NULL);
 	open_fails("tunnel_port", "model", "switch", "tunnel_port", "4", NULL);
 	open_fails("tunnel_port", "model", "switch", "ports", "8", "tunnel_port", "8", NULL);
+	open_fails("fw_slots", "fw_slots", "1", NULL);
+	open_fails("fw_slots", "fw_slots", "5", NULL);
+	open_fails("fw_transfer_ms", "fw_transfer_ms", "0", NULL);
+	open_fails("fw_slots", "model", "switch", "fw_slots", "2", NULL);
 }
 END_TEST
 
