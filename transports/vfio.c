@@ -337,7 +337,8 @@ static void vfio_holders(const char *path, char *out, size_t outlen)
 		while (fds && !held && (f = readdir(fds))) {
 			ssize_t n;
 
-			snprintf(fdpath, sizeof(fdpath), "/proc/%.20s/fd/%.20s", p->d_name, f->d_name);
+			snprintf(fdpath, sizeof(fdpath), "/proc/%.20s/fd/%.20s", p->d_name,
+				 f->d_name);
 			n = readlink(fdpath, target, sizeof(target) - 1);
 			held = n > 0 && (target[n] = '\0', !strcmp(target, path));
 		}
