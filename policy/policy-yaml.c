@@ -231,6 +231,9 @@ static const char *policy_yaml_name_problem(const char *s)
 	for (const char *c = s; *c; c++)
 		if (*c <= ' ' || *c == 0x7f || *c == ':' || *c == '/')
 			return "contains a blank, ':', '/' or a control character";
+	/* Devices take patterns; people do not, and "*" read as a name would match no one. */
+	if (strpbrk(s, "*?[]"))
+		return "is a pattern, but user and group names are exact (for everyone: who: any)";
 	return NULL;
 }
 

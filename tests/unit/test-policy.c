@@ -743,6 +743,26 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* A pattern where a user or group name goes is refused: it would match no one. */
+START_TEST(test_who_names_are_not_patterns)
+{
+	const char *path = put("glob.yaml",
+			       "version: 1\n"                                        /* 1 */
+			       "rules:\n"                                            /* 2 */
+			       "  - name: everyone\n"                                /* 3 */
+			       "    who: { users: [\"*\"], groups: [\"ops?\"] }\n" /* 4 */
+			       "    allow: [read]\n",                                /* 5 */
+			       0644);
+
+	ck_assert_str_eq(load_errors(path, false),
+			 "glob.yaml:4: bad users entry \"*\": is a pattern, but user and group "
+			 "names are exact (for everyone: who: any)\n"
+			 "glob.yaml:4: bad groups entry \"ops?\": is a pattern, but user and group "
+			 "names are exact (for everyone: who: any)\n"
+			 "glob.yaml:4: who names no user and no group\n");
+}
+END_TEST
+
 /* YAML syntax errors and a missing version. */
 START_TEST(test_load_syntax_errors)
 {
@@ -973,6 +993,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_decide_rate_limit);
 	tcase_add_test(tc, test_decide_tunnel_targets);
 	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_who_names_are_not_patterns);
 	tcase_add_test(tc, test_load_syntax_errors);
 	tcase_add_test(tc, test_user_files);
 	tcase_add_test(tc, test_ownership);
