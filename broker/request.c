@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbx/strcopy.h>
+
 #include "audit.h"
 #include "broker.h"
 #include "catalog.h"
@@ -29,9 +31,9 @@ static void request_result_from_decision(struct mbx_result *r, const struct poli
 	r->cls = (uint8_t)d->cls;
 	r->decision = (uint8_t)d->decision;
 	r->retry_after_ms = d->retry_after_ms;
-	snprintf(r->rule, sizeof(r->rule), "%s", d->rule);
-	snprintf(r->source, sizeof(r->source), "%s", d->source);
-	snprintf(r->message, sizeof(r->message), "%s", d->message);
+	mbx_strcopy(r->rule, sizeof(r->rule), d->rule);
+	mbx_strcopy(r->source, sizeof(r->source), d->source);
+	mbx_strcopy(r->message, sizeof(r->message), d->message);
 	r->n_inner = (uint16_t)(d->n_inner < MBX_INNER_MAX ? d->n_inner : MBX_INNER_MAX);
 	memcpy(r->inner, d->inner, r->n_inner * sizeof(r->inner[0]));
 }
@@ -104,8 +106,8 @@ static struct job *request_job(struct session *s, struct device *d, uint32_t tag
 	j->uid = s->who.uid;
 	j->gid = s->who.gid;
 	j->pid = s->who.pid;
-	snprintf(j->user, sizeof(j->user), "%s", s->who.user);
-	snprintf(j->reason, sizeof(j->reason), "%s", m->reason);
+	mbx_strcopy(j->user, sizeof(j->user), s->who.user);
+	mbx_strcopy(j->reason, sizeof(j->reason), m->reason);
 	j->decision = *dec;
 	j->cmd.opcode = m->opcode;
 	if (m->timeout_ms)
@@ -314,7 +316,7 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	r->audit_seq = j->audit_seq;
 	if (j->xrc < 0) {
 		r->status = (uint16_t)j->not_run_status;
-		snprintf(r->message, sizeof(r->message), "%s", j->cmd.error);
+		mbx_strcopy(r->message, sizeof(r->message), j->cmd.error);
 		return;
 	}
 	if (j->xrc >= (int)(sizeof(xport_status) / sizeof(xport_status[0]))) {
@@ -336,7 +338,7 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 		snprintf(r->message, sizeof(r->message), "%s: %s", cxl_rc_name(j->cmd.cxl_rc),
 			 j->cmd.error);
 	else
-		snprintf(r->message, sizeof(r->message), "%s", cxl_rc_name(j->cmd.cxl_rc));
+		mbx_strcopy(r->message, sizeof(r->message), cxl_rc_name(j->cmd.cxl_rc));
 	r->payload = j->out;
 	r->payload_len = (uint32_t)j->cmd.out_len;
 }

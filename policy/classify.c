@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbx/strcopy.h>
+
 #include "cci.h"
 #include "policy-internal.h"
 
@@ -69,9 +71,9 @@ static void classify_name(const struct policy *p, uint16_t opcode, char *buf, si
 	const struct catalog_entry *e = catalog_lookup(opcode);
 
 	if (o && o->name[0])
-		policy_copy(buf, cap, o->name);
+		mbx_strcopy(buf, cap, o->name);
 	else if (e)
-		policy_copy(buf, cap, e->name);
+		mbx_strcopy(buf, cap, e->name);
 	else if (opcode >= 0xc000)
 		snprintf(buf, cap, "Vendor Command %04Xh", opcode);
 	else

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbx/strcopy.h>
+
 #include "policy-internal.h"
 
 #define SUBJECT_ANY  0
@@ -520,7 +522,7 @@ static void decide_fill_class(const struct policy *p, const struct policy_class 
 {
 	out->cls = pc->cls;
 	out->background = pc->background;
-	policy_copy(out->name, sizeof(out->name), pc->level[0].name);
+	mbx_strcopy(out->name, sizeof(out->name), pc->level[0].name);
 	out->audited = (p->audit_mask & POLICY_CLASS_BIT(pc->cls)) != 0;
 	out->reason_required = (p->reason_mask & POLICY_CLASS_BIT(pc->cls)) != 0;
 	out->n_inner = 0;
@@ -546,8 +548,8 @@ static void decide_refuse(struct policy_decision *out, enum mbx_status st,
 	out->decision = st == MBX_STATUS_INVALID ? MBX_DECISION_INVALID : MBX_DECISION_DENY;
 	out->status = st;
 	if (r) {
-		policy_copy(out->rule, sizeof(out->rule), r->name);
-		policy_copy(out->source, sizeof(out->source), r->source);
+		mbx_strcopy(out->rule, sizeof(out->rule), r->name);
+		mbx_strcopy(out->source, sizeof(out->source), r->source);
 	}
 	va_start(ap, fmt);
 	vsnprintf(out->message, sizeof(out->message), fmt, ap);
@@ -663,8 +665,8 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 	}
 	out->decision = MBX_DECISION_ALLOW;
 	out->status = MBX_STATUS_OK;
-	policy_copy(out->rule, sizeof(out->rule), r->name);
-	policy_copy(out->source, sizeof(out->source), r->source);
+	mbx_strcopy(out->rule, sizeof(out->rule), r->name);
+	mbx_strcopy(out->source, sizeof(out->source), r->source);
 	decide_allowed_message(out, req->opcode, cls, dev, r);
 }
 

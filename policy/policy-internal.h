@@ -141,17 +141,6 @@ struct policy_class {
 	struct policy_level level[1 + POLICY_TUNNEL_DEPTH_MAX];
 };
 
-/* Copies a string into a fixed field, truncating; cheaper than snprintf on hot paths. */
-static inline void policy_copy(char *dst, size_t cap, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n > cap - 1)
-		n = cap - 1;
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 /* classify.c */
 void policy_classify(const struct policy *p, const struct policy_device *dev, uint16_t opcode,
