@@ -116,7 +116,8 @@ static int transfer(struct chardev_fw *fw, struct mbx_transport_cmd *cmd, uint8_
 	in[1] = slot;
 	in[4] = (uint8_t)offset;
 	in[5] = (uint8_t)(offset >> 8);
-	memcpy(in + CHARDEV_FW_HEADER, data, len);
+	if (len)
+		memcpy(in + CHARDEV_FW_HEADER, data, len);
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->opcode = CHARDEV_FW_OP_TRANSFER;
 	cmd->in = in;
