@@ -406,6 +406,18 @@ int chardev_fw_transfer(struct chardev_fw *fw, chardev_fw_slots_fn slots, void *
 	return fw_start(fw, cmd);
 }
 
+/* Whether the kernel's upload still holds the device's mailbox. */
+bool chardev_fw_kernel_busy(const struct chardev_fw *fw)
+{
+	char status[32];
+
+	if (fw->state != CHARDEV_FW_RUNNING)
+		return false;
+	/* Unreadable: assume it runs, as the next 0002h poll will say. */
+	return fw_read(fw, CHARDEV_FW_STATUS, status, sizeof(status)) < 0 ||
+	       strcmp(status, "idle") != 0;
+}
+
 /* Asks the kernel to stop a running upload, or drops held parts (Request Abort). */
 int chardev_fw_abort(struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 {

@@ -81,6 +81,12 @@ int chardev_fw_transfer(struct chardev_fw *fw, chardev_fw_slots_fn slots, void *
 			struct mbx_transport_cmd *cmd);
 /* Answers Background Operation Status (0002h) while the kernel's upload runs. */
 int chardev_fw_bg_status(struct chardev_fw *fw, struct mbx_transport_cmd *cmd);
+/*
+ * Whether the kernel's upload still holds the device's mailbox: the kernel
+ * keeps its mailbox lock through each background Transfer FW part (seconds),
+ * so a command sent through the chardev meanwhile would wait in the ioctl.
+ */
+bool chardev_fw_kernel_busy(const struct chardev_fw *fw);
 /* Asks the kernel to stop a running upload, or drops held parts (Request Abort). */
 int chardev_fw_abort(struct chardev_fw *fw, struct mbx_transport_cmd *cmd);
 

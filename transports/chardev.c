@@ -688,7 +688,8 @@ static int chardev_transfer_fw(struct chardev *c, struct mbx_transport_cmd *cmd)
 
 /*
  * Runs one command: by a sysfs route, from security/state or the upload
- * class while a routed operation runs, or through the chardev.
+ * class while a routed operation runs, busy while the kernel's upload holds
+ * the mailbox, or through the chardev.
  */
 static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 {
@@ -706,6 +707,16 @@ static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 		return chardev_fw_abort(&c->fw, cmd);
 	if (cmd->opcode == CHARDEV_OP_BG_STATUS && c->bg_opcode)
 		return chardev_bg_status(c, cmd);
+	if (chardev_fw_kernel_busy(&c->fw)) {
+		/* Busy now, as a device answers, rather than an ioctl that waits seconds. */
+		cmd->out_len = 0;
+		cmd->cxl_rc = CHARDEV_RC_BUSY;
+		chardev_msg(cmd->error, sizeof(cmd->error),
+			    "the kernel holds %s's mailbox for its firmware upload; retry when it "
+			    "completes",
+			    c->path);
+		return MBX_XPORT_OK;
+	}
 	return chardev_submit_ioctl(c, cmd);
 }
 

@@ -207,7 +207,18 @@ check_fw_update() {
 	r1="$rc $(json .return_code)"
 	as_user admin --json send mem0 0x0201 --in /tmp/fw-p2 --reason CHG-7-fw-update
 	r2="$rc $(json .return_code)"
-	as_user admin --json send mem0 0x0201 --in /tmp/fw-p3 --reason CHG-7-fw-update --wait
+	# The End starts the kernel's upload; meanwhile tester's Identify gets Busy at
+	# once instead of waiting in the kernel (which holds the mailbox per part).
+	su -s /bin/sh admin -c "mbxctl --json send mem0 0x0201 --in /tmp/fw-p3 --reason CHG-7-fw-update --wait" \
+		>/tmp/fw-p3.out 2>&1 &
+	upload=$!
+	sleep 1
+	as_tester --json send mem0 identify-memory-device
+	during="$rc $(json .return_code) $(json .duration_us)"
+	during_msg=$(json .message)
+	rc=0
+	wait $upload || rc=$?
+	cp /tmp/fw-p3.out "$out"
 	sed 's/^/    > /' "$out"
 	started=$(grep '^{' "$out" | head -n1 | jq -r '"\(.status) \(.return_code)"')
 	msg=$(grep '^{' "$out" | head -n1 | jq -r .message)
@@ -230,6 +241,20 @@ check_fw_update() {
 		bad "firmware-update-progress-events" "no progress event"
 	fi
 	# The kernel's own account of the upload (Debian's ndctl 76 cannot list firmware).
+	# duration_us is mbxd's time in the transport: microseconds, not the seconds of a part.
+	echo "Identify during the upload: exit, rc, us in the transport: $during: $during_msg"
+	set -- $during
+	if [ "$1 $2" = "1 0x06" ] && [ "${3:-999999}" -lt 100000 ]; then
+		ok "identify-during-the-upload-is-busy-at-once ($3 us)"
+	else
+		bad "identify-during-the-upload-is-busy-at-once" "exit, rc, us: $during"
+	fi
+	as_tester --json send mem0 identify-memory-device
+	if [ $rc = 0 ] && [ "$(json .status)" = ok ]; then
+		ok "device-answers-after-the-upload"
+	else
+		bad "device-answers-after-the-upload" "exit $rc"
+	fi
 	if [ "$kernel" = 'idle "" 0' ]; then
 		ok "firmware-update-kernel-reports-no-error"
 	else

@@ -176,13 +176,16 @@ START_TEST(test_full_transfer)
 	ck_assert_uint_eq(poll_status(&fw, &rc), (200 * 99 / 300) << 1 | 1);
 	put("status", "programming\n");
 	ck_assert_uint_eq(poll_status(&fw, &rc), 99 << 1 | 1);
+	ck_assert(chardev_fw_kernel_busy(&fw));
 	ck_assert_int_eq(transfer(&fw, &cmd, 0, 2, 0, image, 10), MBX_XPORT_OK);
 	ck_assert_uint_eq(cmd.cxl_rc, 0x08); /* FW transfer in progress */
 
 	put("status", "idle\n");
+	ck_assert(!chardev_fw_kernel_busy(&fw)); /* done, even before the poll says so */
 	ck_assert_uint_eq(poll_status(&fw, &rc), 100 << 1);
 	ck_assert_uint_eq(rc, 0);
 	ck_assert_int_eq(fw.state, CHARDEV_FW_IDLE);
+	ck_assert(!chardev_fw_kernel_busy(&fw));
 	chardev_fw_close(&fw);
 	rm_fake_class();
 }

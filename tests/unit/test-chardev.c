@@ -407,6 +407,50 @@ START_TEST(test_sanitize_through_sysfs)
 }
 END_TEST
 
+/*
+ * While the kernel's firmware upload holds the mailbox, a command for the
+ * chardev is answered Busy at once (the ioctl would wait for seconds);
+ * 0002h is answered from the upload class; once the class says idle, the
+ * chardev is used again.
+ */
+START_TEST(test_busy_while_the_kernel_uploads)
+{
+	static const char *const attrs[] = {"loading", "data", "remaining_size", "error", "cancel"};
+	struct chardev c;
+	struct mbx_transport_cmd cmd;
+	uint8_t out[64];
+	char rel[128];
+
+	fake_sysfs();
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		snprintf(rel, sizeof(rel), "bus/cxl/devices/mem1/firmware/mem0/%s", attrs[i]);
+		fake_file(rel, "");
+	}
+	fake_file("bus/cxl/devices/mem1/firmware/mem0/status", "transferring\n");
+	with_ids(&c, NULL, 0);
+	c.fw.enabled = true;
+	snprintf(c.sysdir, sizeof(c.sysdir), "%s/bus/cxl/devices/mem1", root);
+	chardev_open_sysfs(&c);
+	ck_assert_int_eq(c.fw.open_err, 0);
+	c.fw.state = CHARDEV_FW_RUNNING; /* as after a Full Transfer handed to the kernel */
+	c.fw.size = 100;
+
+	ck_assert_int_eq(run(&c, 0x4000, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, CHARDEV_RC_BUSY);
+	ck_assert_msg(strstr(cmd.error, "holds /dev/cxl/mem0's mailbox for its firmware upload"),
+		      "%s", cmd.error);
+	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
+	ck_assert_int_eq(run(&c, 0x0002, &cmd, out, sizeof(out)), MBX_XPORT_OK);
+	ck_assert_uint_eq(out[0] & 1, 1);
+
+	fake_file("bus/cxl/devices/mem1/firmware/mem0/status", "idle\n");
+	/* No chardev fd here: reaching the ioctl shows as its I/O error. */
+	ck_assert_int_eq(run(&c, 0x4000, &cmd, out, sizeof(out)), MBX_XPORT_IO);
+	chardev_close(&c);
+	rm_fake_sysfs();
+}
+END_TEST
+
 /* A route the kernel or the device does not offer is refused naming it. */
 START_TEST(test_missing_routes_are_named)
 {
@@ -550,6 +594,7 @@ static Suite *chardev_suite(void)
 	tcase_add_test(tc, test_ops_declare_the_ioctls);
 	tcase_add_test(tc, test_sanitize_through_sysfs);
 	tcase_add_test(tc, test_missing_routes_are_named);
+	tcase_add_test(tc, test_busy_while_the_kernel_uploads);
 	tcase_add_test(tc, test_route_refusals_are_named);
 	tcase_add_test(tc, test_sanitize_estimate);
 	tcase_add_test(tc, test_describe_lists_the_routes);
