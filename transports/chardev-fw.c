@@ -125,8 +125,13 @@ void chardev_fw_open(struct chardev_fw *fw, const char *sysdir)
 	fw->open_err = 0;
 }
 
+static void fw_discard(struct chardev_fw *fw);
+
+/* Closes the class; held parts are dropped so the kernel keeps no half image. */
 void chardev_fw_close(struct chardev_fw *fw)
 {
+	if (fw->state == CHARDEV_FW_RECEIVING && fw->fd[CHARDEV_FW_LOADING] >= 0)
+		fw_discard(fw);
 	for (int i = 0; i < CHARDEV_FW_N_ATTRS; i++) {
 		if (fw->fd[i] >= 0)
 			close(fw->fd[i]);

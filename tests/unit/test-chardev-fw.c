@@ -317,6 +317,12 @@ START_TEST(test_abort)
 	ck_assert_uint_eq(cmd.cxl_rc, 0);
 	ck_assert_str_eq(get("loading", &n), "-1");
 	ck_assert_int_eq(fw.state, CHARDEV_FW_IDLE);
+	/* Parts held when mbxd closes the device are dropped too. */
+	ck_assert_int_eq(transfer(&fw, &cmd, 1, 0, 0, image, 128), MBX_XPORT_OK);
+	put("loading", "1");
+	chardev_fw_close(&fw);
+	ck_assert_str_eq(get("loading", &n), "-1");
+	chardev_fw_open(&fw, sysdir);
 
 	ck_assert_int_eq(transfer(&fw, &cmd, 0, 2, 0, image, 128), MBX_XPORT_OK);
 	ck_assert_uint_eq(cmd.cxl_rc, 0x01);
