@@ -28,7 +28,7 @@
 
 #define FAIR_FLOOD_UID   60001 /* no passwd entry needed: mbxd names it "#60001" */
 #define FAIR_FLOOD_DEPTH 64
-#define FAIR_ROUNDS      5
+#define FAIR_ROUNDS      10
 
 /* The quiet user's samples: round trips, and the device time of each. */
 struct fair_quiet {

@@ -49,7 +49,7 @@ static const struct bench_sizes bench_full = {
     .active_each = 2000,
     .decide = 2000000,
     .policy_e2e = 10000,
-    .fair = 3000,
+    .fair = 10000,
     .audit = 200000,
 };
 
