@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -302,6 +303,10 @@ static int fw_put(struct chardev_fw *fw, const uint8_t *data, size_t len, uint32
 {
 	int rc;
 
+	if ((uint64_t)offset + len > UINT32_MAX) { /* the kernel counts the image in 32 bits */
+		fw_discard(fw);
+		return fw_answer(cmd, FW_RC_INVALID_INPUT, "the image would pass 4 GiB");
+	}
 	if (offset == 0 && (rc = fw_write_control(fw, CHARDEV_FW_LOADING, "1")) < 0)
 		return fw_errno(fw, "loading", -rc, cmd);
 	fw->state = CHARDEV_FW_RECEIVING;

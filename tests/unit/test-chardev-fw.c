@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,8 @@ static int transfer(struct chardev_fw *fw, struct mbx_transport_cmd *cmd, uint8_
 	in[1] = slot;
 	in[4] = (uint8_t)offset;
 	in[5] = (uint8_t)(offset >> 8);
+	in[6] = (uint8_t)(offset >> 16);
+	in[7] = (uint8_t)(offset >> 24);
 	if (len)
 		memcpy(in + CHARDEV_FW_HEADER, data, len);
 	memset(cmd, 0, sizeof(*cmd));
@@ -255,6 +258,14 @@ START_TEST(test_bad_sequences)
 	ck_assert_uint_eq(cmd.cxl_rc, 0x16);
 	/* Nothing reached the kernel. */
 	ck_assert_str_eq(get("loading", &n), "");
+	ck_assert_int_eq(fw.state, CHARDEV_FW_IDLE);
+	/* Parts that would take the image past the kernel's 32-bit size: refused, dropped. */
+	fw.state = CHARDEV_FW_RECEIVING;
+	fw.received = 0xffffff80u;
+	clock_gettime(CLOCK_MONOTONIC, &fw.last_part);
+	ck_assert_int_eq(transfer(&fw, &cmd, 2, 0, 0x1ffffff, image, 256), MBX_XPORT_OK);
+	ck_assert_uint_eq(cmd.cxl_rc, 0x02);
+	ck_assert_msg(strstr(cmd.error, "4 GiB"), "%s", cmd.error);
 	ck_assert_int_eq(fw.state, CHARDEV_FW_IDLE);
 	chardev_fw_close(&fw);
 	rm_fake_class();
