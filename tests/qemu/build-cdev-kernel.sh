@@ -62,7 +62,6 @@ if [ -f "$image" ]; then
 	exit 0
 fi
 
-start=$(date +%s)
 src="$cache/cdev-kernel-src"
 if [ ! -f "$src/.unpacked-$srcver" ]; then
 	say "unpacking $(basename "$deb")"
@@ -75,27 +74,4 @@ if [ ! -f "$src/.unpacked-$srcver" ]; then
 	rm -rf "$cache/cdev-kernel-deb"
 	touch "$src/.unpacked-$srcver"
 fi
-cd "$src"
-say "configuring (tinyconfig + $(echo $options | wc -w) options)"
-make -s tinyconfig >/dev/null || fail "make tinyconfig failed"
-en=""
-for o in $options; do en="$en --enable $o"; done
-./scripts/config $en || fail "scripts/config failed"
-make -s olddefconfig >/dev/null || fail "make olddefconfig failed"
-for o in $required; do
-	grep -q "^CONFIG_$o=y" .config || fail "CONFIG_$o did not stay enabled after olddefconfig"
-done
-say "building bzImage of $srcpkg $srcver with -j$jobs (log: $src/build.log)"
-make -j"$jobs" bzImage >"$src/build.log" 2>&1 || {
-	tail -n 30 "$src/build.log" >&2
-	fail "make bzImage failed (log: $src/build.log)"
-}
-cp arch/x86/boot/bzImage "$image.tmp"
-cp .config "$cache/cdev-kernel-$key.config"
-mv "$image.tmp" "$image"
-say "built in $(($(date +%s) - start)) s: $image"
-# An older configuration's image is dead weight now.
-for old in "$cache"/cdev-kernel-*.bzImage; do
-	[ "$old" = "$image" ] || rm -f "$old" "${old%.bzImage}.config"
-done
-echo "$image"
+build_tiny_kernel cdev "$src" "$key"

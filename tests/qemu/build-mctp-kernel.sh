@@ -58,28 +58,4 @@ if [ ! -f "$src/.unpacked-$srcver" ]; then
 	tar -xJf "$tarball" -C "$src" --strip-components=1 || fail "cannot unpack $tarball"
 	touch "$src/.unpacked-$srcver"
 fi
-cd "$src"
-say "configuring (tinyconfig + $(echo $options | wc -w) options)"
-make -s tinyconfig >/dev/null || fail "make tinyconfig failed"
-en=""
-for o in $options; do en="$en --enable $o"; done
-./scripts/config $en || fail "scripts/config failed"
-make -s olddefconfig >/dev/null || fail "make olddefconfig failed"
-for o in $required; do
-	grep -q "^CONFIG_$o=y" .config || fail "CONFIG_$o did not stay enabled after olddefconfig"
-done
-say "building bzImage with -j$jobs (about 7 minutes on 2 cores; log: $src/build.log)"
-start=$(date +%s)
-make -j"$jobs" bzImage >"$src/build.log" 2>&1 || {
-	tail -n 30 "$src/build.log" >&2
-	fail "make bzImage failed (log: $src/build.log)"
-}
-cp arch/x86/boot/bzImage "$image.tmp"
-cp .config "$cache/mctp-kernel-$key.config"
-mv "$image.tmp" "$image"
-say "built in $(($(date +%s) - start)) s: $image"
-# An older configuration's image is dead weight now.
-for old in "$cache"/mctp-kernel-*.bzImage; do
-	[ "$old" = "$image" ] || rm -f "$old" "${old%.bzImage}.config"
-done
-echo "$image"
+build_tiny_kernel mctp "$src" "$key"

@@ -303,3 +303,37 @@ verdict() {
 		;;
 	esac
 }
+
+# Configures the unpacked kernel source SRC as tinyconfig plus $options
+# (each of $required must stay enabled), builds its bzImage with -j$jobs and
+# installs it as $cache/NAME-kernel-KEY.bzImage (with its .config), removing
+# NAME's images of older configurations; prints the image path.
+build_tiny_kernel() {
+	name=$1 src=$2 key=$3
+	image="$cache/$name-kernel-$key.bzImage"
+	start=$(date +%s)
+	cd "$src" || fail "cannot enter $src"
+	say "configuring (tinyconfig + $(echo $options | wc -w) options)"
+	make -s tinyconfig >/dev/null || fail "make tinyconfig failed"
+	en=""
+	for o in $options; do en="$en --enable $o"; done
+	./scripts/config $en || fail "scripts/config failed"
+	make -s olddefconfig >/dev/null || fail "make olddefconfig failed"
+	for o in $required; do
+		grep -q "^CONFIG_$o=y" .config || fail "CONFIG_$o did not stay enabled after olddefconfig"
+	done
+	say "building the $name kernel's bzImage with -j$jobs (log: $src/build.log)"
+	make -j"$jobs" bzImage >"$src/build.log" 2>&1 || {
+		tail -n 30 "$src/build.log" >&2
+		fail "make bzImage failed (log: $src/build.log)"
+	}
+	cp arch/x86/boot/bzImage "$image.tmp"
+	cp .config "$cache/$name-kernel-$key.config"
+	mv "$image.tmp" "$image"
+	say "built in $(($(date +%s) - start)) s: $image"
+	# An older configuration's image is dead weight now.
+	for old in "$cache/$name"-kernel-*.bzImage; do
+		[ "$old" = "$image" ] || rm -f "$old" "${old%.bzImage}.config"
+	done
+	echo "$image"
+}
