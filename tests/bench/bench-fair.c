@@ -82,30 +82,12 @@ static void fair_flood(const char *socket, int ready_fd, int stop_fd)
 /* n round trips of the quiet user after a warm-up, each with its device time. */
 static int fair_quiet_run(const char *socket, size_t n, struct fair_quiet *q)
 {
-	struct mbx_request req;
-	struct mbx_reply reply;
 	struct mbx_client *c;
-	uint64_t t0;
 	int rc = bench_rtt_open(socket, &c);
 
 	if (rc < 0)
 		return rc;
-	bench_rtt_request(&req, BENCH_SLOW);
-	for (size_t i = 0; i < 20 + n && rc == 0; i++) {
-		t0 = stats_now_ns();
-		rc = mbx_submit(c, &req, &reply);
-		if (rc < 0)
-			break;
-		if (reply.result.status != MBX_STATUS_OK || reply.result.cxl_rc != 0) {
-			fprintf(stderr, "mbx-bench: Identify on %s answered %s: %s\n", BENCH_SLOW,
-				mbx_status_name(reply.result.status), reply.result.message);
-			rc = -EPROTO;
-		} else if (i >= 20) {
-			stats_add(&q->rtt, stats_now_ns() - t0);
-			stats_add(&q->service, (uint64_t)reply.result.duration_us * 1000);
-		}
-		mbx_reply_free(&reply);
-	}
+	rc = bench_rtt_timed(c, BENCH_SLOW, 20, n, &q->rtt, &q->service);
 	mbx_close(c);
 	return rc;
 }

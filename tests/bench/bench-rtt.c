@@ -34,8 +34,11 @@ int bench_rtt_open(const char *socket, struct mbx_client **out)
 	return rc;
 }
 
-/* One submit; anything but OK with CXL success means the stage measures the wrong thing. */
-static int bench_rtt_one(struct mbx_client *c, const struct mbx_request *req)
+/*
+ * One submit; anything but OK with CXL success means the stage measures the
+ * wrong thing. *service_us: mbxd's time in the transport.
+ */
+static int bench_rtt_one(struct mbx_client *c, const struct mbx_request *req, uint32_t *service_us)
 {
 	struct mbx_reply reply;
 	int rc = mbx_submit(c, req, &reply);
@@ -51,7 +54,32 @@ static int bench_rtt_one(struct mbx_client *c, const struct mbx_request *req)
 		mbx_reply_free(&reply);
 		return -EPROTO;
 	}
+	*service_us = reply.result.duration_us;
 	mbx_reply_free(&reply);
+	return 0;
+}
+
+/* Times n round trips after warmup untimed ones; service (or NULL) gets mbxd's device time. */
+int bench_rtt_timed(struct mbx_client *c, const char *device, size_t warmup, size_t n,
+		    struct stats *st, struct stats *service)
+{
+	struct mbx_request req;
+	uint32_t service_us;
+	uint64_t t0;
+	int rc;
+
+	bench_rtt_request(&req, device);
+	for (size_t i = 0; i < warmup; i++)
+		if ((rc = bench_rtt_one(c, &req, &service_us)) < 0)
+			return rc;
+	for (size_t i = 0; i < n; i++) {
+		t0 = stats_now_ns();
+		if ((rc = bench_rtt_one(c, &req, &service_us)) < 0)
+			return rc;
+		stats_add(st, stats_now_ns() - t0);
+		if (service)
+			stats_add(service, (uint64_t)service_us * 1000);
+	}
 	return 0;
 }
 
@@ -59,21 +87,7 @@ static int bench_rtt_one(struct mbx_client *c, const struct mbx_request *req)
 int bench_rtt_loop(struct mbx_client *c, const char *device, size_t warmup, size_t n,
 		   struct stats *st)
 {
-	struct mbx_request req;
-	uint64_t t0;
-	int rc;
-
-	bench_rtt_request(&req, device);
-	for (size_t i = 0; i < warmup; i++)
-		if ((rc = bench_rtt_one(c, &req)) < 0)
-			return rc;
-	for (size_t i = 0; i < n; i++) {
-		t0 = stats_now_ns();
-		if ((rc = bench_rtt_one(c, &req)) < 0)
-			return rc;
-		stats_add(st, stats_now_ns() - t0);
-	}
-	return 0;
+	return bench_rtt_timed(c, device, warmup, n, st, NULL);
 }
 
 /* Connects, times, disconnects. */

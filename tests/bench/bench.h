@@ -97,6 +97,9 @@ int bench_rtt_run(const char *socket, const char *device, size_t warmup, size_t 
 /* As bench_rtt_run on an open client. */
 int bench_rtt_loop(struct mbx_client *c, const char *device, size_t warmup, size_t n,
 		   struct stats *st);
+/* As bench_rtt_loop, also recording each request's time in the device (ns) into service. */
+int bench_rtt_timed(struct mbx_client *c, const char *device, size_t warmup, size_t n,
+		    struct stats *st, struct stats *service);
 /*
  * Captures the frames of one real exchange with mbxd: the SUBMIT frame sent
  * and the RESULT frame received (tag 0), so the baselines carry the same
