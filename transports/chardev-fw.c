@@ -63,17 +63,6 @@ static const struct {
 	{"firmware-invalid", FW_RC_VERIFY_FAILED},
 };
 
-/* Formats a message into buf; a message cut short is still a message. */
-__attribute__((format(printf, 3, 4))) static void fw_msg(char *buf, size_t len, const char *fmt,
-							 ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Sets every descriptor to -1, the route to missing (ENODEV), nothing held. */
 void chardev_fw_reset(struct chardev_fw *fw, const char *memdev)
 {
@@ -174,13 +163,15 @@ static int fw_write_data(struct chardev_fw *fw, const uint8_t *data, size_t len,
 	return 0;
 }
 
-/* Reads a small attribute without its newline; 0 or -errno. */
-static int fw_read(const struct chardev_fw *fw, enum chardev_fw_attr a, char *buf, size_t len)
+/* Reads an open sysfs attribute from its start, without its newline; 0 or -errno. */
+int chardev_pread_attr(int fd, char *buf, size_t len)
 {
 	ssize_t n;
 
+	if (fd < 0)
+		return -ENOENT;
 	do
-		n = pread(fw->fd[a], buf, len - 1, 0);
+		n = pread(fd, buf, len - 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -203,22 +194,22 @@ uint16_t chardev_fw_error_rc(const char *error)
 static int fw_missing(const struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 {
 	if (!fw->enabled)
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "firmware update through the kernel's firmware upload class is off for %s: "
 		       "set \"firmware_upload: true\" on the device (mbxd then keeps CAP_SYS_RAWIO, "
 		       "which the kernel checks on every write of the image)",
 		       fw->memdev);
 	else if (fw->open_err == ENOENT)
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "firmware update through the kernel is not offered for %s: its sysfs folder "
 		       "has no firmware/ upload class (Linux 6.5+, with Get FW Info)",
 		       fw->memdev);
 	else if (fw->open_err == ENODEV)
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "firmware update through the kernel cannot be reached: %s has no sysfs folder",
 		       fw->memdev);
 	else
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "firmware update through the kernel: %s could not be opened when mbxd "
 		       "started: %s",
 		       fw->dir, strerror(fw->open_err));
@@ -230,10 +221,10 @@ static int fw_errno(const struct chardev_fw *fw, const char *attr, int err,
 		    struct mbx_transport_cmd *cmd)
 {
 	if (err == EPERM)
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "%s/%s: the kernel refused the write: mbxd lacks CAP_SYS_RAWIO", fw->dir, attr);
 	else
-		fw_msg(cmd->error, sizeof(cmd->error), "%s/%s: the kernel refused the write: %s",
+		transport_msg(cmd->error, sizeof(cmd->error), "%s/%s: the kernel refused the write: %s",
 		       fw->dir, attr, strerror(err));
 	return err == EBUSY ? MBX_XPORT_KERNEL_OWNED : MBX_XPORT_IO;
 }
@@ -282,7 +273,7 @@ static int fw_check_slot(struct chardev_fw *fw, uint8_t slot, chardev_fw_slots_f
 	if (rc < 0)
 		return MBX_XPORT_IO;
 	if (s.n == 0 || s.active == 0 || s.active > s.n) {
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "%s: Get FW Info reports active slot %u of %u slots", fw->memdev, s.active, s.n);
 		return MBX_XPORT_BAD_RESPONSE;
 	}
@@ -424,7 +415,7 @@ bool chardev_fw_kernel_busy(const struct chardev_fw *fw)
 	if (fw->state != CHARDEV_FW_RUNNING)
 		return false;
 	/* Unreadable: assume it runs, as the next 0002h poll will say. */
-	return fw_read(fw, CHARDEV_FW_STATUS, status, sizeof(status)) < 0 ||
+	return chardev_pread_attr(fw->fd[CHARDEV_FW_STATUS], status, sizeof(status)) < 0 ||
 	       strcmp(status, "idle") != 0;
 }
 
@@ -454,7 +445,7 @@ static uint8_t fw_percent(const struct chardev_fw *fw, const char *status)
 	if (strcmp(status, "programming") == 0)
 		return 99;
 	if (strcmp(status, "transferring") != 0 || fw->size == 0 ||
-	    fw_read(fw, CHARDEV_FW_REMAINING, buf, sizeof(buf)) < 0 ||
+	    chardev_pread_attr(fw->fd[CHARDEV_FW_REMAINING], buf, sizeof(buf)) < 0 ||
 	    sscanf(buf, "%lu", &remaining) != 1 || remaining > fw->size)
 		return 0;
 	return (uint8_t)((uint64_t)(fw->size - remaining) * 99 / fw->size);
@@ -466,7 +457,7 @@ static uint16_t fw_final_rc(const struct chardev_fw *fw)
 	char buf[64];
 	const char *colon;
 
-	if (fw_read(fw, CHARDEV_FW_ERROR, buf, sizeof(buf)) < 0)
+	if (chardev_pread_attr(fw->fd[CHARDEV_FW_ERROR], buf, sizeof(buf)) < 0)
 		return FW_RC_INTERNAL;
 	if (!buf[0])
 		return FW_RC_SUCCESS;
@@ -485,13 +476,13 @@ int chardev_fw_bg_status(struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 
 	cmd->out_len = 0;
 	if (cmd->out_cap < FW_BG_STATUS_SIZE) {
-		fw_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 		       "Background Operation Status needs %u output bytes, not %zu", FW_BG_STATUS_SIZE,
 		       cmd->out_cap);
 		return MBX_XPORT_TOO_BIG;
 	}
-	if ((err = fw_read(fw, CHARDEV_FW_STATUS, status, sizeof(status))) < 0) {
-		fw_msg(cmd->error, sizeof(cmd->error), "%s/status: cannot read it: %s", fw->dir,
+	if ((err = chardev_pread_attr(fw->fd[CHARDEV_FW_STATUS], status, sizeof(status))) < 0) {
+		transport_msg(cmd->error, sizeof(cmd->error), "%s/status: cannot read it: %s", fw->dir,
 		       strerror(-err));
 		return MBX_XPORT_IO;
 	}

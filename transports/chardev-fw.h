@@ -90,6 +90,9 @@ bool chardev_fw_kernel_busy(const struct chardev_fw *fw);
 /* Asks the kernel to stop a running upload, or drops held parts (Request Abort). */
 int chardev_fw_abort(struct chardev_fw *fw, struct mbx_transport_cmd *cmd);
 
+/* Reads an open sysfs attribute from its start, without its newline; 0 or -errno. */
+int chardev_pread_attr(int fd, char *buf, size_t len);
+
 /* The CXL return code for a kernel upload error ("none", "hw-error", ...). */
 uint16_t chardev_fw_error_rc(const char *error);
 

@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,17 +159,6 @@ static const char *const chardev_options[] = {"path", "serial", "sysfs_root", "f
 
 static const unsigned long chardev_ioctls[] = {CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND};
 
-/* Formats a message into buf; a message cut short at len is still a message. */
-__attribute__((format(printf, 3, 4))) static void chardev_msg(char *buf, size_t len,
-							      const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* The config line of option key, for messages. */
 static int chardev_option_line(const struct mbx_transport_config *cfg, const char *key)
 {
@@ -193,7 +181,7 @@ static int chardev_option_bool(const struct mbx_transport_config *cfg, const cha
 		*out = true;
 		return 0;
 	}
-	chardev_msg(err, errlen, "%s:%d: %s: \"%s\" is not true or false", cfg->config_file,
+	transport_msg(err, errlen, "%s:%d: %s: \"%s\" is not true or false", cfg->config_file,
 		    chardev_option_line(cfg, key), key, v);
 	return -EINVAL;
 }
@@ -257,14 +245,14 @@ static int chardev_find_serial(const char *sysfs_root, uint64_t serial, char *na
 
 	if ((size_t)snprintf(devices, sizeof(devices), "%s/bus/cxl/devices", sysfs_root) >=
 	    sizeof(devices)) {
-		chardev_msg(err, errlen, "sysfs_root: \"%s\" is too long", sysfs_root);
+		transport_msg(err, errlen, "sysfs_root: \"%s\" is too long", sysfs_root);
 		return -ENAMETOOLONG;
 	}
 	d = opendir(devices);
 	if (!d) {
 		int rc = -errno;
 
-		chardev_msg(err, errlen, "%s: %s (is the cxl_mem driver loaded?)", devices, strerror(-rc));
+		transport_msg(err, errlen, "%s: %s (is the cxl_mem driver loaded?)", devices, strerror(-rc));
 		return rc;
 	}
 	while ((e = readdir(d))) {
@@ -283,10 +271,10 @@ static int chardev_find_serial(const char *sysfs_root, uint64_t serial, char *na
 	if (found == 1)
 		return 0;
 	if (found > 1)
-		chardev_msg(err, errlen, "%s: %u memory devices report serial 0x%" PRIx64 "; use path:",
+		transport_msg(err, errlen, "%s: %u memory devices report serial 0x%" PRIx64 "; use path:",
 			 devices, found, serial);
 	else
-		chardev_msg(err, errlen, "%s: no memory device with serial 0x%" PRIx64 " (%u seen)",
+		transport_msg(err, errlen, "%s: no memory device with serial 0x%" PRIx64 " (%u seen)",
 			 devices, serial, seen);
 	return found > 1 ? -EEXIST : -ENODEV;
 }
@@ -313,13 +301,13 @@ static int chardev_resolve(struct chardev *c, const struct mbx_transport_config 
 	int rc;
 
 	if (!path == !serial) {
-		chardev_msg(err, errlen, "%s: device %s: chardev needs exactly one of path: or serial:",
+		transport_msg(err, errlen, "%s: device %s: chardev needs exactly one of path: or serial:",
 			 cfg->config_file, cfg->device_name);
 		return -EINVAL;
 	}
 	if (path) {
 		if (path[0] != '/' || strlen(path) >= sizeof(c->path)) {
-			chardev_msg(err, errlen, "%s:%d: path: \"%s\" is not an absolute device path",
+			transport_msg(err, errlen, "%s:%d: path: \"%s\" is not an absolute device path",
 				 cfg->config_file, chardev_option_line(cfg, "path"), path);
 			return -EINVAL;
 		}
@@ -334,7 +322,7 @@ static int chardev_resolve(struct chardev *c, const struct mbx_transport_config 
 		return rc;
 	if ((size_t)snprintf(c->path, sizeof(c->path), "%s/%s", CHARDEV_DEV_DIR, name) >=
 	    sizeof(c->path)) {
-		chardev_msg(err, errlen, "%s/%s: name too long", CHARDEV_DEV_DIR, name);
+		transport_msg(err, errlen, "%s/%s: name too long", CHARDEV_DEV_DIR, name);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -361,12 +349,12 @@ static int chardev_query(struct chardev *c, char *err, size_t errlen)
 	if (ioctl(c->fd, CXL_MEM_QUERY_COMMANDS, &head) < 0) {
 		int rc = -errno;
 
-		chardev_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
+		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
 		return rc;
 	}
 	n = head.n_commands;
 	if (n == 0 || n > CHARDEV_QUERY_MAX) {
-		chardev_msg(err, errlen, "%s: the kernel reports %u commands", c->path, n);
+		transport_msg(err, errlen, "%s: the kernel reports %u commands", c->path, n);
 		return -EPROTO;
 	}
 	q = calloc(1, sizeof(*q) + n * sizeof(q->commands[0]));
@@ -376,7 +364,7 @@ static int chardev_query(struct chardev *c, char *err, size_t errlen)
 	if (ioctl(c->fd, CXL_MEM_QUERY_COMMANDS, q) < 0) {
 		int rc = -errno;
 
-		chardev_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
+		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
 		free(q);
 		return rc;
 	}
@@ -407,32 +395,32 @@ static int chardev_errno_rc(const struct chardev *c, const struct chardev_route 
 	switch (err) {
 	case EPERM:
 		if (raw) {
-			chardev_msg(msg, len, "%s: opcode 0x%04x has no named command in %s's kernel",
+			transport_msg(msg, len, "%s: opcode 0x%04x has no named command in %s's kernel",
 				 CHARDEV_MSG_RAW, opcode, c->path);
 			return MBX_XPORT_RAW_DISABLED;
 		}
-		chardev_msg(msg, len, "%s: the kernel refused %s (0x%04x) with EPERM",
+		transport_msg(msg, len, "%s: the kernel refused %s (0x%04x) with EPERM",
 			 CHARDEV_MSG_OWNED, r->name, opcode);
 		return MBX_XPORT_KERNEL_OWNED;
 	case EBUSY:
-		chardev_msg(msg, len, "%s: %s answered EBUSY to %s (0x%04x)", CHARDEV_MSG_OWNED, c->path,
+		transport_msg(msg, len, "%s: %s answered EBUSY to %s (0x%04x)", CHARDEV_MSG_OWNED, c->path,
 			 r->name, opcode);
 		return MBX_XPORT_KERNEL_OWNED;
 	case ENOTTY:
-		chardev_msg(msg, len, "%s: %s answered ENOTTY to %s (0x%04x)", CHARDEV_MSG_UNSUPPORTED,
+		transport_msg(msg, len, "%s: %s answered ENOTTY to %s (0x%04x)", CHARDEV_MSG_UNSUPPORTED,
 			 c->path, r->name, opcode);
 		return MBX_XPORT_UNSUPPORTED;
 	case ENOMEM:
 	case EINVAL:
-		chardev_msg(msg, len, "%s refused the sizes of %s (0x%04x): %s", c->path, r->name,
+		transport_msg(msg, len, "%s refused the sizes of %s (0x%04x): %s", c->path, r->name,
 			 opcode, strerror(err));
 		return MBX_XPORT_TOO_BIG;
 	case ETIMEDOUT:
-		chardev_msg(msg, len, "%s: the kernel's mailbox timed out on %s (0x%04x)", c->path,
+		transport_msg(msg, len, "%s: the kernel's mailbox timed out on %s (0x%04x)", c->path,
 			 r->name, opcode);
 		return MBX_XPORT_TIMEOUT;
 	default:
-		chardev_msg(msg, len, "%s: CXL_MEM_SEND_COMMAND %s (0x%04x): %s", c->path, r->name,
+		transport_msg(msg, len, "%s: CXL_MEM_SEND_COMMAND %s (0x%04x): %s", c->path, r->name,
 			 opcode, strerror(err));
 		return MBX_XPORT_IO;
 	}
@@ -443,13 +431,13 @@ static int chardev_check_sizes(const struct chardev *c, const struct chardev_rou
 			       struct mbx_transport_cmd *cmd)
 {
 	if (cmd->in_len > c->info.payload_max) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "%zu input bytes exceed %s's %u-byte mailbox", cmd->in_len, c->path,
 			 c->info.payload_max);
 		return MBX_XPORT_TOO_BIG;
 	}
 	if (r->size_in != CHARDEV_VARIABLE && cmd->in_len != r->size_in) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "the kernel's %s (0x%04x) takes exactly %u input bytes, not %zu", r->name,
 			 cmd->opcode, r->size_in, cmd->in_len);
 		return MBX_XPORT_TOO_BIG;
@@ -471,24 +459,24 @@ static int chardev_sysfs_missing(const struct chardev *c, const struct chardev_s
 				 struct mbx_transport_cmd *cmd)
 {
 	if (err == ENOENT && !c->security_dir) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s through sysfs is not offered by this kernel (no %s)", r->what, r->attr);
 		return MBX_XPORT_UNSUPPORTED;
 	}
 	if (err == ENOENT) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s through sysfs is not offered for %s (no %s: the kernel shows it only "
 			    "when the device's CEL lists %s)",
 			    r->what, c->path, r->attr, r->name);
 		return MBX_XPORT_UNSUPPORTED;
 	}
 	if (err == ENODEV) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s through sysfs cannot be reached: %s has no sysfs folder", r->what,
 			    c->path);
 		return MBX_XPORT_UNSUPPORTED;
 	}
-	chardev_msg(cmd->error, sizeof(cmd->error),
+	transport_msg(cmd->error, sizeof(cmd->error),
 		    "%s through sysfs: %s's %s could not be opened for writing when mbxd started: %s",
 		    r->what, c->path, r->attr, strerror(err));
 	return MBX_XPORT_IO;
@@ -500,22 +488,22 @@ static int chardev_sysfs_errno(const struct chardev *c, const struct chardev_sys
 {
 	switch (err) {
 	case EBUSY:
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s: the kernel refused %s with EBUSY (%s's %s): the memory is in use "
 			    "(committed decoders) or another operation is running",
 			    CHARDEV_MSG_OWNED, r->what, c->path, r->attr);
 		return MBX_XPORT_KERNEL_OWNED;
 	case ETIMEDOUT:
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s: the kernel's mailbox timed out on %s (%s)", c->path, r->what, r->attr);
 		return MBX_XPORT_TIMEOUT;
 	case ENOTTY:
 	case EOPNOTSUPP:
-		chardev_msg(cmd->error, sizeof(cmd->error), "%s: %s's %s answered %s",
+		transport_msg(cmd->error, sizeof(cmd->error), "%s: %s's %s answered %s",
 			    CHARDEV_MSG_UNSUPPORTED, c->path, r->attr, strerror(err));
 		return MBX_XPORT_UNSUPPORTED;
 	default:
-		chardev_msg(cmd->error, sizeof(cmd->error), "%s's %s: the kernel refused %s: %s",
+		transport_msg(cmd->error, sizeof(cmd->error), "%s's %s: the kernel refused %s: %s",
 			    c->path, r->attr, r->what, strerror(err));
 		return MBX_XPORT_IO;
 	}
@@ -530,7 +518,7 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 
 	cmd->out_len = 0;
 	if (cmd->in_len) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "the kernel's %s route (%s) takes no input, not %zu bytes", r->what,
 			    r->attr, cmd->in_len);
 		return MBX_XPORT_TOO_BIG;
@@ -549,7 +537,7 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 	if (n < 0)
 		return chardev_sysfs_errno(c, r, errno, cmd);
 	if (n != 2) {
-		chardev_msg(cmd->error, sizeof(cmd->error), "%s's %s took %zd of 2 bytes", c->path,
+		transport_msg(cmd->error, sizeof(cmd->error), "%s's %s took %zd of 2 bytes", c->path,
 			    r->attr, n);
 		return MBX_XPORT_IO;
 	}
@@ -565,19 +553,7 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 /* Reads security/state without its newline: "sanitize" while the kernel's Sanitize runs. */
 static int chardev_state(const struct chardev *c, char *buf, size_t len)
 {
-	ssize_t n;
-
-	if (c->state_fd < 0)
-		return -ENOENT;
-	do
-		n = pread(c->state_fd, buf, len - 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
+	return chardev_pread_attr(c->state_fd, buf, len);
 }
 
 /*
@@ -612,14 +588,14 @@ static int chardev_bg_status(struct chardev *c, struct mbx_transport_cmd *cmd)
 
 	cmd->out_len = 0;
 	if (cmd->out_cap < CHARDEV_BG_STATUS_SIZE) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "Background Operation Status needs %u output bytes, not %zu",
 			    CHARDEV_BG_STATUS_SIZE, cmd->out_cap);
 		return MBX_XPORT_TOO_BIG;
 	}
 	rc = chardev_state(c, state, sizeof(state));
 	if (rc < 0) {
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "%s: cannot read %s to follow opcode 0x%04x: %s", c->path,
 			    CHARDEV_STATE_ATTR, c->bg_opcode, strerror(-rc));
 		return MBX_XPORT_IO;
@@ -663,7 +639,7 @@ static int chardev_submit_ioctl(struct chardev *c, struct mbx_transport_cmd *cmd
 	if (rc < 0)
 		return chardev_errno_rc(c, &r, cmd->opcode, errno, cmd->error, sizeof(cmd->error));
 	if (s.retval > UINT16_MAX) {
-		chardev_msg(cmd->error, sizeof(cmd->error), "%s: return code %u is not a CXL code",
+		transport_msg(cmd->error, sizeof(cmd->error), "%s: return code %u is not a CXL code",
 			 c->path, s.retval);
 		return MBX_XPORT_BAD_RESPONSE;
 	}
@@ -711,7 +687,7 @@ static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 		/* Busy now, as a device answers, rather than an ioctl that waits seconds. */
 		cmd->out_len = 0;
 		cmd->cxl_rc = CHARDEV_RC_BUSY;
-		chardev_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			    "the kernel holds %s's mailbox for its firmware upload; retry when it "
 			    "completes",
 			    c->path);
@@ -741,7 +717,7 @@ static int chardev_fw_slots(void *ctx, struct chardev_fw_slots *out, char *err, 
 	size_t n = 0;
 
 	if (chardev_open_command(c, CHARDEV_OP_FW_INFO, info, sizeof(info), &n) < 0 || n < 2) {
-		chardev_msg(err, errlen, "%s: Get FW Info failed, so the slot the kernel writes "
+		transport_msg(err, errlen, "%s: Get FW Info failed, so the slot the kernel writes "
 				 "is not known",
 			    c->path);
 		return -EIO;
@@ -823,7 +799,7 @@ static void chardev_learn(struct chardev *c)
 				 device)
 		      : snprintf(info->model, sizeof(info->model), "CXL memdev");
 	if (fw[0] && len > 0 && (size_t)len < sizeof(info->model))
-		chardev_msg(info->model + len, sizeof(info->model) - (size_t)len, " fw %s", fw);
+		transport_msg(info->model + len, sizeof(info->model) - (size_t)len, " fw %s", fw);
 }
 
 /* Checks that the opened node is the memdev sysfs named (a stale /dev would lie). */
@@ -833,7 +809,7 @@ static int chardev_check_node(struct chardev *c, const char *sysfs_root, char *e
 	char dev[32], want[32];
 
 	if (fstat(c->fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
-		chardev_msg(err, errlen, "%s: not a character device", c->path);
+		transport_msg(err, errlen, "%s: not a character device", c->path);
 		return -ENODEV;
 	}
 	chardev_find_sysdir(c, sysfs_root, st.st_rdev);
@@ -841,7 +817,7 @@ static int chardev_check_node(struct chardev *c, const char *sysfs_root, char *e
 		return 0; /* no sysfs: describe() reports less, the device still works */
 	snprintf(want, sizeof(want), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
 	if (strcmp(dev, want) != 0) {
-		chardev_msg(err, errlen, "%s: device %s does not match sysfs (%s)", c->path, want, dev);
+		transport_msg(err, errlen, "%s: device %s does not match sysfs (%s)", c->path, want, dev);
 		return -ENODEV;
 	}
 	return 0;
@@ -908,13 +884,13 @@ static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char
 	c->fd = open(c->path, O_RDWR | O_CLOEXEC);
 	if (c->fd < 0) {
 		rc = -errno;
-		chardev_msg(err, errlen, "%s: %s", c->path, strerror(-rc));
+		transport_msg(err, errlen, "%s: %s", c->path, strerror(-rc));
 		return rc;
 	}
 	if ((rc = chardev_check_node(c, sysfs_root, err, errlen)) < 0 ||
 	    (rc = chardev_query(c, err, errlen)) < 0) {
 		if (rc == -ENOMEM)
-			chardev_msg(err, errlen, "%s: out of memory", c->path);
+			transport_msg(err, errlen, "%s: out of memory", c->path);
 		chardev_close(c);
 		return rc;
 	}

@@ -22,7 +22,6 @@
 #include <inttypes.h>
 #include <net/if.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,17 +92,6 @@ static const struct mctp_io *mctp_io = &mctp_io_kernel;
 
 static const char *const mctp_options[] = {"net", "eid", "interface", NULL};
 
-/* Formats a message into an error buffer. */
-__attribute__((format(printf, 3, 4))) static void mctp_msg(char *buf, size_t len, const char *fmt,
-							   ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* CLOCK_MONOTONIC in milliseconds: deadlines ignore wall-clock steps. */
 static uint64_t mctp_now_ms(void)
 {
@@ -126,9 +114,9 @@ static uint8_t mctp_msg_type(uint16_t opcode)
 static void mctp_peer_name(const struct mctp *m, char *buf, size_t len)
 {
 	if (m->net == MCTP_NET_ANY)
-		mctp_msg(buf, len, "MCTP EID %u", m->eid);
+		transport_msg(buf, len, "MCTP EID %u", m->eid);
 	else
-		mctp_msg(buf, len, "MCTP net %" PRIu32 " EID %u", m->net, m->eid);
+		transport_msg(buf, len, "MCTP net %" PRIu32 " EID %u", m->net, m->eid);
 }
 
 /* The destination of requests: routed, or direct on the configured link. */
@@ -169,13 +157,13 @@ static void mctp_send_error(const struct mctp *m, struct mbx_transport_cmd *cmd,
 
 	mctp_peer_name(m, peer, sizeof(peer));
 	if (e == EACCES || e == EPERM)
-		mctp_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "mctp: sending to %s needs CAP_NET_RAW, which this process lacks", peer);
 	else if (e == EHOSTUNREACH || e == ENETUNREACH)
-		mctp_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "mctp: no route to %s (add one with rtnetlink, or set interface)", peer);
 	else
-		mctp_msg(cmd->error, sizeof(cmd->error), "mctp: sending opcode %04xh to %s: %s",
+		transport_msg(cmd->error, sizeof(cmd->error), "mctp: sending opcode %04xh to %s: %s",
 			 cmd->opcode, peer, strerror(e));
 }
 
@@ -208,7 +196,7 @@ static int mctp_send_request(struct mctp *m, struct mbx_transport_cmd *cmd, uint
 		if (n >= 0 && (size_t)n == len)
 			return MBX_XPORT_OK;
 		if (n >= 0) {
-			mctp_msg(cmd->error, sizeof(cmd->error),
+			transport_msg(cmd->error, sizeof(cmd->error),
 				 "mctp: short send of opcode %04xh: %zd of %zu bytes", cmd->opcode,
 				 n, len);
 			return MBX_XPORT_IO;
@@ -221,7 +209,7 @@ static int mctp_send_request(struct mctp *m, struct mbx_transport_cmd *cmd, uint
 		}
 		if (errno == EBUSY || errno == EAGAIN) {
 			mctp_peer_name(m, peer, sizeof(peer));
-			mctp_msg(cmd->error, sizeof(cmd->error),
+			transport_msg(cmd->error, sizeof(cmd->error),
 				 "mctp: no free MCTP tag for %s within %" PRIu32
 				 " ms (earlier requests still await answers)",
 				 peer, cmd->timeout_ms);
@@ -252,7 +240,7 @@ static int mctp_deliver(const struct mctp *m, struct mbx_transport_cmd *cmd,
 
 	if (rsp->payload_len > cmd->out_cap) {
 		mctp_peer_name(m, peer, sizeof(peer));
-		mctp_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "mctp: %s answered opcode %04xh with %" PRIu32
 			 " payload bytes, more than the %zu-byte buffer",
 			 peer, cmd->opcode, rsp->payload_len, cmd->out_cap);
@@ -288,7 +276,7 @@ static int mctp_judge(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 		return mctp_deliver(m, cmd, &rsp);
 	case CCI_MATCH_MALFORMED:
 		mctp_peer_name(m, peer, sizeof(peer));
-		mctp_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "mctp: malformed answer from %s to opcode %04xh (%zu bytes): %s", peer,
 			 cmd->opcode, n, why);
 		return MBX_XPORT_BAD_RESPONSE;
@@ -305,13 +293,13 @@ static int mctp_timeout(const struct mctp *m, struct mbx_transport_cmd *cmd, uin
 	char peer[48];
 
 	mctp_peer_name(m, peer, sizeof(peer));
-	mctp_msg(cmd->error, sizeof(cmd->error),
+	transport_msg(cmd->error, sizeof(cmd->error),
 		 "mctp: no answer from %s to opcode %04xh within %" PRIu32 " ms", peer, cmd->opcode,
 		 ms);
 	if (m->discarded) {
 		size_t used = strlen(cmd->error);
 
-		mctp_msg(cmd->error + used, sizeof(cmd->error) - used,
+		transport_msg(cmd->error + used, sizeof(cmd->error) - used,
 			 " (%" PRIu64 " late or unmatched messages discarded so far)",
 			 m->discarded);
 	}
@@ -334,7 +322,7 @@ static int mctp_await(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 			return mctp_timeout(m, cmd, ms);
 		rc = poll(&p, 1, (int)(deadline - now));
 		if (rc < 0 && errno != EINTR) {
-			mctp_msg(cmd->error, sizeof(cmd->error), "mctp: poll: %s", strerror(errno));
+			transport_msg(cmd->error, sizeof(cmd->error), "mctp: poll: %s", strerror(errno));
 			return MBX_XPORT_IO;
 		}
 		if (rc <= 0)
@@ -344,7 +332,7 @@ static int mctp_await(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
-			mctp_msg(cmd->error, sizeof(cmd->error), "mctp: receiving: %s",
+			transport_msg(cmd->error, sizeof(cmd->error), "mctp: receiving: %s",
 				 strerror(errno));
 			return MBX_XPORT_IO;
 		}
@@ -368,7 +356,7 @@ static int mctp_submit(void *priv, struct mbx_transport_cmd *cmd)
 	cmd->vendor_status = 0;
 	cmd->error[0] = '\0';
 	if (cmd->in_len > m->info.payload_max) {
-		mctp_msg(cmd->error, sizeof(cmd->error),
+		transport_msg(cmd->error, sizeof(cmd->error),
 			 "mctp: %zu-byte input payload exceeds the %" PRIu32
 			 "-byte maximum message size of this endpoint",
 			 cmd->in_len, m->info.payload_max);
@@ -398,7 +386,7 @@ static int mctp_open_options(struct mctp *m, const struct mbx_transport_config *
 	int rc;
 
 	if (!transport_option(cfg, "eid")) {
-		mctp_msg(err, errlen, "%s: device %s: mctp needs eid (the endpoint's EID, %u-%u)",
+		transport_msg(err, errlen, "%s: device %s: mctp needs eid (the endpoint's EID, %u-%u)",
 			 cfg->config_file, cfg->device_name, MCTP_EID_FIRST, MCTP_EID_LAST);
 		return -EINVAL;
 	}
@@ -411,7 +399,7 @@ static int mctp_open_options(struct mctp *m, const struct mbx_transport_config *
 	if (ifname) {
 		m->ifindex = (int)if_nametoindex(ifname);
 		if (!m->ifindex) {
-			mctp_msg(err, errlen, "%s:%d: interface: \"%s\": %s", cfg->config_file,
+			transport_msg(err, errlen, "%s:%d: interface: \"%s\": %s", cfg->config_file,
 				 mctp_option_line(cfg, "interface"), ifname, strerror(errno));
 			return -ENODEV;
 		}
@@ -429,17 +417,17 @@ static int mctp_open_socket(struct mctp *m, const struct mbx_transport_config *c
 	if (m->fd < 0) {
 		e = errno;
 		if (e == EAFNOSUPPORT)
-			mctp_msg(err, errlen,
+			transport_msg(err, errlen,
 				 "device %s: this kernel has no MCTP sockets (CONFIG_MCTP is off)",
 				 cfg->device_name);
 		else
-			mctp_msg(err, errlen, "device %s: socket(AF_MCTP): %s", cfg->device_name,
+			transport_msg(err, errlen, "device %s: socket(AF_MCTP): %s", cfg->device_name,
 				 strerror(e));
 		return -e;
 	}
 	if (m->ifindex && setsockopt(m->fd, SOL_MCTP, MCTP_OPT_ADDR_EXT, &one, sizeof(one)) < 0) {
 		e = errno;
-		mctp_msg(err, errlen, "device %s: MCTP extended addressing: %s", cfg->device_name,
+		transport_msg(err, errlen, "device %s: MCTP extended addressing: %s", cfg->device_name,
 			 strerror(e));
 		return -e;
 	}
@@ -456,14 +444,14 @@ static int mctp_learn(struct mctp *m, const uint8_t *id, const char *device, cha
 
 	mctp_peer_name(m, peer, sizeof(peer));
 	if (id[17] != MCTP_COMPONENT_SWITCH && id[17] != MCTP_COMPONENT_TYPE3) {
-		mctp_msg(err, errlen,
+		transport_msg(err, errlen,
 			 "device %s: %s is component type %02xh, not a switch or a "
 			 "Type 3 device",
 			 device, peer, id[17]);
 		return -ENODEV;
 	}
 	if (shift < 8 || shift > 20) {
-		mctp_msg(err, errlen,
+		transport_msg(err, errlen,
 			 "device %s: %s reports a maximum message size of 2^%u "
 			 "(CXL allows 2^8 to 2^20)",
 			 device, peer, shift);
@@ -472,11 +460,11 @@ static int mctp_learn(struct mctp *m, const uint8_t *id, const char *device, cha
 	for (int i = 7; i >= 0; i--)
 		serial = serial << 8 | id[8 + i];
 	memset(&m->info, 0, sizeof(m->info));
-	mctp_msg(m->info.kind, sizeof(m->info.kind), "%s",
+	transport_msg(m->info.kind, sizeof(m->info.kind), "%s",
 		 id[17] == MCTP_COMPONENT_SWITCH ? "switch" : "memdev");
-	mctp_msg(m->info.model, sizeof(m->info.model), "%04x:%04x at %s",
+	transport_msg(m->info.model, sizeof(m->info.model), "%04x:%04x at %s",
 		 (unsigned)(id[0] | id[1] << 8), (unsigned)(id[2] | id[3] << 8), peer);
-	mctp_msg(m->info.serial, sizeof(m->info.serial), "0x%016" PRIx64, serial);
+	transport_msg(m->info.serial, sizeof(m->info.serial), "0x%016" PRIx64, serial);
 	m->info.payload_max = 1u << shift < MCTP_PAYLOAD_LIMIT ? 1u << shift : MCTP_PAYLOAD_LIMIT;
 	return 0;
 }
@@ -496,11 +484,11 @@ static int mctp_identify(struct mctp *m, const char *device, char *err, size_t e
 	m->info.payload_max = MCTP_PAYLOAD_MIN; /* enough for Identify's empty input */
 	rc = mctp_submit(m, &cmd);
 	if (rc != MBX_XPORT_OK) {
-		mctp_msg(err, errlen, "device %s: Identify failed at open: %s", device, cmd.error);
+		transport_msg(err, errlen, "device %s: Identify failed at open: %s", device, cmd.error);
 		return rc == MBX_XPORT_TIMEOUT ? -ETIMEDOUT : -EIO;
 	}
 	if (cmd.cxl_rc != 0 || cmd.out_len != MCTP_IDENTIFY_SIZE) {
-		mctp_msg(err, errlen,
+		transport_msg(err, errlen,
 			 "device %s: Identify answered return code %04xh with %zu bytes "
 			 "(want 0000h and %d)",
 			 device, cmd.cxl_rc, cmd.out_len, MCTP_IDENTIFY_SIZE);
@@ -526,7 +514,7 @@ static int mctp_open(void *priv, const struct mbx_transport_config *cfg, char *e
 		goto fail;
 	m->buf = malloc(MCTP_MSG_MAX);
 	if (!m->buf) {
-		mctp_msg(err, errlen, "device %s: out of memory", cfg->device_name);
+		transport_msg(err, errlen, "device %s: out of memory", cfg->device_name);
 		rc = -ENOMEM;
 		goto fail;
 	}

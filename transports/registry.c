@@ -1,6 +1,7 @@
-/* The table of built-in transports and the option helpers they share. */
+/* The table of built-in transports and the option and message helpers they share. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,4 +67,14 @@ int transport_option_u64(const struct mbx_transport_config *cfg, const char *key
 	}
 	*out = n;
 	return 0;
+}
+
+/* Formats a message (an error, a device's sentence) into buf; a message cut short is still one. */
+void transport_msg(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
 }

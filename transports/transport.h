@@ -113,6 +113,10 @@ const struct mbx_transport_ops *transport_find(const char *name);
 /* NULL-terminated list, for messages that list the known names. */
 extern const struct mbx_transport_ops *const transport_registry[];
 
+/* Formats a message (an error, a device's sentence) into buf; a message cut short is still one. */
+__attribute__((format(printf, 3, 4))) void transport_msg(char *buf, size_t len, const char *fmt,
+							 ...);
+
 /* Option helpers for open(): a missing key leaves *out at its default. */
 const char *transport_option(const struct mbx_transport_config *cfg, const char *key);
 /* Parses a decimal or 0x number in [min, max]; -EINVAL with err filled. */
