@@ -32,7 +32,9 @@ VFIO_PCI CXL_PCI SECCOMP_FILTER SERIAL_8250_CONSOLE BLK_DEV_INITRD UNIX"
 srcpkg=linux-source-6.12
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib-host.sh
 . "$here/lib-host.sh"
+# shellcheck source=lib-qemu10.sh
 . "$here/lib-qemu10.sh"
 
 mkdir -p "$cache" || fail "cannot create the cache $cache"

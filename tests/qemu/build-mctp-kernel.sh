@@ -23,6 +23,7 @@ VFIO_NOIOMMU SPARSEMEM_MANUAL MEMORY_HOTPLUG BUG"
 # Must come out of olddefconfig enabled, or the kernel is useless for the test.
 required="MCTP MCTP_SERIAL UNIX98_PTYS SECCOMP_FILTER SERIAL_8250_CONSOLE BLK_DEV_INITRD"
 
+# shellcheck source=lib-host.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib-host.sh"
 
 # Without root and without the source package, the cached kernel still serves.

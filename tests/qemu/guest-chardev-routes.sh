@@ -6,6 +6,7 @@
 # security/erase: mbxd routes them there, after its policy and audit, and
 # follows a routed Sanitize through security/state. Transfer FW goes to the
 # kernel's firmware upload class (firmware/mem0), which also stages the slot.
+# shellcheck source=guest-lib.sh
 . /mbx/lib.sh
 
 sec=/sys/bus/cxl/devices/mem0/security

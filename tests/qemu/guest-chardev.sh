@@ -8,6 +8,7 @@
 # is refused naming the missing route (the routes themselves are tested on
 # 6.12 by guest-chardev-routes.sh). Each check prints "MBX-TEST ok NAME" or
 # "MBX-TEST FAIL NAME: why"; the last line is "MBX-QEMU-DONE pass=N fail=M".
+# shellcheck source=guest-lib.sh
 . /mbx/lib.sh
 
 # A serial no device has is refused at start-up with the cause.

@@ -8,6 +8,7 @@
 # _mbxd, keeping CAP_NET_RAW alone: AF_MCTP sends need it); the
 # unprivileged users "tester" and "operator" talk to it with mbxctl. Each check prints "MBX-TEST ok NAME" or "MBX-TEST FAIL
 # NAME: why"; the last line is "MBX-QEMU-DONE pass=N fail=M".
+# shellcheck source=guest-lib.sh
 . /mbx/lib.sh
 
 # Runs mbxctl as the operator, whom the policy allows data-class commands on mem0.

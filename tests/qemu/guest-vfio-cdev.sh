@@ -15,7 +15,9 @@
 # type3 in its IOMMU group, served once that one is on vfio-pci too. The
 # checks of guest-vfio.sh (staged as /mbx/vfio.sh) are reused; verdict
 # lines as there.
+# shellcheck disable=SC2034 # read by the sourced guest-vfio.sh
 MBX_VFIO_LIB=1
+# shellcheck source=guest-vfio.sh
 . /mbx/vfio.sh
 
 # The device's VFIO cdev and /dev/iommu, which only a kernel with IOMMUFD and

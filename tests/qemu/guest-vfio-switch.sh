@@ -5,6 +5,7 @@
 # type3 (serial 0x3333); on another root port: a type3 (0x1111) the kernel
 # keeps. One mbxd serves the CCI through vfio and the kernel-owned type3
 # through chardev at the same time. Verdict lines as in guest-vfio.sh.
+# shellcheck source=guest-lib.sh
 . /mbx/lib.sh
 
 # The PCI address of the first device of class $1 (e.g. 0x0c0b00).

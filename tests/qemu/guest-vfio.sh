@@ -8,6 +8,7 @@
 # check prints "MBX-TEST ok NAME" or "MBX-TEST FAIL NAME: why"; the last line
 # is "MBX-QEMU-DONE pass=N fail=M". guest-vfio-cdev.sh sources it with
 # MBX_VFIO_LIB=1 for its checks, without running them here.
+# shellcheck source=guest-lib.sh
 . /mbx/lib.sh
 
 # The kernel's memdev (/sys/bus/cxl/devices/memN) with serial $1, waiting up

@@ -10,6 +10,9 @@
 # on the private bookworm-backports list of lib-qemu10.sh) and $stage_tools
 # (extracted packages whose libraries stage_elf may copy).
 
+# The settings listed above are assigned by the caller, not here.
+# shellcheck disable=SC2154
+
 cache=${MBX_QEMU_CACHE:-/var/cache/mbxd-qemu}
 host_me=$(basename "$0" .sh)
 
@@ -201,11 +204,12 @@ stage_modules() {
 		cp "$kmods/$f" "$r/lib/modules/$kver/$f"
 	done
 	# busybox's modprobe reads plain ELF only; newer kernels ship .ko.xz or .ko.zst.
-	for f in $(find "$r/lib/modules" -name '*.ko.xz'); do /bin/busybox unxz "$f"; done
-	for f in $(find "$r/lib/modules" -name '*.ko.gz'); do gzip -d "$f"; done
-	for f in $(find "$r/lib/modules" -name '*.ko.zst'); do
-		zstd -q -d --rm "$f" || fail "cannot decompress $f (install zstd)"
-	done
+	find "$r/lib/modules" -name '*.ko.xz' -exec /bin/busybox unxz {} + ||
+		fail "cannot decompress the .ko.xz modules"
+	find "$r/lib/modules" -name '*.ko.gz' -exec gzip -d {} + ||
+		fail "cannot decompress the .ko.gz modules"
+	find "$r/lib/modules" -name '*.ko.zst' -exec zstd -q -d --rm {} + ||
+		fail "cannot decompress the .ko.zst modules (install zstd)"
 	/bin/busybox depmod -b "$r" "$kver" || fail "depmod of the initramfs modules failed"
 }
 
@@ -232,7 +236,9 @@ prepare_base_cpio() {
 	base_extra "$r"
 	pack_cpio "$r" "$base.tmp" "base initramfs"
 	mv "$base.tmp" "$base"
-	rm -f $(ls "$cache"/"$prefix"-"$kver"-*.cpio.gz | grep -v "$base") 2>/dev/null || true
+	for old in "$cache/$prefix-$kver"-*.cpio.gz; do
+		[ "$old" = "$base" ] || rm -f "$old"
+	done
 }
 
 # The per-run root $work/run (set in $r): this build's $mbxd and $mbxctl,

@@ -11,6 +11,9 @@
 # Uses from the caller: $cache, $work. Sets $qemu (a wrapper script) and
 # $qemu_data (the -L options).
 
+# $cache and $work are the caller's; $qemu_data is read by the caller.
+# shellcheck disable=SC2154,SC2034
+
 # The private sources list, from the archive URI the host already uses (with $apt_bpo set).
 bpo_sources() {
 	[ -f "$cache/bpo/sources.list" ] && return 0

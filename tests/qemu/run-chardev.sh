@@ -35,7 +35,9 @@ mbxctl="$build/clients/mbxctl"
 # Guest tools from Debian packages: ndctl's cxl (the cross-check) and jq.
 guest_pkgs="ndctl jq"
 
+# shellcheck source=lib-host.sh
 . "$here/lib-host.sh"
+# shellcheck source=lib-qemu10.sh
 . "$here/lib-qemu10.sh"
 [ "$mode" = routes ] && apt_bpo=1
 # Guest libraries the host lacks come from the extracted packages.

@@ -20,6 +20,7 @@ qemu=${MBX_QEMU_BIN:-qemu-system-x86_64}
 bins="$build/broker/mbxd:/usr/sbin/mbxd $build/clients/mbxctl:/usr/bin/mbxctl
 $build/tests/qemu/mctp-endpoint:/usr/bin/mctp-endpoint $build/tests/qemu/mctp-setup:/usr/bin/mctp-setup"
 
+# shellcheck source=lib-host.sh
 . "$here/lib-host.sh"
 
 for b in $bins; do

@@ -40,7 +40,9 @@ log="$build/tests/qemu/vfio-$mode-console.log"
 mbxd="$build/broker/mbxd"
 mbxctl="$build/clients/mbxctl"
 
+# shellcheck source=lib-host.sh
 . "$here/lib-host.sh"
+# shellcheck source=lib-qemu10.sh
 . "$here/lib-qemu10.sh"
 
 [ -x "$mbxd" ] || fail "$mbxd is not built"
