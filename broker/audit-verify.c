@@ -18,6 +18,8 @@
 
 #include "audit.h"
 
+#define VERIFY_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
 /* One line of the file as the verifier sees it. */
 struct verify_line {
 	int lineno;
@@ -25,15 +27,20 @@ struct verify_line {
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX];
 	char hash[AUDIT_HASH_HEX]; /* of this line's bytes */
+	char kind[16];
+	uint64_t intent_seq;           /* result and background: the intent they close */
+	struct audit_open_intent what; /* intent: what it is about */
 };
 
-/* Where a broken chain was found, for the caller's out parameters. */
-struct verify_out {
-	uint64_t *bad_seq;
-	int *bad_line;
-	char *err;
-	size_t errlen;
-	const char *path;
+/* Where a verify run stands: the chain so far, across files. */
+struct verify_ctx {
+	struct audit_verify *v;
+	struct audit_verify_part *part; /* the file being read */
+	FILE *f;
+	char *buf;
+	size_t cap;
+	struct verify_line last; /* the chain's last good line (lineno 0: none yet) */
+	size_t open_cap;
 };
 
 static EVP_MD *sha256_md;
@@ -74,6 +81,32 @@ static bool verify_is_hash(const char *s)
 	return i == 64;
 }
 
+/* Copies a string member of o into buf, or "-" when it is null or absent. */
+static void verify_copy(json_t *o, const char *key, char *buf, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	snprintf(buf, len, "%s", s ? s : "-");
+}
+
+/* Reads what the intent/result bookkeeping needs from a parsed record. */
+static void verify_parse_kind(json_t *o, struct verify_line *l)
+{
+	json_t *iseq = json_object_get(o, "intent_seq");
+
+	verify_copy(o, "kind", l->kind, sizeof(l->kind));
+	if (json_is_integer(iseq) && json_integer_value(iseq) > 0)
+		l->intent_seq = (uint64_t)json_integer_value(iseq);
+	if (strcmp(l->kind, "intent") != 0)
+		return;
+	l->what.seq = l->seq;
+	verify_copy(o, "device", l->what.device, sizeof(l->what.device));
+	verify_copy(o, "opcode", l->what.opcode, sizeof(l->what.opcode));
+	verify_copy(o, "name", l->what.name, sizeof(l->what.name));
+	verify_copy(o, "user", l->what.user, sizeof(l->what.user));
+	verify_copy(o, "time", l->what.time, sizeof(l->what.time));
+}
+
 /* Parses one line (newline removed) into l; false when it is not a record. */
 static bool verify_parse(const char *text, size_t len, struct verify_line *l, char *why,
 			 size_t whylen)
@@ -100,6 +133,7 @@ static bool verify_parse(const char *text, size_t len, struct verify_line *l, ch
 		goto out;
 	}
 	memcpy(l->prev, json_string_value(prev), AUDIT_HASH_HEX);
+	verify_parse_kind(o, l);
 	ok = true;
 out:
 	json_decref(o);
@@ -108,57 +142,56 @@ out:
 }
 
 /* Records the first broken record and returns -EBADMSG. */
-static int verify_fail(const struct verify_out *o, const struct verify_line *l, const char *fmt,
-		       ...)
+static int verify_fail(struct verify_ctx *c, const struct verify_line *l, const char *fmt, ...)
 {
+	struct audit_verify *v = c->v;
 	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	*o->bad_line = l->lineno;
-	*o->bad_seq = l->seq;
+	v->bad_line = l->lineno;
+	v->bad_seq = l->seq;
 	if (l->seq)
-		snprintf(o->err, o->errlen, "%s:%d: seq %" PRIu64 ": %s", o->path, l->lineno,
-			 l->seq, msg);
+		snprintf(v->err, sizeof(v->err), "%s:%d: seq %" PRIu64 ": %s", c->part->path,
+			 l->lineno, l->seq, msg);
 	else
-		snprintf(o->err, o->errlen, "%s:%d: %s", o->path, l->lineno, msg);
+		snprintf(v->err, sizeof(v->err), "%s:%d: %s", c->part->path, l->lineno, msg);
 	return -EBADMSG;
+}
+
+/* Records a failure that is not about one record (a read error, say). */
+static int verify_fail_file(struct verify_ctx *c, int rc, const char *msg)
+{
+	snprintf(c->v->err, sizeof(c->v->err), "%s: %s", c->part->path, msg);
+	return rc;
 }
 
 /*
  * Reads the next line into l. Returns 1 for a line, 0 at the end of the file,
  * -EBADMSG (reported) for a torn or unparsable line, -errno on read errors.
  */
-static int verify_next(FILE *f, char **buf, size_t *cap, struct verify_line *l, uint64_t expect_seq,
-		       const struct verify_out *o)
+static int verify_next(struct verify_ctx *c, struct verify_line *l, uint64_t expect_seq)
 {
 	int lineno = l->lineno;
 	char why[160];
 	ssize_t n;
 
 	errno = 0;
-	n = getline(buf, cap, f);
-	if (n < 0) {
-		if (errno) {
-			snprintf(o->err, o->errlen, "%s: %s", o->path, strerror(errno));
-			return -errno;
-		}
-		return 0;
-	}
+	n = getline(&c->buf, &c->cap, c->f);
+	if (n < 0)
+		return errno ? verify_fail_file(c, -errno, strerror(errno)) : 0;
 	memset(l, 0, sizeof(*l));
 	l->lineno = lineno + 1;
 	l->seq = expect_seq;
-	if ((*buf)[n - 1] != '\n')
-		return verify_fail(o, l, "torn record: the file ends without a newline");
+	if (c->buf[n - 1] != '\n')
+		return verify_fail(c, l, "torn record: the file ends without a newline");
 	n--;
-	if (audit_sha256_hex(*buf, (size_t)n, l->hash) < 0) {
-		snprintf(o->err, o->errlen, "%s: SHA-256 unavailable", o->path);
-		return -EIO;
-	}
-	if (!verify_parse(*buf, (size_t)n, l, why, sizeof(why)))
-		return verify_fail(o, l, "%s", why);
+	if (audit_sha256_hex(c->buf, (size_t)n, l->hash) < 0)
+		return verify_fail_file(c, -EIO, "SHA-256 unavailable");
+	if (!verify_parse(c->buf, (size_t)n, l, why, sizeof(why)))
+		return verify_fail(c, l, "%s", why);
 	return 1;
 }
 
@@ -167,89 +200,182 @@ static int verify_next(FILE *f, char **buf, size_t *cap, struct verify_line *l, 
  * blames: if the link after cur holds, cur's prev is intact and last was
  * edited; otherwise cur itself (its prev) was.
  */
-static int verify_blame(FILE *f, char **buf, size_t *cap, const struct verify_line *last,
-			const struct verify_line *cur, const struct verify_out *o)
+static int verify_blame(struct verify_ctx *c, const struct verify_line *cur)
 {
-	struct verify_line next = {.lineno = cur->lineno};
-	int rc = verify_next(f, buf, cap, &next, cur->seq + 1, o);
+	struct verify_line last = c->last, next = {.lineno = cur->lineno};
+	int rc = verify_next(c, &next, cur->seq + 1);
 
 	if (rc == 1 && strcmp(next.prev, cur->hash) != 0)
-		return verify_fail(o, cur, "prev is not the hash of line %d", last->lineno);
+		return verify_fail(c, cur, "prev is not the hash of line %d", last.lineno);
 	if (rc == 1)
-		return verify_fail(o, last, "record altered: its hash is not the prev of line %d",
+		return verify_fail(c, &last, "record altered: its hash is not the prev of line %d",
 				   cur->lineno);
 	/* cur is the last line (or the next one is broken too): blame the earlier one. */
-	return verify_fail(o, last, "record altered, or the prev of line %d: the link fails",
+	return verify_fail(c, &last, "record altered, or the prev of line %d: the link fails",
 			   cur->lineno);
 }
 
-/* Walks the chain; returns 0 or the first failure. */
-static int verify_walk(FILE *f, const char *expected_prev, char *last_hash, uint64_t *first_seq,
-		       uint64_t *count, const struct verify_out *o)
+/* Checks the chain's first record: it continues --prev, or starts at seq 1 with zeros. */
+static int verify_start(struct verify_ctx *c, const struct verify_line *cur)
 {
-	struct verify_line last = {0}, cur = {0};
-	char *buf = NULL;
-	size_t cap = 0;
+	const char *prev = c->v->prev;
+
+	if (prev && strcmp(cur->prev, prev) != 0)
+		return verify_fail(c, cur, "prev does not continue the previous file");
+	if (prev)
+		return 0;
+	if (cur->seq != 1 || strcmp(cur->prev, VERIFY_ZERO_HASH) != 0)
+		return verify_fail(c, cur,
+				   "the chain does not start at seq 1 with the zero hash: its "
+				   "head was removed, or the file continues a rotated one (give "
+				   "the earlier files first, or --prev HASH)");
+	return 0;
+}
+
+/* Checks that cur continues the chain: the next seq, the last line's hash. */
+static int verify_link(struct verify_ctx *c, const struct verify_line *cur)
+{
+	if (!c->last.lineno && !c->last.seq)
+		return verify_start(c, cur);
+	if (cur->seq != c->last.seq + 1)
+		return verify_fail(c, cur, "out of sequence: follows seq %" PRIu64, c->last.seq);
+	if (strcmp(cur->prev, c->last.hash) == 0)
+		return 0;
+	if (!c->last.lineno) /* the last line is in the previous file */
+		return verify_fail(c, cur, "prev does not continue the previous file");
+	return verify_blame(c, cur);
+}
+
+/* Notes an intent as open, or closes the one a result or background record names. */
+static int verify_track(struct verify_ctx *c, const struct verify_line *l)
+{
+	struct audit_verify *v = c->v;
+
+	if (!strcmp(l->kind, "intent")) {
+		if (v->n_open == c->open_cap) {
+			size_t ncap = c->open_cap * 2 + 16;
+			struct audit_open_intent *n = realloc(v->open, ncap * sizeof(*n));
+
+			if (!n)
+				return verify_fail_file(c, -ENOMEM, "out of memory");
+			v->open = n;
+			c->open_cap = ncap;
+		}
+		v->open[v->n_open++] = l->what;
+		return 0;
+	}
+	if (strcmp(l->kind, "result") != 0 && strcmp(l->kind, "background") != 0)
+		return 0;
+	/* Results close recent intents: search from the newest. */
+	for (size_t i = v->n_open; i > 0; i--) {
+		if (v->open[i - 1].seq == l->intent_seq) {
+			memmove(&v->open[i - 1], &v->open[i], (v->n_open - i) * sizeof(*v->open));
+			v->n_open--;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Walks one file of the chain; returns 0 or the first failure. */
+static int verify_walk(struct verify_ctx *c)
+{
+	struct audit_verify_part *p = c->part;
+	struct verify_line cur = {0};
 	int rc;
 
-	while ((rc = verify_next(f, &buf, &cap, &cur, last.seq + 1, o)) == 1) {
-		if (last.lineno && cur.seq != last.seq + 1) {
-			rc =
-			    verify_fail(o, &cur, "out of sequence: follows seq %" PRIu64, last.seq);
+	c->last.lineno = 0; /* lines count per file; the chain goes on */
+	while ((rc = verify_next(c, &cur, c->last.seq + 1)) == 1) {
+		if ((rc = verify_link(c, &cur)) < 0 || (rc = verify_track(c, &cur)) < 0)
 			break;
-		}
-		if (!last.lineno && expected_prev && strcmp(cur.prev, expected_prev) != 0) {
-			rc = verify_fail(o, &cur, "prev does not continue the previous file");
-			break;
-		}
-		if (last.lineno && strcmp(cur.prev, last.hash) != 0) {
-			rc = verify_blame(f, &buf, &cap, &last, &cur, o);
-			break;
-		}
-		if (!last.lineno)
-			*first_seq = cur.seq;
-		(*count)++;
-		last = cur;
+		if (!p->count++)
+			p->first_seq = cur.seq;
+		p->last_seq = cur.seq;
+		c->last = cur;
 	}
-	free(buf);
-	if (rc == 0 && last.lineno)
-		memcpy(last_hash, last.hash, AUDIT_HASH_HEX);
 	return rc;
+}
+
+/* Verifies one file of the run into its part. */
+static int verify_part(struct verify_ctx *c, const char *path)
+{
+	struct audit_verify_part *p = c->part;
+	int rc;
+
+	p->path = path;
+	c->f = fopen(path, "re");
+	if (!c->f) {
+		rc = -errno;
+		snprintf(c->v->err, sizeof(c->v->err), "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	rc = verify_walk(c);
+	fclose(c->f);
+	c->f = NULL;
+	if (rc == 0 && p->count)
+		snprintf(p->msg, sizeof(p->msg),
+			 "%s: %" PRIu64 " records, seq %" PRIu64 " to %" PRIu64 ", chain intact",
+			 path, p->count, p->first_seq, p->last_seq);
+	else if (rc == 0)
+		snprintf(p->msg, sizeof(p->msg), "%s: no records", path);
+	return rc;
+}
+
+/* Verifies paths[0..n) as one chain, oldest first. */
+int audit_verify_run(struct audit_verify *v, const char *const *paths, size_t n)
+{
+	struct verify_ctx c = {.v = v};
+	int rc = 0;
+
+	v->rc = 0;
+	v->err[0] = '\0';
+	v->parts = calloc(n ? n : 1, sizeof(*v->parts));
+	if (!v->parts)
+		return v->rc = -ENOMEM;
+	v->n_parts = n;
+	if (v->prev && !verify_is_hash(v->prev)) {
+		snprintf(v->err, sizeof(v->err), "expected prev \"%s\" is not a SHA-256 hex string",
+			 v->prev);
+		return v->rc = -EINVAL;
+	}
+	snprintf(c.last.hash, sizeof(c.last.hash), "%s", v->prev ? v->prev : VERIFY_ZERO_HASH);
+	for (size_t i = 0; i < n; i++)
+		v->parts[i].rc = 1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		c.part = &v->parts[i];
+		rc = c.part->rc = verify_part(&c, paths[i]);
+		if (rc < 0) {
+			v->bad_part = i;
+			snprintf(c.part->msg, sizeof(c.part->msg), "%s", v->err);
+		}
+	}
+	free(c.buf);
+	memcpy(v->last_hash, c.last.hash, AUDIT_HASH_HEX);
+	v->last_seq = c.last.seq;
+	return v->rc = rc;
+}
+
+/* Frees what a verify run filled in. */
+void audit_verify_free(struct audit_verify *v)
+{
+	free(v->parts);
+	free(v->open);
+	v->parts = NULL;
+	v->open = NULL;
+	v->n_parts = v->n_open = 0;
 }
 
 /* Verifies the chain of one audit file. */
 int audit_verify_file(const char *path, const char *expected_prev, char *last_hash_out,
 		      uint64_t *first_bad_seq, int *first_bad_line, char *err, size_t errlen)
 {
-	struct verify_out o = {first_bad_seq, first_bad_line, err, errlen, path};
-	uint64_t first_seq = 0, count = 0;
-	FILE *f;
-	int rc;
+	struct audit_verify v = {.prev = expected_prev};
+	int rc = audit_verify_run(&v, &path, 1);
 
-	*first_bad_seq = 0;
-	*first_bad_line = 0;
-	if (expected_prev && !verify_is_hash(expected_prev)) {
-		snprintf(err, errlen, "expected prev \"%s\" is not a SHA-256 hex string",
-			 expected_prev);
-		return -EINVAL;
-	}
-	snprintf(last_hash_out, AUDIT_HASH_HEX, "%s",
-		 expected_prev
-		     ? expected_prev
-		     : "0000000000000000000000000000000000000000000000000000000000000000");
-	f = fopen(path, "re");
-	if (!f) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	rc = verify_walk(f, expected_prev, last_hash_out, &first_seq, &count, &o);
-	fclose(f);
-	if (rc == 0 && count)
-		snprintf(err, errlen,
-			 "%s: %" PRIu64 " records, seq %" PRIu64 " to %" PRIu64 ", chain intact",
-			 path, count, first_seq, first_seq + count - 1);
-	else if (rc == 0)
-		snprintf(err, errlen, "%s: no records", path);
+	*first_bad_seq = v.bad_seq;
+	*first_bad_line = v.bad_line;
+	memcpy(last_hash_out, v.last_hash, AUDIT_HASH_HEX);
+	snprintf(err, errlen, "%s", rc == 0 && v.parts ? v.parts[0].msg : v.err);
+	audit_verify_free(&v);
 	return rc;
 }

@@ -99,8 +99,9 @@ size_t audit_torn_bytes(const struct audit *a);
  * Checks one audit file (audit-verify.c, linked by mbxctl too): every line is
  * a JSON object ending in a newline, seq goes up by one, and each prev is the
  * SHA-256 of the previous line's bytes. The first record's prev must equal
- * expected_prev (NULL: accepted as is). Fills last_hash_out with the hash of
- * the last line (the expected_prev of the next file).
+ * expected_prev; NULL means the file starts a chain: its first record must be
+ * seq 1 with the zero hash (else its head was removed). Fills last_hash_out
+ * with the hash of the last line (the expected_prev of the next file).
  * Returns 0 when the chain holds (err then holds a one-line summary),
  * -EBADMSG when it is broken: *first_bad_seq and *first_bad_line name the
  * record that was altered (0 when unknown), err says how; -errno when the
@@ -108,6 +109,54 @@ size_t audit_torn_bytes(const struct audit *a);
  */
 int audit_verify_file(const char *path, const char *expected_prev, char *last_hash_out,
 		      uint64_t *first_bad_seq, int *first_bad_line, char *err, size_t errlen);
+
+/*
+ * An intent that no result closes: a command still in the device when the
+ * file was read, or one mbxd was stopped (killed) during; it may or may not
+ * have run. Strings are the record's, truncated.
+ */
+struct audit_open_intent {
+	uint64_t seq;
+	char device[64];
+	char opcode[8];
+	char name[64];
+	char user[64];
+	char time[32];
+};
+
+/* One file's outcome in a verify run. */
+struct audit_verify_part {
+	const char *path;
+	int rc; /* 0, -EBADMSG, -errno; 1: not read (an earlier file was broken) */
+	uint64_t first_seq, last_seq, count;
+	char msg[512];
+};
+
+/* A verify run over files given oldest first, as one chain. */
+struct audit_verify {
+	/* In: the first file continues this hash; NULL: it starts the chain. */
+	const char *prev;
+	/* Out. */
+	int rc;           /* 0, or the first failure (-EBADMSG, -errno) */
+	size_t bad_part;  /* which file failed */
+	uint64_t bad_seq; /* the record blamed (0: unknown) */
+	int bad_line;     /* its line in that file */
+	char err[512];    /* what failed, or a summary of the run */
+	struct audit_verify_part *parts;
+	size_t n_parts;
+	struct audit_open_intent *open; /* oldest first */
+	size_t n_open;
+	char last_hash[AUDIT_HASH_HEX]; /* of the chain's last line */
+	uint64_t last_seq;
+};
+
+/*
+ * Verifies paths[0..n) as one chain, oldest first: each file's first record
+ * continues the last line of the one before. Lists the intents without a
+ * result in v->open. Returns v->rc; audit_verify_free() frees what it filled.
+ */
+int audit_verify_run(struct audit_verify *v, const char *const *paths, size_t n);
+void audit_verify_free(struct audit_verify *v);
 
 /* Hex SHA-256 of len bytes into hex[AUDIT_HASH_HEX]; returns 0 or -EIO. */
 int audit_sha256_hex(const void *data, size_t len, char hex[AUDIT_HASH_HEX]);

@@ -23,48 +23,74 @@
 #define AUDIT_DEFAULT_FILE "/var/log/mbxd/audit.jsonl"
 #define AUDIT_TAIL_POLL_MS 250
 
-/* One file's outcome, as text or as a JSON object. */
-static void audit_report(const struct ctl *ctl, json_t *files, const char *path, int rc,
-			 uint64_t bad_seq, int bad_line, const char *msg)
+/* One file's outcome as a JSON object. */
+static json_t *audit_part_json(const struct audit_verify *v, size_t i)
 {
-	json_t *o;
+	const struct audit_verify_part *p = &v->parts[i];
+	json_t *o = json_pack("{s:o, s:b, s:o}", "file", out_jstr(p->path), "intact", p->rc == 0,
+			      "message", out_jstr(p->msg));
 
-	if (!ctl->json) {
-		if (rc == 0)
-			printf("%s\n", msg);
-		else
-			out_err("%s", msg);
-		return;
+	if (o && p->rc == -EBADMSG) {
+		json_object_set_new(o, "first_bad_seq", json_integer((json_int_t)v->bad_seq));
+		json_object_set_new(o, "first_bad_line", json_integer(v->bad_line));
 	}
-	o = json_pack("{s:o, s:b, s:o}", "file", out_jstr(path), "intact", rc == 0, "message",
-		      out_jstr(msg));
-	if (o && rc == -EBADMSG) {
-		json_object_set_new(o, "first_bad_seq", json_integer((json_int_t)bad_seq));
-		json_object_set_new(o, "first_bad_line", json_integer(bad_line));
-	}
-	if (o)
-		json_array_append_new(files, o);
+	return o;
 }
 
-/* Verifies files[0..n) as one chain; stops at the first broken file. */
+/* An open intent as a JSON object. */
+static json_t *audit_open_json(const struct audit_open_intent *oi)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "seq", (json_int_t)oi->seq, "device",
+			 out_jstr(oi->device), "opcode", out_jstr(oi->opcode), "name",
+			 out_jstr(oi->name), "user", out_jstr(oi->user), "time",
+			 out_jstr(oi->time));
+}
+
+/* Prints a verify run as JSON: the verdict, each file, each open intent. */
+static void audit_verify_json(const struct audit_verify *v)
+{
+	json_t *files = json_array(), *open = json_array();
+
+	for (size_t i = 0; files && i < v->n_parts && v->parts[i].rc <= 0; i++)
+		json_array_append_new(files, audit_part_json(v, i));
+	for (size_t i = 0; open && i < v->n_open; i++)
+		json_array_append_new(open, audit_open_json(&v->open[i]));
+	out_json(json_pack("{s:b, s:o, s:o, s:I}", "intact", v->rc == 0, "files", files,
+			   "open_intents", open, "last_seq", (json_int_t)v->last_seq));
+}
+
+/* Prints a verify run as text: a line per file read, a line per open intent. */
+static void audit_verify_text(const struct audit_verify *v)
+{
+	for (size_t i = 0; i < v->n_parts && v->parts[i].rc <= 0; i++) {
+		if (v->parts[i].rc == 0)
+			printf("%s\n", v->parts[i].msg);
+		else
+			out_err("%s", v->parts[i].msg);
+	}
+	if (v->rc < 0 && (!v->n_parts || v->parts[v->bad_part].rc > 0))
+		out_err("%s", v->err);
+	for (size_t i = 0; i < v->n_open; i++)
+		printf("open intent: seq %" PRIu64 " device %s opcode %s (%s) user %s at %s: no "
+		       "result (still in the device, or mbxd stopped before it answered)\n",
+		       v->open[i].seq, v->open[i].device, v->open[i].opcode, v->open[i].name,
+		       v->open[i].user, v->open[i].time);
+}
+
+/*
+ * Verifies files[0..n) as one chain. Exit 0 when it holds, open intents
+ * included (a command may be running now); 1 when it is broken or unreadable.
+ */
 static int audit_verify_chain(const struct ctl *ctl, const char *prev, char **files, int n)
 {
-	char hash[AUDIT_HASH_HEX], expect[AUDIT_HASH_HEX], msg[512];
-	json_t *arr = ctl->json ? json_array() : NULL;
-	uint64_t bad_seq = 0;
-	int bad_line = 0, rc = 0;
+	struct audit_verify v = {.prev = prev};
+	int rc = audit_verify_run(&v, (const char *const *)files, (size_t)n);
 
-	if (prev)
-		snprintf(expect, sizeof(expect), "%s", prev);
-	for (int i = 0; i < n && rc == 0; i++) {
-		msg[0] = '\0';
-		rc = audit_verify_file(files[i], prev || i ? expect : NULL, hash, &bad_seq,
-				       &bad_line, msg, sizeof(msg));
-		audit_report(ctl, arr, files[i], rc, bad_seq, bad_line, msg);
-		memcpy(expect, hash, sizeof(expect));
-	}
 	if (ctl->json)
-		out_json(json_pack("{s:b, s:o}", "intact", rc == 0, "files", arr));
+		audit_verify_json(&v);
+	else
+		audit_verify_text(&v);
+	audit_verify_free(&v);
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_DEVICE;
 }
 

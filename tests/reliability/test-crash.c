@@ -150,6 +150,10 @@ START_TEST(test_sigkill_with_command_in_device_keeps_intent)
 	ck_assert_int_eq(
 	    audit_verify_file(h.audit, NULL, hash, &bad_seq, &bad_line, err, sizeof(err)), 0);
 	ck_assert_msg(verify(out, sizeof(out), h.audit, NULL) == 0, "verify: %s", out);
+	/* verify names the intent left open: its seq, device and opcode. */
+	snprintf(seqneedle, sizeof(seqneedle), "open intent: seq %llu device mem0 opcode 0x0301",
+		 (unsigned long long)intent_seq);
+	ck_assert_msg(strstr(out, seqneedle), "verify does not report the open intent: %s", out);
 	rel_figure("crash.txt", "intent_seq_on_disk_after_sigkill", "%llu",
 		   (unsigned long long)intent_seq);
 

@@ -739,6 +739,201 @@ START_TEST(test_empty_file_verifies)
 }
 END_TEST
 
+/* Rewrites the file without its first n lines. */
+static void drop_head(const char *p, int n)
+{
+	char *all = slurp(p, NULL), *s = all;
+	FILE *f;
+
+	for (int i = 0; i < n; i++)
+		s = strchr(s, '\n') + 1;
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(s, f) >= 0, 1);
+	fclose(f);
+	free(all);
+}
+
+START_TEST(test_verify_head_removed)
+{
+	/* The first _i records (1..5) of six are gone: the chain must not start there. */
+	char err[512], last[AUDIT_HASH_HEX], hk[AUDIT_HASH_HEX];
+	struct audit *a = open_ok(path);
+	uint64_t bad_seq = 0;
+	int bad_line = 0;
+
+	for (int i = 0; i < 6; i++)
+		put(a, i % 2 ? AUDIT_RESULT : AUDIT_INTENT);
+	audit_close(a);
+	hash_of_line(path, _i, hk);
+	drop_head(path, _i);
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_int_eq(bad_line, 1);
+	ck_assert_uint_eq(bad_seq, (uint64_t)_i + 1);
+	ck_assert_msg(strstr(err, "does not start at seq 1 with the zero hash"), "%s", err);
+	/* Told where it continues from (--prev), the rest is a good chain. */
+	assert_verifies(path, hk);
+}
+END_TEST
+
+START_TEST(test_verify_head_prev_zeroed)
+{
+	/* A first record whose seq is 1 but whose prev is not zeros: the head was replaced. */
+	char err[512], last[AUDIT_HASH_HEX];
+	uint64_t bad_seq = 0;
+	int bad_line = 0;
+
+	five_records();
+	poke(path, offset_in_line(path, 1, "\"prev\":\"") + 8, '1');
+	ck_assert_int_eq(audit_verify_file(path, NULL, last, &bad_seq, &bad_line, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_int_eq(bad_line, 1);
+	ck_assert_msg(strstr(err, "does not start at seq 1"), "%s", err);
+}
+END_TEST
+
+/* The test's own model of which intents are open. */
+struct model {
+	uint64_t open[512];
+	char device[512][8];
+	uint16_t opcode[512];
+	size_t n;
+};
+
+/* Writes a record of kind k about device dev and opcode op; returns its seq. */
+static uint64_t put_about(struct audit *a, enum audit_kind k, const char *dev, uint16_t op,
+			  uint64_t intent_seq)
+{
+	struct audit_record r = rec(k);
+	uint64_t seq = 0;
+
+	r.device = dev;
+	r.opcode = op;
+	r.intent_seq = intent_seq;
+	ck_assert_int_eq(audit_write(a, &r, &seq), 0);
+	return seq;
+}
+
+/* Writes n random records: intents, results and background ends closing some, decisions. */
+static void random_records(struct audit *a, struct model *m, int n, unsigned *seed)
+{
+	static const char *const devs[] = {"mem0", "mem1", "switch0"};
+
+	for (int i = 0; i < n; i++) {
+		int pick = rand_r(seed) % 4;
+
+		if (pick == 0 || (pick != 3 && m->n == 0)) {
+			const char *dev = devs[rand_r(seed) % 3];
+			uint16_t op = (uint16_t)(0x0300 + rand_r(seed) % 0x200);
+
+			ck_assert_uint_lt(m->n, 512);
+			m->open[m->n] = put_about(a, AUDIT_INTENT, dev, op, 0);
+			snprintf(m->device[m->n], sizeof(m->device[0]), "%s", dev);
+			m->opcode[m->n++] = op;
+		} else if (pick != 3) {
+			size_t k = (size_t)rand_r(seed) % m->n;
+
+			put_about(a, pick == 1 ? AUDIT_RESULT : AUDIT_BACKGROUND, m->device[k],
+				  m->opcode[k], m->open[k]);
+			memmove(&m->open[k], &m->open[k + 1], (m->n - k - 1) * sizeof(m->open[0]));
+			memmove(&m->device[k], &m->device[k + 1],
+				(m->n - k - 1) * sizeof(m->device[0]));
+			memmove(&m->opcode[k], &m->opcode[k + 1],
+				(m->n - k - 1) * sizeof(m->opcode[0]));
+			m->n--;
+		} else {
+			put_about(a, AUDIT_DECISION, "mem0", 0x4000, 0);
+		}
+	}
+}
+
+/* Checks that a run lists exactly the model's open intents, with seq, device and opcode. */
+static void assert_open_intents(const struct audit_verify *v, const struct model *m)
+{
+	char op[8];
+
+	ck_assert_uint_eq(v->n_open, m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		snprintf(op, sizeof(op), "0x%04x", m->opcode[i]);
+		ck_assert_uint_eq(v->open[i].seq, m->open[i]);
+		ck_assert_str_eq(v->open[i].device, m->device[i]);
+		ck_assert_str_eq(v->open[i].opcode, op);
+		ck_assert_str_eq(v->open[i].name, "Sanitize");
+		ck_assert_str_eq(v->open[i].user, "alice");
+		ck_assert_uint_eq(strlen(v->open[i].time), 27);
+	}
+}
+
+START_TEST(test_verify_open_intents)
+{
+	/* Generated logs: every intent without a result is listed, in order. */
+	unsigned seed = (unsigned)_i * 7919u + 1;
+	struct model m = {.n = 0};
+	struct audit_verify v = {0};
+	const char *paths[] = {path};
+	struct audit *a = open_ok(path);
+
+	random_records(a, &m, 40 + _i * 10, &seed);
+	audit_close(a);
+	ck_assert_msg(audit_verify_run(&v, paths, 1) == 0, "%s", v.err);
+	assert_open_intents(&v, &m);
+	audit_verify_free(&v);
+}
+END_TEST
+
+START_TEST(test_verify_rotated_set)
+{
+	/* Three rotated files verify as one chain; intents close across files. */
+	char files[3][160], err[256], hk[AUDIT_HASH_HEX];
+	const char *paths[3] = {files[0], files[1], files[2]}, *swapped[2];
+	struct audit_verify v = {0};
+	struct model m = {.n = 0};
+	unsigned seed = 99;
+	struct audit *a = open_ok(path);
+
+	for (int i = 0; i < 3; i++) {
+		random_records(a, &m, 30, &seed);
+		snprintf(files[i], sizeof(files[i]), "%s.%d", path, 3 - i);
+		if (i == 2) {
+			snprintf(files[i], sizeof(files[i]), "%s", path);
+			break;
+		}
+		ck_assert_int_eq(rename(path, files[i]), 0);
+		ck_assert_int_eq(audit_reopen(a, err, sizeof(err)), 0);
+	}
+	audit_close(a);
+	ck_assert_msg(audit_verify_run(&v, paths, 3) == 0, "%s", v.err);
+	assert_open_intents(&v, &m);
+	ck_assert_uint_eq(v.parts[2].last_seq, 90);
+	ck_assert_uint_eq(v.parts[1].first_seq, v.parts[0].last_seq + 1);
+	audit_verify_free(&v);
+
+	/* Alone, a later file does not start the chain; with --prev it does. */
+	ck_assert_int_eq(audit_verify_run(&v, paths + 1, 2), -EBADMSG);
+	ck_assert_uint_eq(v.bad_part, 0);
+	ck_assert_int_eq(v.bad_line, 1);
+	audit_verify_free(&v);
+	hash_of_line(files[0], 30, hk);
+	v.prev = hk;
+	ck_assert_msg(audit_verify_run(&v, paths + 1, 2) == 0, "%s", v.err);
+	audit_verify_free(&v);
+	v.prev = NULL;
+	/* A file left out, or the order swapped: the link between files fails. */
+	swapped[0] = files[0];
+	swapped[1] = files[2];
+	ck_assert_int_eq(audit_verify_run(&v, swapped, 2), -EBADMSG);
+	ck_assert_uint_eq(v.bad_part, 1);
+	ck_assert_ptr_nonnull(strstr(v.err, "out of sequence"));
+	audit_verify_free(&v);
+	swapped[0] = files[1];
+	swapped[1] = files[0];
+	ck_assert_int_eq(audit_verify_run(&v, swapped, 2), -EBADMSG);
+	ck_assert_uint_eq(v.bad_part, 0);
+	audit_verify_free(&v);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -763,6 +958,10 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_verify_messages);
 	tcase_add_test(tc, test_verify_torn_and_missing);
 	tcase_add_test(tc, test_empty_file_verifies);
+	tcase_add_loop_test(tc, test_verify_head_removed, 1, 6);
+	tcase_add_test(tc, test_verify_head_prev_zeroed);
+	tcase_add_loop_test(tc, test_verify_open_intents, 0, 8);
+	tcase_add_test(tc, test_verify_rotated_set);
 	suite_add_tcase(s, tc);
 	return s;
 }
