@@ -38,7 +38,8 @@ enum { SOCKET_PATH, SOCKET_MODE, SOCKET_GROUP };
 static const char *const config_socket_keys[] = {"path", "mode", "group", NULL};
 static const char *const config_audit_keys[] = {"path", "all_decisions", NULL};
 static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
-						"max_queued_kib", "frame_timeout_ms", NULL};
+						"max_queued_kib", "frame_timeout_ms",
+						"hello_timeout_ms", NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
 						 NULL};
@@ -53,6 +54,7 @@ static const struct {
     {offsetof(struct config, max_clients), 1, 1000000},
     {offsetof(struct config, max_queued_kib), 1, 16777216},
     {offsetof(struct config, frame_timeout_ms), 10, 600000},
+    {offsetof(struct config, hello_timeout_ms), 10, 600000},
 };
 
 /* Fills err with "file:line: message" for node n and returns -EINVAL. */
@@ -484,6 +486,7 @@ static int config_defaults(struct config *c, const char *path)
 	c->max_clients = 16384;
 	c->max_queued_kib = 65536;
 	c->frame_timeout_ms = 10000;
+	c->hello_timeout_ms = 5000;
 	c->path = strdup(path);
 	c->socket_path = strdup("/run/mbxd/mbxd.sock");
 	c->policy_path = strdup("/etc/mbxd/policy.yaml");

@@ -40,7 +40,9 @@ struct config {
 	uint32_t max_inflight;  /* per connection, default 64 */
 	uint32_t max_queue_per_user; /* per device, default 32 */
 	uint32_t max_clients; /* default 16384 */
-	uint32_t frame_timeout_ms; /* a begun frame must be complete within, default 10000 */
+	uint32_t frame_timeout_ms; /* each frame must be whole within, from its first byte,
+				      default 10000 */
+	uint32_t hello_timeout_ms; /* HELLO must be answered within, from connect, default 5000 */
 	uint32_t max_queued_kib; /* input payload KiB waiting in all queues, default 65536 */
 	struct config_device *devices;
 	size_t n_devices;

@@ -21,8 +21,11 @@
 /* Pause reading from a client that does not read its answers. */
 #define OUTPUT_HIGH (8u << 20)
 #define OUTPUT_LOW (1u << 20)
+/* How long a closing session's ERROR may wait for a client that does not read. */
+#define SESSION_CLOSE_MS 2000
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_arm(struct session *s, enum session_deadline what, uint32_t ms);
 
 /*
  * Sends an encoded frame. With nothing queued before it and no further
@@ -96,8 +99,9 @@ void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
 	mbx_wbuf_init(&w);
 	session_write(s, &w, mbx_encode_error(&w, 0, &e));
 	bufferevent_disable(s->bev, EV_READ);
-	/* The write callback frees the session once the ERROR has left. */
+	/* The write callback frees the session once the ERROR has left, or the timer. */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	session_arm(s, SESSION_DEADLINE_CLOSE, SESSION_CLOSE_MS);
 }
 
 /* Answers HELLO with the highest common version and the server's limits. */
@@ -120,6 +124,7 @@ static void session_hello(struct session *s, uint32_t tag, const uint8_t *body, 
 			     "server %u", req.version_min, req.version_max, MBX_PROTO_VERSION);
 		return;
 	}
+	session_arm(s, SESSION_DEADLINE_NONE, 0); /* the HELLO deadline is met */
 	rep.version = MBX_PROTO_VERSION;
 	rep.max_payload = MBX_PAYLOAD_MAX;
 	rep.max_inflight = s->broker->cfg->max_inflight;
@@ -263,37 +268,68 @@ static void session_dispatch(struct session *s, const struct mbx_header *h, cons
 	}
 }
 
-/*
- * A frame begun must be finished within limits.frame_timeout_ms: a client
- * that sends half a frame and stops would otherwise hold its session (and a
- * descriptor) for ever. Between frames a client may stay silent as long as
- * it likes: monitoring agents keep connections open.
- */
-static void session_arm_frame_timer(struct session *s, bool partial)
+/* Runs the session's timer for one deadline, ms from now; NONE stops it. */
+static void session_arm(struct session *s, enum session_deadline what, uint32_t ms)
 {
-	uint32_t ms = s->broker->cfg->frame_timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-	if (partial == s->partial_frame)
-		return; /* a deadline runs from the frame's first byte, not its last */
-	s->partial_frame = partial;
-	if (partial)
-		evtimer_add(s->frame_timer, &tv);
-	else
-		evtimer_del(s->frame_timer);
+	s->deadline = what;
+	evtimer_del(s->timer);
+	if (what != SESSION_DEADLINE_NONE)
+		evtimer_add(s->timer, &tv);
 }
 
-/* The deadline passed with the frame still unfinished. */
-static void session_frame_timeout(evutil_socket_t fd, short what, void *arg)
+/*
+ * Each frame must be whole within limits.frame_timeout_ms of its own first
+ * byte: a client that sends half a frame and stops would otherwise hold its
+ * session (and a descriptor) for ever. The deadline restarts at every frame
+ * boundary, so a client streaming frames back to back, each one quick, is
+ * never cut however long the stream. Called after the input was read: what
+ * is left is the start of one frame (the read loop dispatches every whole
+ * one), begun in this read if a frame ended in it. Between frames a client
+ * may stay silent as long as it likes: monitoring agents keep connections
+ * open. Input left unread while mbxd holds the client back (throttled) is
+ * mbxd's delay, not the client's: no deadline runs then.
+ */
+static void session_frame_deadline(struct session *s, bool boundary)
+{
+	bool partial = !s->throttled && evbuffer_get_length(bufferevent_get_input(s->bev)) > 0;
+
+	if (s->closing || !s->hello_done)
+		return; /* the ERROR's or the HELLO deadline runs */
+	if (!partial) {
+		if (s->deadline == SESSION_DEADLINE_FRAME)
+			session_arm(s, SESSION_DEADLINE_NONE, 0);
+	} else if (boundary || s->deadline != SESSION_DEADLINE_FRAME) {
+		session_arm(s, SESSION_DEADLINE_FRAME, s->broker->cfg->frame_timeout_ms);
+	}
+}
+
+/* A deadline passed: the client is told which, then let go. */
+static void session_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	const struct config *c = s->broker->cfg;
 
 	(void)fd;
 	(void)what;
-	log_warnx("session %llu (uid %u pid %d): closing: a frame was left unfinished for %u ms",
-		  (unsigned long long)s->id, (unsigned)s->who.uid, (int)s->who.pid,
-		  s->broker->cfg->frame_timeout_ms);
-	session_free(s);
+	switch (s->deadline) {
+	case SESSION_DEADLINE_HELLO:
+		session_fail(s, MBX_ERROR_TIMEOUT, "no HELLO within %u ms of connecting",
+			     c->hello_timeout_ms);
+		break;
+	case SESSION_DEADLINE_FRAME:
+		session_fail(s, MBX_ERROR_TIMEOUT, "a frame was left unfinished for %u ms",
+			     c->frame_timeout_ms);
+		break;
+	case SESSION_DEADLINE_CLOSE:
+		log_debug("session %llu: the client did not read its ERROR in %u ms: closed",
+			  (unsigned long long)s->id, SESSION_CLOSE_MS);
+		session_free(s);
+		break;
+	case SESSION_DEADLINE_NONE:
+		break;
+	}
 }
 
 /* Reads every complete frame in the input buffer. */
@@ -302,6 +338,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct mbx_header h;
+	bool boundary = false;
 	uint8_t *p;
 	int rc;
 
@@ -325,9 +362,9 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		session_dispatch(s, &h, p + MBX_HEADER_SIZE);
 		s->more_input = false;
 		evbuffer_drain(in, MBX_HEADER_SIZE + (size_t)h.length);
+		boundary = true;
 	}
-	if (!s->closing)
-		session_arm_frame_timer(s, evbuffer_get_length(in) > 0);
+	session_frame_deadline(s, boundary);
 }
 
 /* Output drained: free a closing session, or resume a throttled one. */
@@ -376,10 +413,10 @@ int session_new(struct broker *b, int fd)
 		return rc;
 	}
 	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->frame_timer = evtimer_new(b->base, session_frame_timeout, s);
-	if (!s->bev || !s->frame_timer) {
-		if (s->frame_timer)
-			event_free(s->frame_timer);
+	s->timer = evtimer_new(b->base, session_timeout, s);
+	if (!s->bev || !s->timer) {
+		if (s->timer)
+			event_free(s->timer);
 		if (s->bev)
 			bufferevent_free(s->bev); /* closes fd */
 		else
@@ -397,6 +434,7 @@ int session_new(struct broker *b, int fd)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
 	b->n_sessions++;
+	session_arm(s, SESSION_DEADLINE_HELLO, b->cfg->hello_timeout_ms);
 	log_debug("session %llu: uid %u (%s) gid %u pid %d connected", (unsigned long long)s->id,
 		  (unsigned)s->who.uid, s->who.user, (unsigned)s->who.gid, (int)s->who.pid);
 	return 0;
@@ -433,7 +471,7 @@ void session_free(struct session *s)
 	background_unwatch_all(s);
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	b->n_sessions--;
-	event_free(s->frame_timer);
+	event_free(s->timer);
 	bufferevent_free(s->bev);
 	identity_clear(&s->who);
 	free(s);

@@ -31,6 +31,14 @@ struct identity {
 	struct policy_principal principal; /* points into the fields above */
 };
 
+/* The one deadline a session's timer runs for at a time. */
+enum session_deadline {
+	SESSION_DEADLINE_NONE,
+	SESSION_DEADLINE_HELLO, /* from connect until HELLO is answered */
+	SESSION_DEADLINE_FRAME, /* from the first byte of a frame until its last */
+	SESSION_DEADLINE_CLOSE, /* after an ERROR: freed even if it is never read */
+};
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	struct broker *broker;
@@ -40,8 +48,8 @@ struct session {
 	bool closing;   /* an ERROR is on its way out; then the session is freed */
 	bool throttled; /* reading paused until the client reads its answers */
 	bool more_input; /* while dispatching: another request is already read */
-	bool partial_frame; /* part of a frame is waiting: the frame timer runs */
-	struct event *frame_timer;
+	enum session_deadline deadline; /* what the timer is running for */
+	struct event *timer;
 	struct identity who;
 	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
 	size_t n_jobs;

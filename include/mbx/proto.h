@@ -107,6 +107,7 @@ enum mbx_error_code {
 	MBX_ERROR_ORDER = 3,    /* message out of order (e.g. before HELLO) */
 	MBX_ERROR_TOO_BIG = 4,  /* frame over MBX_BODY_MAX */
 	MBX_ERROR_SHUTDOWN = 5, /* daemon is stopping */
+	MBX_ERROR_TIMEOUT = 6,  /* a deadline passed: HELLO, or a frame left unfinished */
 };
 
 struct mbx_header {

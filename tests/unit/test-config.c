@@ -133,6 +133,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_clients, 16384);
 	ck_assert_uint_eq(c->max_queued_kib, 65536);
 	ck_assert_uint_eq(c->frame_timeout_ms, 10000);
+	ck_assert_uint_eq(c->hello_timeout_ms, 5000);
 	ck_assert_uint_eq(c->devices[0].timeout_ms, 2000);
 	ck_assert_uint_eq(c->devices[0].n_options, 0);
 	config_free(c);
@@ -198,7 +199,7 @@ static const struct {
      "1: audit.all_decisions: \"yes\" is not true or false"},
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
-     "max_clients, max_queued_kib, frame_timeout_ms)"},
+     "max_clients, max_queued_kib, frame_timeout_ms, hello_timeout_ms)"},
     {"user: a\nuser: b\n", "2: duplicate key \"user\" in the configuration"},
     {"socket: { mode: \"0999\" }\n",
      "1: socket.mode: \"0999\" is not an octal mode from 0000 to 0777"},
