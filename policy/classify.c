@@ -1,9 +1,11 @@
 /*
- * The classifier: what a command does to the world, in this order:
- * catalog -> policy overrides -> device CEL (raise only) -> Set Feature
- * effects -> FM-API floor -> tunnels, recursively. Payload lengths are
- * checked against the catalog at every level, so nothing malformed is ever
- * forwarded.
+ * The classifier: what a command does to the world. A level's class is the
+ * maximum of the catalog, the policy's override, the device's CEL effects,
+ * the Set Feature effects of the Feature it writes and the FM-API floor;
+ * every source goes through classify_raise(), so none can lower another.
+ * Tunnels are followed recursively and the request's class is the maximum
+ * of its levels. Payload lengths are checked against the catalog at every
+ * level, so nothing malformed is ever forwarded.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,6 @@
 
 #define FM_API_SET_FIRST       0x51
 #define FM_API_SET_LAST        0x59
-#define TUNNEL_TARGET_TYPE_MAX 1 /* 0 port or LD, 1 LD pool CCI of an MHD */
 
 /* Orders overrides by opcode for bsearch. */
 static int classify_ovr_cmp(const void *key, const void *elem)
@@ -32,21 +33,33 @@ const struct policy_override *policy_classify_override(const struct policy *p, u
 	return bsearch(&opcode, p->ovr, p->n_ovr, sizeof(*p->ovr), classify_ovr_cmp);
 }
 
-/* Returns the class from the catalog and the overrides alone. */
+/* Keeps the more dangerous of two classes (vendor counts as the most). */
+static enum mbx_class classify_max(enum mbx_class a, enum mbx_class b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * Returns the class from the catalog and the overrides alone: an override
+ * names the class of an opcode the catalog does not know, and can only raise
+ * one it does (the loader refuses a lower one; the maximum makes sure).
+ */
 enum mbx_class policy_classify_base(const struct policy *p, uint16_t opcode)
 {
 	const struct policy_override *o = policy_classify_override(p, opcode);
 	const struct catalog_entry *e = catalog_lookup(opcode);
 
+	if (o && e)
+		return classify_max(o->cls, e->cls);
 	if (o)
 		return o->cls;
 	return e ? e->cls : MBX_CLASS_VENDOR;
 }
 
-/* Keeps the more dangerous of two classes (vendor counts as the most). */
-static enum mbx_class classify_max(enum mbx_class a, enum mbx_class b)
+/* The one way a level's class changes once set from the catalog: upwards. */
+static void classify_raise(struct policy_level *lv, enum mbx_class cls)
 {
-	return a > b ? a : b;
+	lv->cls = classify_max(lv->cls, cls);
 }
 
 /* Marks the request invalid with a sentence saying why. */
@@ -109,15 +122,15 @@ static bool classify_bounds(const struct catalog_entry *e, const struct policy_l
 }
 
 /* FM-API sets never fall below fabric, except their pure Get/Identify commands. */
-static enum mbx_class classify_fm_floor(uint16_t opcode, enum mbx_class cls)
+static enum mbx_class classify_fm_floor(uint16_t opcode)
 {
 	const struct catalog_entry *e = catalog_lookup(opcode);
 	unsigned set = opcode >> 8;
 
-	if (set < FM_API_SET_FIRST || set > FM_API_SET_LAST || cls >= MBX_CLASS_FABRIC)
-		return cls;
+	if (set < FM_API_SET_FIRST || set > FM_API_SET_LAST)
+		return MBX_CLASS_READ;
 	if (e && e->cls == MBX_CLASS_READ)
-		return cls; /* the catalog marks pure Get/Identify commands read */
+		return MBX_CLASS_READ; /* the catalog marks pure Get/Identify commands read */
 	return MBX_CLASS_FABRIC;
 }
 
@@ -128,7 +141,8 @@ static bool classify_level(const struct policy *p, struct policy_level *lv, size
 	const struct catalog_entry *e = catalog_lookup(lv->opcode);
 
 	classify_name(p, lv->opcode, lv->name, sizeof(lv->name));
-	lv->cls = classify_fm_floor(lv->opcode, policy_classify_base(p, lv->opcode));
+	lv->cls = policy_classify_base(p, lv->opcode);
+	classify_raise(lv, classify_fm_floor(lv->opcode));
 	if (e && e->background)
 		out->background = true;
 	return classify_bounds(e, lv, len, out);
@@ -155,7 +169,7 @@ static void classify_tunnel(const struct policy *p, const uint8_t *in, size_t le
 			      out->n_levels, len);
 		return;
 	}
-	if (t.target_type > TUNNEL_TARGET_TYPE_MAX) {
+	if (t.target_type > CCI_TUNNEL_TARGET_LD_POOL) {
 		classify_fail(out, MBX_STATUS_INVALID,
 			      "Tunnel Management at level %zu names reserved target type %u",
 			      out->n_levels, t.target_type);
@@ -168,6 +182,12 @@ static void classify_tunnel(const struct policy *p, const uint8_t *in, size_t le
 			      out->n_levels, t.msg_len);
 		return;
 	}
+	if (m.reserved) {
+		classify_fail(out, MBX_STATUS_INVALID,
+			      "tunnelled CCI message at level %zu sets reserved header bits",
+			      out->n_levels);
+		return;
+	}
 	/* A request carries no status: anything else there is smuggled or broken. */
 	if (m.category != CCI_CATEGORY_REQUEST || m.rc || m.vendor_status || m.background) {
 		classify_fail(out, MBX_STATUS_INVALID,
@@ -178,6 +198,7 @@ static void classify_tunnel(const struct policy *p, const uint8_t *in, size_t le
 	lv = &out->level[out->n_levels++];
 	lv->opcode = m.opcode;
 	lv->target = t.target;
+	lv->target_type = t.target_type;
 	if (!classify_level(p, lv, m.payload_len, out))
 		return;
 	out->cls = classify_max(out->cls, lv->cls);
@@ -221,51 +242,48 @@ static void classify_cel(const struct policy_device *dev, struct policy_level *l
 		out->background = true;
 	/* Effects the spec has not defined mean an uncatalogued opcode is unknown. */
 	if ((ce->effects & ~CEL_KNOWN_MASK) && !catalog_lookup(lv->opcode)) {
-		lv->cls = MBX_CLASS_VENDOR;
+		classify_raise(lv, MBX_CLASS_VENDOR);
 		return;
 	}
 	ec = policy_cel_effects_class(ce->effects);
 	if (ec >= 0)
-		lv->cls = classify_max(lv->cls, (enum mbx_class)ec);
+		classify_raise(lv, (enum mbx_class)ec);
 }
 
-/* Classifies Set Feature by the effects the device reports for that Feature. */
-static void classify_feature(const struct policy_device *dev, const uint8_t *payload,
-			     struct policy_level *lv)
+/*
+ * The class the device's Features call for when Set Feature writes the one
+ * whose UUID starts the payload: the maximum over every entry with that UUID
+ * (a device that lists a Feature twice gets the more dangerous reading), at
+ * least config (writing a Feature configures the device), vendor when the
+ * device did not describe it.
+ */
+static enum mbx_class classify_feature(const struct policy_device *dev, const uint8_t *payload)
 {
+	enum mbx_class cls = MBX_CLASS_READ;
+	bool found = false;
 	int ec;
 
 	for (size_t i = 0; i < dev->n_features; i++) {
 		if (memcmp(dev->features[i].uuid, payload, 16) != 0)
 			continue;
+		found = true;
 		ec = policy_cel_effects_class(dev->features[i].set_effects);
-		/* Writing a Feature with no listed effect still configures the device. */
-		lv->cls =
-		    ec < 0 ? MBX_CLASS_CONFIG : classify_max((enum mbx_class)ec, MBX_CLASS_CONFIG);
-		return;
+		cls = classify_max(cls, ec < 0 ? MBX_CLASS_CONFIG : (enum mbx_class)ec);
 	}
-	lv->cls = MBX_CLASS_VENDOR; /* a Feature the device did not describe */
+	return found ? classify_max(cls, MBX_CLASS_CONFIG) : MBX_CLASS_VENDOR;
 }
 
-/* Applies what the device itself says: CEL, Features, kernel ownership. */
+/* Applies what the device itself says: CEL, Features, kernel ownership; each only raises. */
 static void classify_device(const struct policy_device *dev, const uint8_t *payload,
 			    struct policy_class *out)
 {
 	struct policy_level *lv = &out->level[0];
 	const struct catalog_entry *e = catalog_lookup(lv->opcode);
-	bool feature = lv->opcode == CXL_OP_SET_FEATURE && dev->have_features;
 
-	if (feature)
-		classify_feature(dev, payload, lv);
-	if (dev->have_cel) {
-		enum mbx_class keep = lv->cls;
-
+	if (lv->opcode == CXL_OP_SET_FEATURE && dev->have_features)
+		classify_raise(lv, classify_feature(dev, payload));
+	if (dev->have_cel)
 		classify_cel(dev, lv, out);
-		/* A Feature's own effects are more precise than the CEL's union of all. */
-		if (feature)
-			lv->cls = keep;
-	}
-	lv->cls = classify_fm_floor(lv->opcode, lv->cls);
 	if (dev->kernel_owned && e && e->kernel_owned && !classify_routed(dev, lv->opcode))
 		classify_fail(out, MBX_STATUS_KERNEL_OWNED,
 			      "%s (0x%04x) is reserved by the kernel's CXL driver, which owns "

@@ -13,6 +13,7 @@
 
 #include <mbx/strcopy.h>
 
+#include "cci.h"
 #include "policy-internal.h"
 
 #define SUBJECT_ANY  0
@@ -409,32 +410,44 @@ static int32_t decide_deny(const struct decide_ctx *c, const struct policy_class
 	return best;
 }
 
+/* The rules an allow rests on: one for the whole request, or one per level. */
+struct decide_allowers {
+	int32_t named; /* the rule the answer names */
+	size_t n;
+	int32_t rule[1 + POLICY_TUNNEL_DEPTH_MAX];
+};
+
 /*
- * The allow rule that applies: one allowing the request's class, or else
- * every level allowed (by class or opcode), naming the rule that allowed the
- * most dangerous level.
+ * The allow rules that apply: one allowing the request's class, or else one
+ * per level (the first allowing its class or opcode), naming the rule that
+ * allowed the most dangerous level. False when no rule allows it.
  */
-static int32_t decide_allow(const struct decide_ctx *c, const struct policy_class *pc)
+static bool decide_allow(const struct decide_ctx *c, const struct policy_class *pc,
+			 struct decide_allowers *a)
 {
-	int32_t best = decide_by_class(c, pc->cls, false), named = POLICY_NO_RULE;
 	int worst = -1;
 
-	if (best != POLICY_NO_RULE)
-		return best;
+	a->named = decide_by_class(c, pc->cls, false);
+	a->n = 0;
+	if (a->named != POLICY_NO_RULE) {
+		a->rule[a->n++] = a->named;
+		return true;
+	}
 	for (size_t l = 0; l < pc->n_levels; l++) {
-		int32_t a = decide_by_class(c, pc->level[l].cls, false);
-		int32_t b = decide_by_opcode(c, pc->level[l].opcode, false);
+		int32_t r = decide_by_class(c, pc->level[l].cls, false);
+		int32_t o = decide_by_opcode(c, pc->level[l].opcode, false);
 
-		if (b < a)
-			a = b;
-		if (a == POLICY_NO_RULE)
-			return POLICY_NO_RULE;
+		if (o < r)
+			r = o;
+		if (r == POLICY_NO_RULE)
+			return false;
+		a->rule[a->n++] = r;
 		if ((int)pc->level[l].cls >= worst) {
 			worst = (int)pc->level[l].cls;
-			named = a;
+			a->named = r;
 		}
 	}
-	return named;
+	return true;
 }
 
 /* Finds the slot of (rule, user) in the bucket table: its own or an empty one. */
@@ -556,16 +569,37 @@ static void decide_refuse(struct policy_decision *out, enum mbx_status st,
 	va_end(ap);
 }
 
-/* Tells whether every tunnel level goes to a port or LD the rule lists. */
+/*
+ * Tells whether every tunnel level goes where the rule lets tunnels go: a
+ * port or LD id it lists (target type 0), or the LD Pool CCI (type 1) when
+ * it lists ld-pool. A rule without tunnel_targets lets them go anywhere.
+ */
 static bool decide_targets_ok(const struct policy_rule *r, const struct policy_class *pc)
 {
+	if (!r->has_targets)
+		return true;
 	for (size_t l = 1; l < pc->n_levels; l++) {
 		uint16_t t = pc->level[l].target;
 
-		if (!(r->targets[t / 8] & (1u << (t % 8))))
+		if (pc->level[l].target_type == CCI_TUNNEL_TARGET_LD_POOL) {
+			if (!r->targets_ld_pool)
+				return false;
+		} else if (!(r->targets[t / 8] & (1u << (t % 8)))) {
 			return false;
+		}
 	}
 	return true;
+}
+
+/* The first rule an allow rests on whose tunnel_targets the request leaves, or NULL. */
+static const struct policy_rule *decide_targets_refuser(const struct policy *p,
+							const struct decide_allowers *a,
+							const struct policy_class *pc)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!decide_targets_ok(&p->rules[a->rule[i]], pc))
+			return &p->rules[a->rule[i]];
+	return NULL;
 }
 
 /* Appends src at *off in a fixed buffer, truncating. */
@@ -619,6 +653,7 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 	struct decide_ctx c = {.t = decide_devtab(p, dev), .subs = subs};
 	const char *cls = mbx_class_name(pc->cls);
 	const struct policy_rule *r;
+	struct decide_allowers a;
 	int32_t ri;
 	uint32_t wait;
 
@@ -634,21 +669,23 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 			      out->name, req->opcode, cls, dev, user, r->name, r->source);
 		return;
 	}
-	if ((ri = decide_allow(&c, pc)) == POLICY_NO_RULE) {
+	if (!decide_allow(&c, pc, &a)) {
 		decide_refuse(
 		    out, MBX_STATUS_DENIED, NULL,
 		    "no rule allows %s (0x%04x, %s class) on %s for %s: denied by default",
 		    out->name, req->opcode, cls, dev, user);
 		return;
 	}
-	r = &p->rules[ri];
-	if (r->has_targets && !decide_targets_ok(r, pc)) {
+	/* Every rule the allow rests on must let the tunnel go where it goes. */
+	if ((r = decide_targets_refuser(p, &a, pc))) {
 		decide_refuse(out, MBX_STATUS_DENIED, r,
 			      "rule \"%s\" (%s) allows tunnelling only to some ports or LDs, and "
 			      "this request goes to another",
 			      r->name, r->source);
 		return;
 	}
+	ri = a.named;
+	r = &p->rules[ri];
 	if (out->reason_required && (!req->reason || !req->reason[0])) {
 		decide_refuse(out, MBX_STATUS_DENIED, r,
 			      "a reason is required for %s-class commands such as %s (rule \"%s\", "

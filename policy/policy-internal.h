@@ -62,6 +62,7 @@ struct policy_rule {
 	char rate_text[32];
 	bool has_targets;    /* tunnel_targets: given */
 	uint8_t targets[32]; /* bitmap of port/LD ids tunnels may go to */
+	bool targets_ld_pool; /* ...and whether they may go to the LD Pool CCI */
 	uint32_t *subjects;  /* subject ids this rule applies to */
 	size_t n_subjects;
 };
@@ -128,6 +129,7 @@ struct policy_level {
 	uint16_t opcode;
 	enum mbx_class cls;
 	uint16_t target; /* port or LD id it was tunnelled to (levels >= 1) */
+	uint8_t target_type; /* CCI_TUNNEL_TARGET_*: a port or LD, or the LD Pool CCI */
 	char name[64];
 };
 

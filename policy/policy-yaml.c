@@ -301,7 +301,7 @@ static void policy_yaml_rate(struct policy_yaml *y, yaml_node_t *n, struct polic
 			s, RATE_MAX);
 }
 
-/* Parses `tunnel_targets: [1, 3]`: the port or LD ids tunnels may go to. */
+/* Parses `tunnel_targets: [1, 3, ld-pool]`: the ports or LDs (or LD Pool CCI) tunnels may reach. */
 static void policy_yaml_targets(struct policy_yaml *y, yaml_node_t *n, struct policy_rule *r)
 {
 	yaml_node_item_t *it;
@@ -317,11 +317,17 @@ static void policy_yaml_targets(struct policy_yaml *y, yaml_node_t *n, struct po
 
 		if (!s)
 			continue;
+		if (strcmp(s, "ld-pool") == 0) {
+			r->targets_ld_pool = true;
+			continue;
+		}
 		errno = 0;
 		v = strtoul(s, &end, 0);
 		if (!*s || *end || errno || v > 255 || s[0] == '-' || s[0] == '+') {
 			policy_yaml_err(y, e,
-					"bad tunnel target \"%s\" (a port or LD id, 0 to 255)", s);
+					"bad tunnel target \"%s\" (a port or LD id, 0 to 255, or "
+					"ld-pool)",
+					s);
 			continue;
 		}
 		r->targets[v / 8] |= (uint8_t)(1u << (v % 8));

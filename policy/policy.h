@@ -77,9 +77,10 @@ struct policy_device {
 	size_t n_routed;              /* the kernel's own interfaces (sysfs); see transport.h */
 	uint32_t payload_max;         /* 0: no device limit beyond the catalog's */
 	/*
-	 * Set Feature (0502h) follows the effects of the Feature it sets:
-	 * with have_features, an unlisted Feature UUID is vendor class;
-	 * without, Set Feature keeps its catalog class (data).
+	 * Set Feature (0502h) is raised by the effects of the Feature it sets
+	 * (never lowered below its catalog class, data): with have_features,
+	 * an unlisted Feature UUID is vendor class; a UUID listed twice gets
+	 * the more dangerous entry.
 	 */
 	bool have_features;
 	const struct policy_feature *features;

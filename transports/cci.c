@@ -54,6 +54,7 @@ int cci_decode(const uint8_t *buf, size_t len, struct cci_msg *m)
 	m->tag = buf[1];
 	m->opcode = (uint16_t)(buf[4] << 8 | buf[3]);
 	m->background = (buf[7] & 0x80) != 0;
+	m->reserved = (buf[0] & 0xf0) || buf[2] || (buf[7] & 0x70);
 	m->rc = get_le16(buf + 8);
 	m->vendor_status = get_le16(buf + 10);
 	m->payload = plen ? buf + CCI_HEADER_SIZE : NULL;

@@ -21,12 +21,14 @@
 #define CCI_TUNNEL_REQ_HEADER 4 /* u8 port or LD id, u8 target type, le16 size */
 #define CCI_TUNNEL_REP_HEADER 4 /* le16 size, 2 reserved */
 #define CCI_TUNNEL_TARGET_PORT_OR_LD 0
+#define CCI_TUNNEL_TARGET_LD_POOL    1 /* the LD Pool CCI of a multi-headed device */
 
 struct cci_msg {
 	uint8_t category; /* CCI_CATEGORY_* */
 	uint8_t tag;
 	uint16_t opcode;  /* command set << 8 | command */
 	bool background;  /* BO bit of a response */
+	bool reserved; /* a reserved header bit is set (byte 0 bits 7:4, byte 2, byte 7 bits 6:4) */
 	uint16_t rc;
 	uint16_t vendor_status;
 	const uint8_t *payload; /* points into the decoded buffer */

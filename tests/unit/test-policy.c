@@ -482,12 +482,13 @@ START_TEST(test_classify_routed_kernel_owned)
 }
 END_TEST
 
-/* Set Feature follows the Feature's effects; an unknown Feature is vendor. */
+/* Set Feature's Feature effects raise it, never below its catalog class; an unknown Feature is
+ * vendor. */
 START_TEST(test_classify_set_feature)
 {
 	struct policy_feature feats[] = {
 	    {.uuid = {1}, .set_effects = CEL_CONFIG_COLD_RESET},
-	    {.uuid = {2}, .set_effects = CEL_DATA_IMMEDIATE},
+	    {.uuid = {2}, .set_effects = CEL_SECURITY},
 	};
 	struct policy_device dev = {
 	    .name = "mem0", .have_features = true, .features = feats, .n_features = 2};
@@ -496,10 +497,10 @@ START_TEST(test_classify_set_feature)
 
 	pl[0] = 1;
 	classify(&dev, CXL_OP_SET_FEATURE, pl, 40, &pc);
-	ck_assert_int_eq(pc.cls, MBX_CLASS_CONFIG);
+	ck_assert_int_eq(pc.cls, MBX_CLASS_DATA); /* reset-only effects do not lower data */
 	pl[0] = 2;
 	classify(&dev, CXL_OP_SET_FEATURE, pl, 40, &pc);
-	ck_assert_int_eq(pc.cls, MBX_CLASS_DATA);
+	ck_assert_int_eq(pc.cls, MBX_CLASS_SECURITY);
 	pl[0] = 3;
 	classify(&dev, CXL_OP_SET_FEATURE, pl, 40, &pc);
 	ck_assert_int_eq(pc.cls, MBX_CLASS_VENDOR);
@@ -664,7 +665,8 @@ START_TEST(test_decide_tunnel_targets)
 					 "    allow: [read]\n    tunnel_targets: [256]\n",
 					 0644),
 				     false),
-			 "badt.yaml:6: bad tunnel target \"256\" (a port or LD id, 0 to 255)\n");
+			 "badt.yaml:6: bad tunnel target \"256\" (a port or LD id, 0 to 255, or "
+			 "ld-pool)\n");
 }
 END_TEST
 
