@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "identity.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
@@ -93,14 +94,18 @@ static int listener_unlink_stale(const char *path, char *err, size_t errlen)
 static int listener_set_access(const struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->socket_group) {
-		struct group *gr = getgrnam(cfg->socket_group);
+		struct group gr;
+		char *buf;
+		int rc = identity_getgrnam(cfg->socket_group, &gr, &buf);
 
-		if (!gr) {
-			snprintf(err, errlen, "%s: socket group \"%s\" does not exist", cfg->path,
-				 cfg->socket_group);
-			return -ENOENT;
+		if (rc <= 0) {
+			snprintf(err, errlen, "%s: socket group \"%s\" %s%s", cfg->path,
+				 cfg->socket_group, rc ? "cannot be looked up: " : "does not exist",
+				 rc ? identity_nss_strerror(rc) : "");
+			return rc ? rc : -ENOENT;
 		}
-		if (chown(cfg->socket_path, (uid_t)-1, gr->gr_gid) < 0) {
+		free(buf);
+		if (chown(cfg->socket_path, (uid_t)-1, gr.gr_gid) < 0) {
 			snprintf(err, errlen, "chown %s: %s", cfg->socket_path, strerror(errno));
 			return -errno;
 		}

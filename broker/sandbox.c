@@ -29,6 +29,7 @@
 
 #include "broker.h"
 #include "device.h"
+#include "identity.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -195,13 +196,18 @@ static void sandbox_prewarm(void);
 /* Looks up the run user; loads what lookups need while nothing limits them. */
 int sandbox_user_lookup(const char *name, struct sandbox_user *u, char *err, size_t errlen)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
+	struct passwd pw;
+	char *buf;
 	int rc;
 
 	memset(u, 0, sizeof(*u));
-	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
-	if (rc != 0 || !res) {
+	rc = identity_getpwnam(name, &pw, &buf);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot look up run user \"%s\" (getpwnam_r: %s)", name,
+			 identity_nss_strerror(rc));
+		return rc;
+	}
+	if (rc == 0) {
 		snprintf(err, errlen,
 			 "run user \"%s\" does not exist: create it (useradd --system "
 			 "--no-create-home --shell /usr/sbin/nologin %s) or name another in "
@@ -209,15 +215,16 @@ int sandbox_user_lookup(const char *name, struct sandbox_user *u, char *err, siz
 			 name, name);
 		return -ENOENT;
 	}
-	if (pw.pw_uid == 0 || pw.pw_gid == 0) {
+	u->uid = pw.pw_uid;
+	u->gid = pw.pw_gid;
+	free(buf);
+	if (u->uid == 0 || u->gid == 0) {
 		snprintf(err, errlen,
 			 "run user \"%s\" is uid %u gid %u: mbxd must drop to an unprivileged user",
-			 name, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
+			 name, (unsigned)u->uid, (unsigned)u->gid);
 		return -EPERM;
 	}
 	snprintf(u->name, sizeof(u->name), "%s", name);
-	u->uid = pw.pw_uid;
-	u->gid = pw.pw_gid;
 	/* Now, before the socket listens: its lookups open and close files. */
 	sandbox_prewarm();
 	return 0;

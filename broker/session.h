@@ -28,6 +28,7 @@ struct identity {
 	char user[64];
 	char **groups; /* names of the primary and supplementary groups */
 	size_t n_groups;
+	char unresolved[192]; /* "" or the lookup that failed: then every request is refused */
 	struct policy_principal principal; /* points into the fields above */
 };
 

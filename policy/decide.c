@@ -18,7 +18,8 @@
 
 #define SUBJECT_ANY  0
 #define DEVTABS_MAX  256  /* device names cached before the cache starts over */
-#define SUBJECTS_MAX 1024 /* subjects of one principal considered: user, groups, any */
+/* Subjects of one principal: any, its user, and every group (policy_decide refuses more). */
+#define SUBJECTS_MAX (POLICY_PRINCIPAL_GROUPS_MAX + 2)
 
 /* Hashes a string (FNV-1a). */
 static uint64_t decide_hash(const char *s, uint64_t h)
@@ -707,6 +708,32 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 	decide_allowed_message(out, req->opcode, cls, dev, r);
 }
 
+/*
+ * Refuses a principal whose names are not all known: no rule may be applied
+ * to it, since a deny naming the missing name would not match. The class is
+ * already filled in; nothing about the device is revealed.
+ */
+static bool decide_unresolved(const struct policy_principal *who, struct policy_decision *out)
+{
+	if (!who || (!who->unresolved && who->n_groups <= POLICY_PRINCIPAL_GROUPS_MAX))
+		return false;
+	if (who->unresolved)
+		decide_refuse(out, MBX_STATUS_DENIED, NULL,
+			      "mbxd cannot tell who you are: %s; a rule naming that name could "
+			      "not be applied, so every request is refused until the lookup works",
+			      who->unresolved);
+	else
+		decide_refuse(
+		    out, MBX_STATUS_DENIED, NULL,
+		    "you are in %zu groups, more than the %u mbxd considers: a rule "
+		    "naming one left out could not be applied, so every request is refused",
+		    who->n_groups, POLICY_PRINCIPAL_GROUPS_MAX);
+	mbx_strcopy(out->rule, sizeof(out->rule), POLICY_RULE_UNRESOLVED);
+	mbx_strcopy(out->source, sizeof(out->source),
+		    who->unresolved ? who->unresolved : "too many groups");
+	return true;
+}
+
 /* Classifies and decides one request. */
 void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out)
 {
@@ -721,6 +748,8 @@ void policy_decide(struct policy *p, const struct policy_request *req, struct po
 	}
 	policy_classify(p, req->dev, req->opcode, req->payload, req->payload_len, &pc);
 	decide_fill_class(p, &pc, out);
+	if (decide_unresolved(req->who, out))
+		return;
 	if (pc.status != MBX_STATUS_OK) {
 		decide_refuse(out, pc.status, NULL, "%s", pc.message);
 		return;

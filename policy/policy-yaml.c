@@ -418,6 +418,11 @@ static void policy_yaml_rule_name(struct policy_yaml *y, yaml_node_t *n, struct 
 		policy_yaml_err(y, n, "rule name must be 1 to %d characters", MBX_RULE_MAX - 1);
 		return;
 	}
+	if (strcmp(s, POLICY_RULE_UNRESOLVED) == 0)
+		policy_yaml_err(y, n,
+				"rule name \"%s\" is reserved: audit records name mbxd's "
+				"refusal of a client it cannot identify so",
+				s);
 	r->name = strdup(s);
 	if (policy_strmap_get(y->names, s, &first))
 		policy_yaml_err(y, n, "duplicate rule name \"%s\" (first at %s)", s,

@@ -87,13 +87,26 @@ struct policy_device {
 	size_t n_features;
 };
 
-/* Who is asking, as the kernel told the broker. */
+/* The most groups (primary and supplementary) a decision considers. */
+#define POLICY_PRINCIPAL_GROUPS_MAX 1024
+
+/* The pseudo-rule that refuses an unresolved principal (docs/policy.md). */
+#define POLICY_RULE_UNRESOLVED "unresolved-identity"
+
+/*
+ * Who is asking, as the kernel told the broker. A principal whose names
+ * could not all be looked up is unresolved: a rule naming the name it lacks
+ * could not be applied, so every request of it is refused, never matched
+ * as if that name did not exist. So is one with more groups than
+ * POLICY_PRINCIPAL_GROUPS_MAX.
+ */
 struct policy_principal {
 	uid_t uid;
 	gid_t gid;
 	const char *user;              /* name of uid */
 	const char *const *groups;     /* names of gid and supplementary groups */
 	size_t n_groups;
+	const char *unresolved;        /* NULL, or which lookup failed and why */
 };
 
 struct policy_request {
