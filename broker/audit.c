@@ -56,10 +56,8 @@ static int (*audit_sys_sync)(int) = fdatasync;
 static int (*audit_sys_truncate)(int, off_t) = ftruncate;
 
 static const char *const audit_kind_names[] = {
-    [AUDIT_DECISION] = "decision",
-    [AUDIT_INTENT] = "intent",
-    [AUDIT_RESULT] = "result",
-    [AUDIT_BACKGROUND] = "background",
+    [AUDIT_DECISION] = "decision",     [AUDIT_INTENT] = "intent",         [AUDIT_RESULT] = "result",
+    [AUDIT_BACKGROUND] = "background", [AUDIT_SUPPRESSED] = "suppressed",
 };
 
 /* Finds the last newline before offset end; *pos is -1 when there is none. */
@@ -300,18 +298,46 @@ static json_t *audit_opcode(uint16_t opcode)
 	return json_string(buf);
 }
 
+/* A CLOCK_REALTIME time as RFC 3339 UTC with microseconds. */
+static json_t *audit_time_at(const struct timespec *ts)
+{
+	struct tm tm;
+	char date[32], buf[48];
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, sizeof(buf), "%s.%06uZ", date, (unsigned)(ts->tv_nsec / 1000) % 1000000u);
+	return json_string(buf);
+}
+
 /* The current time as RFC 3339 UTC with microseconds. */
 static json_t *audit_time(void)
 {
 	struct timespec ts;
-	struct tm tm;
-	char date[32], buf[48];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, sizeof(buf), "%s.%06uZ", date, (unsigned)(ts.tv_nsec / 1000) % 1000000u);
-	return json_string(buf);
+	return audit_time_at(&ts);
+}
+
+/* A SUPPRESSED record's count and window; null on every other record. */
+static json_t *audit_suppressed_json(const struct audit_record *r)
+{
+	const struct audit_suppressed *sp = r->suppressed;
+	json_t *o;
+
+	if (r->kind != AUDIT_SUPPRESSED || !sp)
+		return json_null();
+	o = json_object();
+	if (!o || json_object_set_new(o, "count", json_integer((json_int_t)sp->count)) < 0 ||
+	    json_object_set_new(o, "like_seq",
+				sp->like_seq ? json_integer((json_int_t)sp->like_seq)
+					     : json_null()) < 0 ||
+	    json_object_set_new(o, "first", audit_time_at(&sp->first)) < 0 ||
+	    json_object_set_new(o, "last", audit_time_at(&sp->last)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* The tunnel levels, outermost first; null when the command is not a tunnel. */
@@ -348,6 +374,9 @@ static void audit_put(json_t *o, const char *key, json_t *v, bool *ok)
 static bool audit_fields(json_t *o, const struct audit_record *r, uint64_t seq, const char *prev)
 {
 	bool closes = r->kind == AUDIT_RESULT || r->kind == AUDIT_BACKGROUND;
+	/* A count of many requests has no one pid or payload; a mixed one no one command. */
+	bool many = r->kind == AUDIT_SUPPRESSED;
+	bool mixed = many && r->suppressed && r->suppressed->mixed;
 	char sha[AUDIT_HASH_HEX];
 	bool ok =
 	    audit_sha256_hex(r->payload ? (const void *)r->payload : "", r->payload_len, sha) == 0;
@@ -359,25 +388,27 @@ static bool audit_fields(json_t *o, const struct audit_record *r, uint64_t seq, 
 		  &ok);
 	audit_put(o, "uid", json_integer(r->uid), &ok);
 	audit_put(o, "gid", json_integer(r->gid), &ok);
-	audit_put(o, "pid", json_integer(r->pid), &ok);
+	audit_put(o, "pid", many ? json_null() : json_integer(r->pid), &ok);
 	audit_put(o, "user", audit_str(r->user), &ok);
 	audit_put(o, "device", audit_str(r->device), &ok);
 	audit_put(o, "transport", audit_str(r->transport), &ok);
-	audit_put(o, "opcode", audit_opcode(r->opcode), &ok);
+	audit_put(o, "opcode", mixed ? json_null() : audit_opcode(r->opcode), &ok);
 	audit_put(o, "name", audit_str(r->opcode_name), &ok);
 	audit_put(o, "inner", audit_inner(r), &ok);
-	audit_put(o, "class", json_string(mbx_class_name(r->cls)), &ok);
-	audit_put(o, "decision", json_string(mbx_decision_name(r->decision)), &ok);
-	audit_put(o, "status", json_string(mbx_status_name(r->status)), &ok);
+	audit_put(o, "class", mixed ? json_null() : json_string(mbx_class_name(r->cls)), &ok);
+	audit_put(o, "decision", mixed ? json_null() : json_string(mbx_decision_name(r->decision)),
+		  &ok);
+	audit_put(o, "status", mixed ? json_null() : json_string(mbx_status_name(r->status)), &ok);
 	audit_put(o, "rule", audit_str(r->rule), &ok);
 	audit_put(o, "source", audit_str(r->source), &ok);
 	audit_put(o, "reason", audit_str(r->reason), &ok);
-	audit_put(o, "payload_sha256", ok ? json_string(sha) : NULL, &ok);
+	audit_put(o, "payload_sha256", many ? json_null() : ok ? json_string(sha) : NULL, &ok);
 	audit_put(o, "cxl_rc", r->have_rc ? json_integer(r->cxl_rc) : json_null(), &ok);
 	audit_put(o, "vendor_status", r->have_rc ? json_integer(r->vendor_status) : json_null(),
 		  &ok);
 	audit_put(o, "duration_us", json_integer(r->duration_us), &ok);
 	audit_put(o, "background", audit_str(r->background), &ok);
+	audit_put(o, "suppressed", audit_suppressed_json(r), &ok);
 	audit_put(o, "prev", json_string(prev), &ok);
 	return ok;
 }
@@ -506,7 +537,7 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	char *line;
 	int rc;
 
-	if ((unsigned)r->kind > AUDIT_BACKGROUND)
+	if ((unsigned)r->kind > AUDIT_SUPPRESSED)
 		return -EINVAL;
 	/* Start clean: a failed write may have left bytes the truncate could not cut. */
 	if (a->dirty && audit_sys_truncate(a->fd, a->good_off) < 0)
@@ -520,7 +551,8 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 		free(line);
 		return audit_unhealthy(a, -ENOMEM);
 	}
-	rc = audit_append(a->fd, line, len, r->kind != AUDIT_DECISION);
+	rc = audit_append(a->fd, line, len,
+			  r->kind != AUDIT_DECISION && r->kind != AUDIT_SUPPRESSED);
 	if (rc < 0) {
 		free(line);
 		return audit_undo(a, st.st_size, rc);

@@ -13,16 +13,27 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <mbx/proto.h>
 
 struct audit;
 
 enum audit_kind {
-	AUDIT_DECISION, /* a request decided without reaching the device (deny, invalid, read) */
-	AUDIT_INTENT,   /* about to send an audited command: fsync'ed first */
-	AUDIT_RESULT,   /* the device answered an audited command */
+	AUDIT_DECISION,   /* a request decided without reaching the device (deny, invalid, read) */
+	AUDIT_INTENT,     /* about to send an audited command: fsync'ed first */
+	AUDIT_RESULT,     /* the device answered an audited command */
 	AUDIT_BACKGROUND, /* a background operation completed */
+	AUDIT_SUPPRESSED, /* refusal records coalesced by audit-limit.c: a count, not one request */
+};
+
+/* What a SUPPRESSED record counts (docs/audit.md "Coalesced refusals"). */
+struct audit_suppressed {
+	uint64_t count;        /* records like like_seq that were not written */
+	uint64_t like_seq;     /* the last record written in full with the same key; 0: none */
+	struct timespec first; /* CLOCK_REALTIME of the first and last one counted */
+	struct timespec last;
+	bool mixed; /* of several kinds: opcode, device, status and rule are null */
 };
 
 /* Everything one record says. Strings may be NULL (written as null). */
@@ -52,6 +63,7 @@ struct audit_record {
 	uint16_t vendor_status;
 	uint32_t duration_us;
 	const char *background; /* "started", "completed", "aborted" or NULL */
+	const struct audit_suppressed *suppressed; /* SUPPRESSED only */
 };
 
 /*

@@ -15,6 +15,7 @@ struct event;
 struct config;
 struct policy;
 struct audit;
+struct audit_limit;
 struct device;
 struct session;
 
@@ -25,6 +26,8 @@ struct broker {
 	struct config *cfg;
 	struct policy *policy;
 	struct audit *audit;
+	struct audit_limit *audit_limit; /* coalesces refusal records (audit-limit.h) */
+	struct event *audit_timer;       /* flushes its counts every audit.coalesce_ms */
 	struct device **devices;
 	size_t n_devices;
 	int listen_fd;

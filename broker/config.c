@@ -36,7 +36,9 @@ static const char *const config_top_keys[] = {"socket", "policy",  "audit", "use
 					      "limits", "devices", NULL};
 enum { SOCKET_PATH, SOCKET_MODE, SOCKET_GROUP };
 static const char *const config_socket_keys[] = {"path", "mode", "group", NULL};
-static const char *const config_audit_keys[] = {"path", "all_decisions", NULL};
+enum { AUDIT_PATH, AUDIT_ALL, AUDIT_BURST, AUDIT_PER_MINUTE, AUDIT_COALESCE };
+static const char *const config_audit_keys[] = {
+    "path", "all_decisions", "refused_burst", "refused_per_minute", "coalesce_ms", NULL};
 static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
 						"max_queued_kib", "frame_timeout_ms",
 						"hello_timeout_ms", NULL};
@@ -254,10 +256,21 @@ static int config_bool(struct config_ctx *x, yaml_node_t *v, const char *what, b
 /* One key of the audit mapping. */
 static int config_audit_key(struct config_ctx *x, int key, yaml_node_t *v, void *arg)
 {
+	struct config *c = x->c;
+
 	(void)arg;
-	if (key == 1)
-		return config_bool(x, v, "audit.all_decisions", &x->c->audit_all_decisions);
-	return config_set_path(x, v, "audit.path", &x->c->audit_path);
+	switch (key) {
+	case AUDIT_ALL:
+		return config_bool(x, v, "audit.all_decisions", &c->audit_all_decisions);
+	case AUDIT_BURST:
+		return config_u32(x, v, "audit.refused_burst", 0, 1000000, &c->audit_refused_burst);
+	case AUDIT_PER_MINUTE:
+		return config_u32(x, v, "audit.refused_per_minute", 1, 60000000,
+				  &c->audit_refused_per_minute);
+	case AUDIT_COALESCE:
+		return config_u32(x, v, "audit.coalesce_ms", 100, 3600000, &c->audit_coalesce_ms);
+	}
+	return config_set_path(x, v, "audit.path", &c->audit_path);
 }
 
 /* One key of the limits mapping. */
@@ -487,6 +500,9 @@ static int config_defaults(struct config *c, const char *path)
 	c->max_queued_kib = 65536;
 	c->frame_timeout_ms = 10000;
 	c->hello_timeout_ms = 5000;
+	c->audit_refused_burst = 20;
+	c->audit_refused_per_minute = 60;
+	c->audit_coalesce_ms = 5000;
 	c->path = strdup(path);
 	c->socket_path = strdup("/run/mbxd/mbxd.sock");
 	c->policy_path = strdup("/etc/mbxd/policy.yaml");

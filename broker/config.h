@@ -36,6 +36,15 @@ struct config {
 	 * for a monitoring agent polling health is a record per poll.
 	 */
 	bool audit_all_decisions;
+	/*
+	 * Refusal records (denied, invalid, unsupported) per user: a burst of
+	 * refused_burst (default 20; 0: no limit), then refused_per_minute
+	 * (default 60); the rest are counted and written every coalesce_ms
+	 * (default 5000) as one SUPPRESSED record per kind (audit-limit.h).
+	 */
+	uint32_t audit_refused_burst;
+	uint32_t audit_refused_per_minute;
+	uint32_t audit_coalesce_ms;
 	char *run_user;       /* default "_mbxd" */
 	uint32_t max_inflight;  /* per connection, default 64 */
 	uint32_t max_queue_per_user; /* per device, default 32 */

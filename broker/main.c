@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "audit-limit.h"
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
@@ -112,12 +113,45 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		broker_reload_policy(b);
 		break;
 	case SIGUSR1:
+		/* Counts so far belong to the old file: no count crosses a rotation unwritten. */
+		audit_limit_flush(b->audit_limit, broker_now_us() / 1000);
 		if (audit_reopen(b->audit, err, sizeof(err)) < 0)
 			log_warnx("audit log reopen failed: %s", err);
 		else
 			log_info("audit log reopened");
 		break;
 	}
+}
+
+/* Every audit.coalesce_ms: the refusal counts become SUPPRESSED records. */
+static void on_audit_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	rc = audit_limit_flush(b->audit_limit, broker_now_us() / 1000);
+	if (rc < 0)
+		log_warnx("audit log: cannot write coalesced refusal counts (%s); %llu kept for "
+			  "the next try",
+			  strerror(-rc), (unsigned long long)audit_limit_pending(b->audit_limit));
+}
+
+/* Opens the refusal limiter and its flush timer. */
+static void audit_limit_start(struct broker *b)
+{
+	struct audit_limit_config lc = {
+	    .burst = b->cfg->audit_refused_burst,
+	    .per_minute = b->cfg->audit_refused_per_minute,
+	    .window_ms = b->cfg->audit_coalesce_ms,
+	};
+	struct timeval tv = {lc.window_ms / 1000, (lc.window_ms % 1000) * 1000};
+
+	b->audit_limit = audit_limit_new(b->audit, &lc);
+	b->audit_timer = event_new(b->base, -1, EV_PERSIST, on_audit_timer, b);
+	if (!b->audit_limit || !b->audit_timer || event_add(b->audit_timer, &tv) < 0)
+		fatalx("cannot start the audit limiter");
 }
 
 static void add_signal(struct broker *b, int sig, struct event **ev)
@@ -203,6 +237,7 @@ int main(int argc, char **argv)
 	if (audit_torn_bytes(b.audit))
 		log_warnx("audit log %s: cut %zu bytes of a torn last record (a crash mid-write)",
 			  b.cfg->audit_path, audit_torn_bytes(b.audit));
+	audit_limit_start(&b);
 	open_devices(&b);
 	b.listen_fd = listener_open(b.cfg, err, sizeof(err));
 	if (b.listen_fd < 0)
@@ -249,6 +284,9 @@ int main(int argc, char **argv)
 	if (b.stop_check)
 		event_free(b.stop_check);
 	listener_close(&b);
+	event_free(b.audit_timer);
+	/* The last counts are written before the log closes: none is lost at a stop. */
+	audit_limit_free(b.audit_limit, broker_now_us() / 1000);
 	audit_close(b.audit);
 	policy_free(b.policy);
 	free(b.devices);

@@ -11,6 +11,7 @@
 
 #include <mbx/strcopy.h>
 
+#include "audit-limit.h"
 #include "audit.h"
 #include "broker.h"
 #include "catalog.h"
@@ -69,12 +70,32 @@ static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_r
 		.duration_us = r ? r->duration_us : 0,
 		.background = background,
 	};
+	struct broker *b = j->dev->broker;
 	uint64_t dummy;
-	int rc = audit_write(j->dev->broker->audit, &rec, seq ? seq : &dummy);
+	int rc;
 
+	/* Refusals are the records one user can produce without limit: coalesced per user. */
+	if (kind == AUDIT_DECISION && rec.decision != MBX_DECISION_ALLOW && b->audit_limit)
+		rc = audit_limit_write(b->audit_limit, &rec, broker_now_us() / 1000,
+				       seq ? seq : &dummy);
+	else
+		rc = audit_write(b->audit, &rec, seq ? seq : &dummy);
 	if (rc < 0)
 		metrics_audit_error(j->dev);
-	return rc;
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Whether a refusal leaves a record. A command the device does not support,
+ * of a class that is not audited, is no more news than an allowed read
+ * (which leaves none): a monitoring agent polling one would write a record
+ * per poll. audit.all_decisions records it too.
+ */
+static bool request_refusal_recorded(const struct broker *b, const struct policy_decision *dec)
+{
+	if (dec->status == MBX_STATUS_UNSUPPORTED && !dec->audited)
+		return b->cfg->audit_all_decisions;
+	return true;
 }
 
 /* Answers a request at once with a status and a message, touching nothing else. */
@@ -276,7 +297,7 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 
 	if (explain || dec.decision != MBX_DECISION_ALLOW) {
 		request_result_from_decision(&r, &dec);
-		if (!explain) {
+		if (!explain && request_refusal_recorded(b, &dec)) {
 			j = request_job(s, d, tag, m, &dec);
 			if (j) {
 				request_audit(j, AUDIT_DECISION, &r, NULL, &r.audit_seq);

@@ -98,8 +98,11 @@ struct sim_fw {
 	unsigned transfers; /* images handed over, for "SIM FW <n>" */
 };
 
+#define SIM_MEMDEV_CMDS 24 /* entries of sim_memdev_cmds, checked below */
+
 struct sim_memdev {
 	struct sim_cci cci;
+	struct sim_cmd cmds[SIM_MEMDEV_CMDS]; /* the table without omit_opcode, when set */
 	struct sim_fw fw;
 	uint64_t sanitize_ms;
 	bool ts_set;
@@ -993,6 +996,16 @@ struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 		return NULL;
 	md->cci.cmds = sim_memdev_cmds;
 	md->cci.n_cmds = sizeof(sim_memdev_cmds) / sizeof(sim_memdev_cmds[0]);
+	_Static_assert(sizeof(sim_memdev_cmds) / sizeof(sim_memdev_cmds[0]) == SIM_MEMDEV_CMDS,
+		       "SIM_MEMDEV_CMDS");
+	if (cfg->omit) {
+		/* A device without one command, as kernel-owned devices lack generic Identify. */
+		md->cci.n_cmds = 0;
+		for (size_t i = 0; i < SIM_MEMDEV_CMDS; i++)
+			if (sim_memdev_cmds[i].opcode != cfg->omit_opcode)
+				md->cmds[md->cci.n_cmds++] = sim_memdev_cmds[i];
+		md->cci.cmds = md->cmds;
+	}
 	md->cci.ident = (struct sim_ident){
 	    .vendor_id = SIM_MD_VENDOR,
 	    .device_id = SIM_MD_DEVICE,

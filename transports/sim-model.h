@@ -174,6 +174,8 @@ struct sim_memdev_config {
 	uint64_t sanitize_ms;
 	unsigned fw_slots;       /* 2 to SIM_FW_SLOTS_MAX; 0: SIM_FW_SLOTS_DEFAULT */
 	uint64_t fw_transfer_ms; /* a Full Transfer or End in the background; 0: the default */
+	bool omit;               /* the device lacks omit_opcode: not in its CEL, unsupported */
+	uint16_t omit_opcode;
 };
 
 /* NULL when out of memory. */

@@ -232,9 +232,9 @@ struct sim {
 };
 
 static const char *const sim_options[] = {
-    "model",       "serial",       "latency_us", "sanitize_ms", "ports",   "tunnel_port",
-    "payload_max", "fault_opcode", "fault",      "fault_count", "hang_ms", "fw_slots",
-    "fw_transfer_ms", NULL,
+    "model",       "serial",      "latency_us",     "sanitize_ms", "ports",
+    "tunnel_port", "payload_max", "fault_opcode",   "fault",       "fault_count",
+    "hang_ms",     "fw_slots",    "fw_transfer_ms", "omit_opcode", NULL,
 };
 
 #define SIM_DEFAULT_PAYLOAD       4096u
@@ -368,18 +368,21 @@ static int sim_open_memdev(struct sim *s, const struct mbx_transport_config *cfg
 	    .payload_max = s->payload_max,
 	    .sanitize_ms = s->sanitize_ms,
 	};
-	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT;
+	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT, omit = 0;
 	int rc;
 
 	if ((rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "omit_opcode", 0, 0xffff, &omit, err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "tunnel_port", "switch", err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "fw_slots", 2, SIM_FW_SLOTS_MAX, &slots, err,
-				       errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "fw_slots", 2, SIM_FW_SLOTS_MAX, &slots, err, errlen)) <
+		0 ||
 	    (rc = transport_option_u64(cfg, "fw_transfer_ms", 1, 3600000, &transfer_ms, err,
 				       errlen)) < 0)
 		return rc;
 	mc.fw_slots = (unsigned)slots;
 	mc.fw_transfer_ms = transfer_ms;
+	mc.omit = transport_option(cfg, "omit_opcode") != NULL;
+	mc.omit_opcode = (uint16_t)omit;
 	s->memdev = sim_memdev_new(&mc);
 	return s->memdev ? 0 : -ENOMEM;
 }
@@ -394,6 +397,7 @@ static int sim_open_switch(struct sim *s, const struct mbx_transport_config *cfg
 
 	if ((rc = sim_refuse_option(cfg, "fw_slots", "memdev", err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "fw_transfer_ms", "memdev", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "omit_opcode", "memdev", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
 				       &ports, err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) < 0)

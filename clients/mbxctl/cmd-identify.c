@@ -1,6 +1,8 @@
 /*
  * mbxctl identify DEV: Identify (0001h), then by component type Identify
- * Memory Device (4000h) or Identify Switch Device (5100h), decoded.
+ * Memory Device (4000h) or Identify Switch Device (5100h), decoded. A
+ * device without generic Identify (an EXPLAIN says so) is identified as a
+ * memory device alone.
  */
 #include "decode.h"
 #include "mbxctl.h"
@@ -96,8 +98,19 @@ int cmd_identify(struct ctl *ctl, int argc, char **argv)
 
 	r = ctl_args_parse(ctl, argc, argv, 1, CTL_OPT_TUNNEL, "identify DEV [--tunnel PORT]");
 	if (r || (r = ctl_connect(ctl)) ||
-	    (r = ctl_call(ctl, MBX_MSG_SUBMIT, CXL_OP_IDENTIFY, NULL, 0, &a)))
+	    (r = ctl_call(ctl, MBX_MSG_EXPLAIN, CXL_OP_IDENTIFY, NULL, 0, &a)))
 		return r;
+	/*
+	 * Asked first as a dry run: a device without generic Identify is found
+	 * out without sending it, so a monitoring agent's identify costs no
+	 * refusal, no audit record and no round trip to the device.
+	 */
+	if (!identify_generic_missing(&a)) {
+		ctl_answer_free(&a);
+		r = ctl_call(ctl, MBX_MSG_SUBMIT, CXL_OP_IDENTIFY, NULL, 0, &a);
+		if (r)
+			return r;
+	}
 	if (identify_generic_missing(&a)) {
 		r = identify_memdev_only(ctl, &a);
 		ctl_answer_free(&a);

@@ -75,10 +75,11 @@ void harness_write_config(struct harness *h)
 	ck_assert(asprintf(&cfg,
 			   "socket: { path: %s, mode: \"0666\" }\n"
 			   "policy: %s\n"
-			   "audit: { path: %s }\n"
+			   "audit: { path: %s%s%s }\n"
 			   "limits: %s\n"
 			   "devices:\n%s",
-			   h->socket, h->policy, h->audit,
+			   h->socket, h->policy, h->audit, h->audit_yaml ? ", " : "",
+			   h->audit_yaml ? h->audit_yaml : "",
 			   h->limits_yaml ? h->limits_yaml
 					  : "{ max_inflight: 64, max_queue_per_user: 32 }",
 			   h->devices_yaml) > 0);

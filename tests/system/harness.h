@@ -21,6 +21,7 @@ struct harness {
 	pid_t mbxd;
 	const char *devices_yaml;
 	const char *limits_yaml; /* NULL: the harness's defaults */
+	const char *audit_yaml;  /* more keys of the audit mapping ("refused_burst: 5"), or NULL */
 };
 
 /* Test users and the group they are in; created on first use. */

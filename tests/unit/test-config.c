@@ -64,7 +64,8 @@ static const char good[] =
     "# a full configuration\n"
     "socket: { path: /run/test/mbxd.sock, mode: \"0640\", group: cxl-users }\n"
     "policy: /etc/test/policy.yaml\n"
-    "audit: { path: /var/log/test/audit.jsonl, all_decisions: true }\n"
+    "audit: { path: /var/log/test/audit.jsonl, all_decisions: true, refused_burst: 0,"
+    " refused_per_minute: 600, coalesce_ms: 250 }\n"
     "user: _test\n"
     "limits: { max_inflight: 8, max_queue_per_user: 4, max_clients: 100, max_queued_kib: 8 }\n"
     "devices:\n"
@@ -90,6 +91,9 @@ START_TEST(test_good)
 	ck_assert_str_eq(c->policy_path, "/etc/test/policy.yaml");
 	ck_assert_str_eq(c->audit_path, "/var/log/test/audit.jsonl");
 	ck_assert(c->audit_all_decisions);
+	ck_assert_uint_eq(c->audit_refused_burst, 0);
+	ck_assert_uint_eq(c->audit_refused_per_minute, 600);
+	ck_assert_uint_eq(c->audit_coalesce_ms, 250);
 	ck_assert_str_eq(c->run_user, "_test");
 	ck_assert_uint_eq(c->max_inflight, 8);
 	ck_assert_uint_eq(c->max_queue_per_user, 4);
@@ -127,6 +131,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->policy_path, "/etc/mbxd/policy.yaml");
 	ck_assert_str_eq(c->audit_path, "/var/log/mbxd/audit.jsonl");
 	ck_assert(!c->audit_all_decisions);
+	ck_assert_uint_eq(c->audit_refused_burst, 20);
+	ck_assert_uint_eq(c->audit_refused_per_minute, 60);
+	ck_assert_uint_eq(c->audit_coalesce_ms, 5000);
 	ck_assert_str_eq(c->run_user, "_mbxd");
 	ck_assert_uint_eq(c->max_inflight, 64);
 	ck_assert_uint_eq(c->max_queue_per_user, 32);
@@ -194,7 +201,12 @@ static const struct {
     {"socket:\n  path: /x\n  owner: root\n",
      "3: unknown key \"owner\" in socket (known: path, mode, group)"},
     {"audit: { path: /a, rotate: 1 }\n",
-     "1: unknown key \"rotate\" in audit (known: path, all_decisions)"},
+     "1: unknown key \"rotate\" in audit (known: path, all_decisions, refused_burst, "
+     "refused_per_minute, coalesce_ms)"},
+    {"audit: { refused_per_minute: 0 }\n",
+     "1: audit.refused_per_minute: \"0\" is not a number from 1 to 60000000"},
+    {"audit: { coalesce_ms: 10 }\n",
+     "1: audit.coalesce_ms: \"10\" is not a number from 100 to 3600000"},
     {"audit: { path: /a, all_decisions: yes }\n",
      "1: audit.all_decisions: \"yes\" is not true or false"},
     {"limits:\n  max_queue: 3\n",

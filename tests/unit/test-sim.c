@@ -1204,10 +1204,10 @@ END_TEST
 
 START_TEST(options_list)
 {
-	static const char *const keys[] = {"model", "serial",      "latency_us",  "sanitize_ms",
-					   "ports", "tunnel_port", "payload_max", "fault_opcode",
-					   "fault", "fault_count", "hang_ms",     "fw_slots",
-					   "fw_transfer_ms"};
+	static const char *const keys[] = {
+	    "model",       "serial",      "latency_us",     "sanitize_ms", "ports",
+	    "tunnel_port", "payload_max", "fault_opcode",   "fault",       "fault_count",
+	    "hang_ms",     "fw_slots",    "fw_transfer_ms", "omit_opcode"};
 	size_t n = 0;
 
 	while (ops->options[n])
