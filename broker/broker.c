@@ -44,8 +44,10 @@ void broker_reload_policy(struct broker *b)
 	struct policy *p = NULL;
 
 	if (policy_load(b->cfg->policy_path, NULL, true, &p, &errs) < 0) {
+		char text[sizeof(errs.v->file) + sizeof(errs.v->message) + 16];
+
 		for (size_t i = 0; i < errs.n; i++)
-			log_warnx("%s:%d: %s", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+			log_warnx("%s", policy_error_text(&errs.v[i], text, sizeof(text)));
 		log_warnx("policy reload failed (%zu errors): keeping the current policy", errs.n);
 		policy_errors_free(&errs);
 		return;

@@ -383,15 +383,43 @@ void device_fail_queued(struct device *d, enum mbx_status status, const char *wh
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* What a transport is told of the device's entry in config file path. */
+static struct mbx_transport_config device_transport_config(const struct config_device *cd,
+							   const char *path)
+{
+	return (struct mbx_transport_config){
+	    .device_name = cd->name,
+	    .config_file = path,
+	    .options = cd->options,
+	    .n_options = cd->n_options,
+	    .line = cd->line,
+	};
+}
+
+/* Checks every device's transport options as its open would, opening nothing. */
+int device_check_config(const struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct config_device *cd = &c->devices[i];
+		const struct mbx_transport_ops *ops = transport_find(cd->transport);
+		struct mbx_transport_config tc = device_transport_config(cd, c->path);
+		int rc;
+
+		if (!ops) {
+			snprintf(err, errlen, "%s:%d: device %s: unknown transport \"%s\"", c->path,
+				 cd->line, cd->name, cd->transport);
+			return -EINVAL;
+		}
+		if (ops->check && (rc = ops->check(&tc, err, errlen)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int device_init_transport(struct device *d, const struct config_device *cd, char *err,
 				 size_t errlen)
 {
-	struct mbx_transport_config tc = {
-		.device_name = cd->name,
-		.config_file = d->broker->cfg->path,
-		.options = cd->options,
-		.n_options = cd->n_options,
-	};
+	struct mbx_transport_config tc = device_transport_config(cd, d->broker->cfg->path);
 	int rc;
 
 	d->ops = transport_find(cd->transport);

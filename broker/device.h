@@ -22,6 +22,7 @@
 
 struct broker;
 struct session;
+struct config;
 struct config_device;
 
 /* What a device supports, as read from it: its CEL and its Features. */
@@ -137,6 +138,9 @@ struct device {
 	TAILQ_HEAD(, watch) watchers;
 	struct metrics_device metrics;
 };
+
+/* Checks every device's transport options as opening it would, opening nothing (mbxd -n). */
+int device_check_config(const struct config *c, char *err, size_t errlen);
 
 /* Opens the transport and reads the device's CEL. */
 int device_open(struct broker *b, const struct config_device *cd, struct device **out, char *err,

@@ -90,8 +90,7 @@ static struct policy *load_policy_or_exit(const struct config *cfg)
 
 	if (policy_load(cfg->policy_path, NULL, true, &p, &errs) == 0)
 		return p;
-	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s:%d: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+	policy_errors_print(stderr, &errs);
 	if (errs.n == 0)
 		fprintf(stderr, "%s: cannot load the policy\n", cfg->policy_path);
 	exit(1);
@@ -216,6 +215,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (o.check_only) {
+		if (device_check_config(b.cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
 		printf("configuration OK\n");
 		return 0;
 	}

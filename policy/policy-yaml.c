@@ -59,6 +59,25 @@ void policy_errors_free(struct policy_errors *errs)
 	errs->n = 0;
 }
 
+/* Formats one error as "file:line: message", or "file: message" for the whole file. */
+const char *policy_error_text(const struct policy_error *e, char *buf, size_t len)
+{
+	if (e->line > 0)
+		snprintf(buf, len, "%s:%d: %s", e->file, e->line, e->message);
+	else
+		snprintf(buf, len, "%s: %s", e->file, e->message);
+	return buf;
+}
+
+/* Prints every error of a load to f, one line each. */
+void policy_errors_print(FILE *f, const struct policy_errors *errs)
+{
+	char text[sizeof(errs->v->file) + sizeof(errs->v->message) + 16];
+
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(f, "%s\n", policy_error_text(&errs->v[i], text, sizeof(text)));
+}
+
 /* Reports an error at a node's line. */
 static void policy_yaml_err(struct policy_yaml *y, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <mbx/proto.h>
@@ -42,6 +43,10 @@ int policy_load(const char *path, const char *users_dir_override, bool check_own
 		struct policy **out, struct policy_errors *errs);
 void policy_free(struct policy *p);
 void policy_errors_free(struct policy_errors *errs);
+/* Formats e as "file:line: message" ("file: message" when it is about the whole file). */
+const char *policy_error_text(const struct policy_error *e, char *buf, size_t len);
+/* Prints every error, one line each, formatted by policy_error_text. */
+void policy_errors_print(FILE *f, const struct policy_errors *errs);
 /* The users_dir the policy names, or NULL; owned by the policy. */
 const char *policy_users_dir(const struct policy *p);
 

@@ -159,15 +159,6 @@ static const char *const chardev_options[] = {"path", "serial", "sysfs_root", "f
 
 static const unsigned long chardev_ioctls[] = {CXL_MEM_QUERY_COMMANDS, CXL_MEM_SEND_COMMAND};
 
-/* The config line of option key, for messages. */
-static int chardev_option_line(const struct mbx_transport_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->n_options; i++)
-		if (strcmp(cfg->options[i].key, key) == 0)
-			return cfg->options[i].line;
-	return 0;
-}
-
 /* Parses a true/false option; a missing one is false. */
 static int chardev_option_bool(const struct mbx_transport_config *cfg, const char *key, bool *out,
 			       char *err, size_t errlen)
@@ -181,9 +172,7 @@ static int chardev_option_bool(const struct mbx_transport_config *cfg, const cha
 		*out = true;
 		return 0;
 	}
-	transport_msg(err, errlen, "%s:%d: %s: \"%s\" is not true or false", cfg->config_file,
-		    chardev_option_line(cfg, key), key, v);
-	return -EINVAL;
+	return transport_option_error(cfg, key, err, errlen, "\"%s\" is not true or false", v);
 }
 
 /* Reads a small sysfs attribute into buf without its trailing newline. */
@@ -290,33 +279,52 @@ static void chardev_find_sysdir(struct chardev *c, const char *sysfs_root, dev_t
 		memcpy(c->sysdir, dir, sizeof(dir));
 }
 
+/* Reads path: or serial: (exactly one names the device) and firmware_upload:. */
+static int chardev_read_options(const struct mbx_transport_config *cfg, const char **path,
+				uint64_t *serial, bool *firmware_upload, char *err, size_t errlen)
+{
+	int rc;
+
+	*path = transport_option(cfg, "path");
+	*serial = 0;
+	if ((rc = chardev_option_bool(cfg, "firmware_upload", firmware_upload, err, errlen)) < 0)
+		return rc;
+	if (!*path == !transport_option(cfg, "serial"))
+		return transport_option_error(cfg, NULL, err, errlen,
+					      "chardev needs exactly one of path: or serial:");
+	if (*path && ((*path)[0] != '/' || strlen(*path) >= PATH_MAX))
+		return transport_option_error(cfg, "path", err, errlen,
+					      "\"%s\" is not an absolute device path", *path);
+	return transport_option_u64(cfg, "serial", 0, UINT64_MAX, serial, err, errlen);
+}
+
+/* Checks the options as chardev_open reads them, opening nothing. */
+static int chardev_check(const struct mbx_transport_config *cfg, char *err, size_t errlen)
+{
+	const char *path;
+	uint64_t serial;
+	bool fw;
+
+	return chardev_read_options(cfg, &path, &serial, &fw, err, errlen);
+}
+
 /* Resolves the device path from path: or serial:, per the config. */
 static int chardev_resolve(struct chardev *c, const struct mbx_transport_config *cfg,
 			   const char *sysfs_root, char *err, size_t errlen)
 {
-	const char *path = transport_option(cfg, "path");
-	const char *serial = transport_option(cfg, "serial");
+	const char *path;
 	char name[64];
 	uint64_t sn;
 	int rc;
 
-	if (!path == !serial) {
-		transport_msg(err, errlen, "%s: device %s: chardev needs exactly one of path: or serial:",
-			 cfg->config_file, cfg->device_name);
-		return -EINVAL;
-	}
+	rc = chardev_read_options(cfg, &path, &sn, &c->fw.enabled, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (path) {
-		if (path[0] != '/' || strlen(path) >= sizeof(c->path)) {
-			transport_msg(err, errlen, "%s:%d: path: \"%s\" is not an absolute device path",
-				 cfg->config_file, chardev_option_line(cfg, "path"), path);
-			return -EINVAL;
-		}
+		/* chardev_read_options bounds it by PATH_MAX, the size of c->path. */
 		memcpy(c->path, path, strlen(path) + 1);
 		return 0;
 	}
-	rc = transport_option_u64(cfg, "serial", 0, UINT64_MAX, &sn, err, errlen);
-	if (rc < 0)
-		return rc;
 	rc = chardev_find_serial(sysfs_root, sn, name, sizeof(name), err, errlen);
 	if (rc < 0)
 		return rc;
@@ -875,9 +883,6 @@ static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char
 	chardev_reset(c);
 	if (!sysfs_root)
 		sysfs_root = CHARDEV_SYSFS_ROOT;
-	rc = chardev_option_bool(cfg, "firmware_upload", &c->fw.enabled, err, errlen);
-	if (rc < 0)
-		return rc;
 	rc = chardev_resolve(c, cfg, sysfs_root, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -928,13 +933,14 @@ static void chardev_describe(void *priv, struct mbx_transport_info *info)
 }
 
 const struct mbx_transport_ops chardev_transport_ops = {
-	.name = "chardev",
-	.priv_size = sizeof(struct chardev),
-	.options = chardev_options,
-	.ioctls = chardev_ioctls,
-	.n_ioctls = sizeof(chardev_ioctls) / sizeof(chardev_ioctls[0]),
-	.open = chardev_open,
-	.close = chardev_close,
-	.describe = chardev_describe,
-	.submit = chardev_submit,
+    .name = "chardev",
+    .priv_size = sizeof(struct chardev),
+    .options = chardev_options,
+    .ioctls = chardev_ioctls,
+    .n_ioctls = sizeof(chardev_ioctls) / sizeof(chardev_ioctls[0]),
+    .check = chardev_check,
+    .open = chardev_open,
+    .close = chardev_close,
+    .describe = chardev_describe,
+    .submit = chardev_submit,
 };

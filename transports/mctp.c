@@ -368,39 +368,54 @@ static int mctp_submit(void *priv, struct mbx_transport_cmd *cmd)
 	return mctp_await(m, cmd, tag, deadline, ms);
 }
 
-/* The config line of option key, for messages. */
-static int mctp_option_line(const struct mbx_transport_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->n_options; i++)
-		if (strcmp(cfg->options[i].key, key) == 0)
-			return cfg->options[i].line;
-	return 0;
-}
-
-/* Reads net, eid and interface. */
-static int mctp_open_options(struct mctp *m, const struct mbx_transport_config *cfg, char *err,
+/* Reads eid (required), net and interface (a link name) into m; resolves nothing. */
+static int mctp_read_options(struct mctp *m, const struct mbx_transport_config *cfg, char *err,
 			     size_t errlen)
 {
 	const char *ifname = transport_option(cfg, "interface");
 	uint64_t net = MCTP_NET_ANY, eid = 0;
 	int rc;
 
-	if (!transport_option(cfg, "eid")) {
-		transport_msg(err, errlen, "%s: device %s: mctp needs eid (the endpoint's EID, %u-%u)",
-			 cfg->config_file, cfg->device_name, MCTP_EID_FIRST, MCTP_EID_LAST);
-		return -EINVAL;
-	}
+	if (!transport_option(cfg, "eid"))
+		return transport_option_error(cfg, NULL, err, errlen,
+					      "mctp needs eid (the endpoint's EID, %u-%u)",
+					      MCTP_EID_FIRST, MCTP_EID_LAST);
 	if ((rc = transport_option_u64(cfg, "eid", MCTP_EID_FIRST, MCTP_EID_LAST, &eid, err,
 				       errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "net", 0, UINT32_MAX, &net, err, errlen)) < 0)
 		return rc;
+	if (ifname && (ifname[0] == '\0' || strlen(ifname) >= IFNAMSIZ))
+		return transport_option_error(cfg, "interface", err, errlen,
+					      "\"%s\" is not a link name (1 to %d characters)",
+					      ifname, IFNAMSIZ - 1);
 	m->eid = (uint8_t)eid;
 	m->net = (uint32_t)net;
+	return 0;
+}
+
+/* Checks the options as mctp_open reads them, opening no socket. */
+static int mctp_check(const struct mbx_transport_config *cfg, char *err, size_t errlen)
+{
+	struct mctp m;
+
+	memset(&m, 0, sizeof(m));
+	return mctp_read_options(&m, cfg, err, errlen);
+}
+
+/* Reads the options, then finds the named link. */
+static int mctp_open_options(struct mctp *m, const struct mbx_transport_config *cfg, char *err,
+			     size_t errlen)
+{
+	const char *ifname = transport_option(cfg, "interface");
+	int rc;
+
+	if ((rc = mctp_read_options(m, cfg, err, errlen)) < 0)
+		return rc;
 	if (ifname) {
 		m->ifindex = (int)if_nametoindex(ifname);
 		if (!m->ifindex) {
-			transport_msg(err, errlen, "%s:%d: interface: \"%s\": %s", cfg->config_file,
-				 mctp_option_line(cfg, "interface"), ifname, strerror(errno));
+			transport_option_error(cfg, "interface", err, errlen, "\"%s\": %s", ifname,
+					       strerror(errno));
 			return -ENODEV;
 		}
 	}
@@ -553,6 +568,7 @@ const struct mbx_transport_ops mctp_transport_ops = {
     .ioctls = NULL,
     .n_ioctls = 0,
     .caps = 1ull << CAP_NET_RAW,
+    .check = mctp_check,
     .open = mctp_open,
     .close = mctp_close,
     .describe = mctp_describe,

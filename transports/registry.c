@@ -40,12 +40,35 @@ const char *transport_option(const struct mbx_transport_config *cfg, const char 
 	return NULL;
 }
 
-static int option_line(const struct mbx_transport_config *cfg, const char *key)
+/* The config line of option key, or of the device's entry when key is NULL or not set. */
+static int transport_option_line(const struct mbx_transport_config *cfg, const char *key)
 {
-	for (size_t i = 0; i < cfg->n_options; i++)
+	for (size_t i = 0; key && i < cfg->n_options; i++)
 		if (strcmp(cfg->options[i].key, key) == 0)
 			return cfg->options[i].line;
-	return 0;
+	return cfg->line;
+}
+
+/* Reports what is wrong with option key (or the device's entry) as "file:line: ...". */
+int transport_option_error(const struct mbx_transport_config *cfg, const char *key, char *err,
+			   size_t errlen, const char *fmt, ...)
+{
+	int line = transport_option_line(cfg, key);
+	char where[128], what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s:%d", cfg->config_file, line);
+	else
+		snprintf(where, sizeof(where), "%s", cfg->config_file);
+	if (key)
+		snprintf(err, errlen, "%s: %s: %s", where, key, what);
+	else
+		snprintf(err, errlen, "%s: device %s: %s", where, cfg->device_name, what);
+	return -EINVAL;
 }
 
 /* Parses option key as an unsigned number in [min, max]. */
@@ -61,9 +84,9 @@ int transport_option_u64(const struct mbx_transport_config *cfg, const char *key
 	errno = 0;
 	n = strtoull(v, &end, 0);
 	if (errno || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
-		snprintf(err, errlen, "%s:%d: %s: \"%s\" is not a number from %" PRIu64 " to %" PRIu64,
-			 cfg->config_file, option_line(cfg, key), key, v, min, max);
-		return -EINVAL;
+		return transport_option_error(cfg, key, err, errlen,
+					      "\"%s\" is not a number from %" PRIu64 " to %" PRIu64,
+					      v, min, max);
 	}
 	*out = n;
 	return 0;

@@ -245,15 +245,6 @@ static const char *const sim_options[] = {
 #define SIM_DEFAULT_MEMDEV_SERIAL 0x5a5a000000000001ull
 #define SIM_DEFAULT_SWITCH_SERIAL 0x5a5a000000000100ull
 
-/* The config line of option key, for messages. */
-static int sim_option_line(const struct mbx_transport_config *cfg, const char *key)
-{
-	for (size_t i = 0; i < cfg->n_options; i++)
-		if (strcmp(cfg->options[i].key, key) == 0)
-			return cfg->options[i].line;
-	return 0;
-}
-
 /* Parses "none", "busy", "timeout", "hang" or "rc:N" (N a return code up to FFFFh). */
 static int sim_parse_fault(const struct mbx_transport_config *cfg, struct sim_fault *f, char *err,
 			   size_t errlen)
@@ -281,15 +272,14 @@ static int sim_parse_fault(const struct mbx_transport_config *cfg, struct sim_fa
 		goto bad;
 	return 0;
 bad:
-	snprintf(err, errlen,
-		 "%s:%d: fault: \"%s\" is not none, busy, timeout, hang or rc:N (N up to 0xffff)",
-		 cfg->config_file, sim_option_line(cfg, "fault"), v);
-	return -EINVAL;
+	return transport_option_error(
+	    cfg, "fault", err, errlen,
+	    "\"%s\" is not none, busy, timeout, hang or rc:N (N up to 0xffff)", v);
 }
 
 /* Reads the fault_* options. */
-static int sim_open_fault(struct sim *s, const struct mbx_transport_config *cfg, char *err,
-			  size_t errlen)
+static int sim_fault_options(struct sim *s, const struct mbx_transport_config *cfg, char *err,
+			     size_t errlen)
 {
 	struct sim_fault *f = &s->fault;
 	uint64_t opcode = 0, count = 0;
@@ -315,14 +305,12 @@ static int sim_refuse_option(const struct mbx_transport_config *cfg, const char 
 {
 	if (!transport_option(cfg, key))
 		return 0;
-	snprintf(err, errlen, "%s:%d: %s: only applies to model %s", cfg->config_file,
-		 sim_option_line(cfg, key), key, model);
-	return -EINVAL;
+	return transport_option_error(cfg, key, err, errlen, "only applies to model %s", model);
 }
 
 /* Reads model and the options every model takes. */
-static int sim_open_common(struct sim *s, const struct mbx_transport_config *cfg, char *err,
-			   size_t errlen)
+static int sim_common_options(struct sim *s, const struct mbx_transport_config *cfg, char *err,
+			      size_t errlen)
 {
 	const char *model = transport_option(cfg, "model");
 	uint64_t payload = SIM_DEFAULT_PAYLOAD;
@@ -333,9 +321,8 @@ static int sim_open_common(struct sim *s, const struct mbx_transport_config *cfg
 	else if (strcmp(model, "switch") == 0)
 		s->kind = SIM_SWITCH;
 	else {
-		snprintf(err, errlen, "%s:%d: model: \"%s\" is not memdev or switch",
-			 cfg->config_file, sim_option_line(cfg, "model"), model);
-		return -EINVAL;
+		return transport_option_error(cfg, "model", err, errlen,
+					      "\"%s\" is not memdev or switch", model);
 	}
 	s->serial = s->kind == SIM_SWITCH ? SIM_DEFAULT_SWITCH_SERIAL : SIM_DEFAULT_MEMDEV_SERIAL;
 	s->sanitize_ms = SIM_DEFAULT_SANITIZE_MS;
@@ -351,25 +338,25 @@ static int sim_open_common(struct sim *s, const struct mbx_transport_config *cfg
 				       errlen)) < 0)
 		return rc;
 	if (payload & (payload - 1)) {
-		snprintf(err, errlen, "%s:%d: payload_max: %" PRIu64 " is not a power of two",
-			 cfg->config_file, sim_option_line(cfg, "payload_max"), payload);
-		return -EINVAL;
+		return transport_option_error(cfg, "payload_max", err, errlen,
+					      "%" PRIu64 " is not a power of two", payload);
 	}
 	s->payload_max = (uint32_t)payload;
 	return 0;
 }
 
-/* Builds the memory device model. */
-static int sim_open_memdev(struct sim *s, const struct mbx_transport_config *cfg, char *err,
-			   size_t errlen)
+/* Reads the memory device's own options into mc. */
+static int sim_memdev_options(const struct sim *s, const struct mbx_transport_config *cfg,
+			      struct sim_memdev_config *mc, char *err, size_t errlen)
 {
-	struct sim_memdev_config mc = {
+	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT, omit = 0;
+	int rc;
+
+	*mc = (struct sim_memdev_config){
 	    .serial = s->serial,
 	    .payload_max = s->payload_max,
 	    .sanitize_ms = s->sanitize_ms,
 	};
-	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT, omit = 0;
-	int rc;
 
 	if ((rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "omit_opcode", 0, 0xffff, &omit, err, errlen)) < 0 ||
@@ -379,20 +366,18 @@ static int sim_open_memdev(struct sim *s, const struct mbx_transport_config *cfg
 	    (rc = transport_option_u64(cfg, "fw_transfer_ms", 1, 3600000, &transfer_ms, err,
 				       errlen)) < 0)
 		return rc;
-	mc.fw_slots = (unsigned)slots;
-	mc.fw_transfer_ms = transfer_ms;
-	mc.omit = transport_option(cfg, "omit_opcode") != NULL;
-	mc.omit_opcode = (uint16_t)omit;
-	s->memdev = sim_memdev_new(&mc);
-	return s->memdev ? 0 : -ENOMEM;
+	mc->fw_slots = (unsigned)slots;
+	mc->fw_transfer_ms = transfer_ms;
+	mc->omit = transport_option(cfg, "omit_opcode") != NULL;
+	mc->omit_opcode = (uint16_t)omit;
+	return 0;
 }
 
-/* Reads ports and tunnel_port and builds the switch model. */
-static int sim_open_switch(struct sim *s, const struct mbx_transport_config *cfg, char *err,
-			   size_t errlen)
+/* Reads the switch's own options (ports, tunnel_port) into sc. */
+static int sim_switch_options(const struct sim *s, const struct mbx_transport_config *cfg,
+			      struct sim_switch_config *sc, char *err, size_t errlen)
 {
 	uint64_t ports = SIM_DEFAULT_PORTS, tport = SIM_DEFAULT_TUNNEL_PORT;
-	struct sim_switch_config sc;
 	int rc;
 
 	if ((rc = sim_refuse_option(cfg, "fw_slots", "memdev", err, errlen)) < 0 ||
@@ -402,15 +387,43 @@ static int sim_open_switch(struct sim *s, const struct mbx_transport_config *cfg
 				       &ports, err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) < 0)
 		return rc;
-	sc = (struct sim_switch_config){
+	*sc = (struct sim_switch_config){
 	    .serial = s->serial,
 	    .payload_max = s->payload_max,
 	    .ports = (unsigned)ports,
 	    .tunnel_port = (unsigned)tport,
 	    .sanitize_ms = s->sanitize_ms,
 	};
-	s->sw = sim_switch_new(&sc);
-	return s->sw ? 0 : -ENOMEM;
+	return 0;
+}
+
+/* The model's configuration, as the options set it. */
+struct sim_model_config {
+	struct sim_memdev_config memdev;
+	struct sim_switch_config sw;
+};
+
+/* Reads every option into s and mc; builds nothing. */
+static int sim_read_options(struct sim *s, const struct mbx_transport_config *cfg,
+			    struct sim_model_config *mc, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = sim_fault_options(s, cfg, err, errlen)) < 0 ||
+	    (rc = sim_common_options(s, cfg, err, errlen)) < 0)
+		return rc;
+	return s->kind == SIM_SWITCH ? sim_switch_options(s, cfg, &mc->sw, err, errlen)
+				     : sim_memdev_options(s, cfg, &mc->memdev, err, errlen);
+}
+
+/* Checks the options as sim_open reads them, building no model. */
+static int sim_check(const struct mbx_transport_config *cfg, char *err, size_t errlen)
+{
+	struct sim_model_config mc;
+	struct sim s;
+
+	memset(&s, 0, sizeof(s));
+	return sim_read_options(&s, cfg, &mc, err, errlen);
 }
 
 static void sim_close(void *priv);
@@ -418,16 +431,18 @@ static void sim_close(void *priv);
 /* Opens an emulated device from the config's options. */
 static int sim_open(void *priv, const struct mbx_transport_config *cfg, char *err, size_t errlen)
 {
+	struct sim_model_config mc;
 	struct sim *s = priv;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	if ((rc = sim_open_fault(s, cfg, err, errlen)) < 0)
+	if ((rc = sim_read_options(s, cfg, &mc, err, errlen)) < 0)
 		return rc;
-	if ((rc = sim_open_common(s, cfg, err, errlen)) < 0)
-		return rc;
-	rc = s->kind == SIM_SWITCH ? sim_open_switch(s, cfg, err, errlen)
-				   : sim_open_memdev(s, cfg, err, errlen);
+	if (s->kind == SIM_SWITCH)
+		s->sw = sim_switch_new(&mc.sw);
+	else
+		s->memdev = sim_memdev_new(&mc.memdev);
+	rc = s->sw || s->memdev ? 0 : -ENOMEM;
 	if (rc < 0)
 		goto fail;
 	s->buf = malloc(s->payload_max);
@@ -575,6 +590,7 @@ const struct mbx_transport_ops sim_transport_ops = {
     .options = sim_options,
     .ioctls = NULL,
     .n_ioctls = 0,
+    .check = sim_check,
     .open = sim_open,
     .close = sim_close,
     .describe = sim_describe,

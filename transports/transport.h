@@ -29,6 +29,7 @@ struct mbx_transport_config {
 	const char *config_file;
 	const struct mbx_transport_option *options;
 	size_t n_options;
+	int line; /* of the device's entry in the config file; 0 if unknown */
 };
 
 /* What submit returns: whether the device answered, and if not, why. */
@@ -100,6 +101,12 @@ struct mbx_transport_ops {
 	 * sendmsg checks CAP_NET_RAW on every send, not at socket creation.
 	 */
 	uint64_t caps;
+	/*
+	 * Reads the options as open would, touching no device, file or socket:
+	 * what `mbxd -n` runs. On a bad option fills err with
+	 * "file:line: key: message" and returns -EINVAL.
+	 */
+	int (*check)(const struct mbx_transport_config *cfg, char *err, size_t errlen);
 	/* Opens the device; on failure fills err with the cause, returns -errno. */
 	int (*open)(void *priv, const struct mbx_transport_config *cfg, char *err, size_t errlen);
 	void (*close)(void *priv);
@@ -117,7 +124,16 @@ extern const struct mbx_transport_ops *const transport_registry[];
 __attribute__((format(printf, 3, 4))) void transport_msg(char *buf, size_t len, const char *fmt,
 							 ...);
 
-/* Option helpers for open(): a missing key leaves *out at its default. */
+/*
+ * Fills err with "file:line: key: message" about option key, or with
+ * "file:line: device NAME: message" about the device's entry when key is
+ * NULL; returns -EINVAL.
+ */
+__attribute__((format(printf, 5, 6))) int
+transport_option_error(const struct mbx_transport_config *cfg, const char *key, char *err,
+		       size_t errlen, const char *fmt, ...);
+
+/* Option helpers for check() and open(): a missing key leaves *out at its default. */
 const char *transport_option(const struct mbx_transport_config *cfg, const char *key);
 /* Parses a decimal or 0x number in [min, max]; -EINVAL with err filled. */
 int transport_option_u64(const struct mbx_transport_config *cfg, const char *key, uint64_t min,

@@ -415,7 +415,23 @@ static int vfio_find_serial(struct vfio *v, uint64_t serial, char *err, size_t e
 	return -ENODEV;
 }
 
-/* Reads bdf or serial; exactly one names the device. */
+/* Reads bdf or serial (exactly one names the device) without looking either up. */
+static int vfio_read_target(const struct mbx_transport_config *cfg, const char **bdf,
+			    uint64_t *serial, char *err, size_t errlen)
+{
+	*bdf = transport_option(cfg, "bdf");
+	*serial = 0;
+	if (!*bdf == !transport_option(cfg, "serial"))
+		return transport_option_error(
+		    cfg, NULL, err, errlen,
+		    "the vfio transport needs exactly one of bdf and serial");
+	if (*bdf && !vfio_bdf_valid(*bdf))
+		return transport_option_error(
+		    cfg, "bdf", err, errlen, "\"%s\" is not a PCI address like 0000:0d:00.0", *bdf);
+	return transport_option_u64(cfg, "serial", 0, UINT64_MAX, serial, err, errlen);
+}
+
+/* Finds the device that bdf or serial names and reads its config space. */
 static int vfio_open_target(struct vfio *v, const struct mbx_transport_config *cfg, char *err,
 			    size_t errlen)
 {
@@ -423,24 +439,10 @@ static int vfio_open_target(struct vfio *v, const struct mbx_transport_config *c
 	uint64_t serial = 0;
 	int rc;
 
-	if (!bdf == !transport_option(cfg, "serial")) {
-		snprintf(err, errlen,
-			 "%s: device %s: the vfio transport needs exactly one of bdf and serial",
-			 cfg->config_file, cfg->device_name);
-		return -EINVAL;
-	}
-	if (!bdf) {
-		if ((rc = transport_option_u64(cfg, "serial", 0, UINT64_MAX, &serial, err,
-					       errlen)) < 0)
-			return rc;
+	if ((rc = vfio_read_target(cfg, &bdf, &serial, err, errlen)) < 0)
+		return rc;
+	if (!bdf)
 		return vfio_find_serial(v, serial, err, errlen);
-	}
-	if (!vfio_bdf_valid(bdf)) {
-		snprintf(err, errlen,
-			 "%s: device %s: bdf: \"%s\" is not a PCI address like 0000:0d:00.0",
-			 cfg->config_file, cfg->device_name, bdf);
-		return -EINVAL;
-	}
 	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
 	rc = vfio_cfg_read(v->sysfs, v->bdf, v->cfg, &v->cfg_len);
 	if (rc < 0) {
@@ -691,9 +693,8 @@ static int vfio_open_api(const struct mbx_transport_config *cfg, enum vfio_api *
 			*api = (enum vfio_api)i;
 			return 0;
 		}
-	snprintf(err, errlen, "%s: device %s: vfio_api: \"%s\" is not auto, group or cdev",
-		 cfg->config_file, cfg->device_name, s);
-	return -EINVAL;
+	return transport_option_error(cfg, "vfio_api", err, errlen,
+				      "\"%s\" is not auto, group or cdev", s);
 }
 
 /* Turns memory decoding on through VFIO's config region if the reset left it off. */
@@ -787,6 +788,12 @@ static int vfio_open_options(struct vfio *v, const struct mbx_transport_config *
 	const char *dev = transport_option(cfg, "dev_root");
 	int rc;
 
+	if (sysfs && strlen(sysfs) >= sizeof(v->sysfs))
+		return transport_option_error(cfg, "sysfs_root", err, errlen,
+					      "longer than %zu characters", sizeof(v->sysfs) - 1);
+	if (dev && strlen(dev) >= sizeof(v->devroot))
+		return transport_option_error(cfg, "dev_root", err, errlen,
+					      "longer than %zu characters", sizeof(v->devroot) - 1);
 	snprintf(v->sysfs, sizeof(v->sysfs), "%s", sysfs ? sysfs : "/sys");
 	snprintf(v->devroot, sizeof(v->devroot), "%s", dev ? dev : "/dev");
 	*ready_ms = 10000;
@@ -797,6 +804,22 @@ static int vfio_open_options(struct vfio *v, const struct mbx_transport_config *
 				       errlen)) < 0)
 		return rc;
 	return 0;
+}
+
+/* Checks the options as vfio_open reads them, touching no device or file. */
+static int vfio_check(const struct mbx_transport_config *cfg, char *err, size_t errlen)
+{
+	uint64_t ready_ms, bg_s, serial;
+	enum vfio_api api;
+	const char *bdf;
+	struct vfio v;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	if ((rc = vfio_open_options(&v, cfg, &ready_ms, &bg_s, err, errlen)) < 0 ||
+	    (rc = vfio_open_api(cfg, &api, err, errlen)) < 0)
+		return rc;
+	return vfio_read_target(cfg, &bdf, &serial, err, errlen);
 }
 
 /* Opens the device: everything privileged happens here, before the sandbox. */
@@ -880,6 +903,7 @@ const struct mbx_transport_ops vfio_transport_ops = {
     .ioctls = NULL,
     .n_ioctls = 0,
     .caps = 0,
+    .check = vfio_check,
     .open = vfio_open,
     .close = vfio_close,
     .describe = vfio_describe,

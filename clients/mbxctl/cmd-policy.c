@@ -37,13 +37,6 @@ static void cmd_policy_usage(FILE *f)
 		   "by the --cel given), 1 when the policy does not load, 2 on usage errors.\n");
 }
 
-/* Prints every error of a load as file:line: message. */
-static void cmd_policy_print_errors(FILE *f, const struct policy_errors *errs)
-{
-	for (size_t i = 0; i < errs->n; i++)
-		fprintf(f, "%s:%d: %s\n", errs->v[i].file, errs->v[i].line, errs->v[i].message);
-}
-
 /* mbxctl policy check FILE [--users-dir DIR] [--strict]. */
 static int cmd_policy_check(int argc, char **argv)
 {
@@ -75,7 +68,7 @@ static int cmd_policy_check(int argc, char **argv)
 		return POLICY_EXIT_USAGE;
 	}
 	if (policy_load(argv[optind], users_dir, strict, &p, &errs) < 0) {
-		cmd_policy_print_errors(stdout, &errs);
+		policy_errors_print(stdout, &errs);
 		if (errs.n == 0)
 			printf("%s: %s\n", argv[optind], strerror(ENOMEM));
 		policy_errors_free(&errs);
@@ -388,7 +381,7 @@ static int cmd_policy_explain(int argc, char **argv)
 	dev.have_cel = a.cel != NULL;
 	dev.cel = cel;
 	if (policy_load(a.policy, a.users_dir, false, &p, &errs) < 0) {
-		cmd_policy_print_errors(stderr, &errs);
+		policy_errors_print(stderr, &errs);
 		policy_errors_free(&errs);
 		rc = POLICY_EXIT_ERRORS;
 	} else {

@@ -560,7 +560,8 @@ END_TEST
 START_TEST(test_firmware_upload_option)
 {
 	struct mbx_transport_option opt[] = {{"firmware_upload", "yes", 7}};
-	struct mbx_transport_config cfg = {"mem0", "mbxd.yaml", opt, 1};
+	struct mbx_transport_config cfg = {
+	    .device_name = "mem0", .config_file = "mbxd.yaml", .options = opt, .n_options = 1};
 	char err[160];
 	bool on = true;
 

@@ -367,7 +367,11 @@ START_TEST(test_demo_config)
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct config_device *d = &c->devices[i];
 		const struct mbx_transport_ops *ops = transport_find(d->transport);
-		struct mbx_transport_config tc = {d->name, c->path, d->options, d->n_options};
+		struct mbx_transport_config tc = {.device_name = d->name,
+						  .config_file = c->path,
+						  .options = d->options,
+						  .n_options = d->n_options,
+						  .line = d->line};
 		void *priv = calloc(1, ops->priv_size);
 
 		ck_assert_msg(ops->open(priv, &tc, err, sizeof(err)) == 0, "%s", err);

@@ -59,8 +59,7 @@ static struct policy *load_ok(const char *path)
 	struct policy *p;
 	int rc = policy_load(path, NULL, false, &p, &errs);
 
-	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s:%d: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+	policy_errors_print(stderr, &errs);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(errs.n, 0);
 	return p;
@@ -73,14 +72,14 @@ static char *load_errors(const char *path, bool check_owner)
 	struct policy_errors errs;
 	struct policy *p;
 	size_t off = 0;
-	char prefix[80], *hit;
+	char prefix[80], text[600], *hit;
 
 	ck_assert_int_eq(policy_load(path, NULL, check_owner, &p, &errs), -EINVAL);
 	ck_assert_ptr_null(p);
 	buf[0] = '\0';
 	for (size_t i = 0; i < errs.n; i++) {
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s:%d: %s\n", errs.v[i].file,
-					errs.v[i].line, errs.v[i].message);
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s\n",
+					policy_error_text(&errs.v[i], text, sizeof(text)));
 	}
 	policy_errors_free(&errs);
 	/* Tests compare paths relative to tmpdir. */
@@ -846,20 +845,20 @@ START_TEST(test_ownership)
 	path = put("main.yaml", "version: 1\nusers_dir: users.d\nrules: []\n", 0664);
 	ck_assert_str_eq(
 	    load_errors(path, true),
-	    "main.yaml:0: refusing main.yaml: writable by group or others (mode 0664)\n");
+	    "main.yaml: refusing main.yaml: writable by group or others (mode 0664)\n");
 	ck_assert_int_eq(policy_load(path, NULL, false, &p, &errs), 0); /* lint mode */
 	policy_free(p);
 
 	chmod(path, 0644);
 	ck_assert_int_eq(chown(path, 1000, 1000), 0);
 	ck_assert_str_eq(load_errors(path, true),
-			 "main.yaml:0: refusing main.yaml: owned by uid 1000, not by root\n");
+			 "main.yaml: refusing main.yaml: owned by uid 1000, not by root\n");
 	ck_assert_int_eq(chown(path, 0, 0), 0);
 
 	put("users.d/alice.yaml", "rules: []\n", 0646);
-	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d/alice.yaml:0: refusing "));
+	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d/alice.yaml: refusing "));
 	chmod(dir, 0775);
-	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d:0: refusing"));
+	ck_assert_ptr_nonnull(strstr(load_errors(path, true), "users.d: refusing"));
 	chmod(dir, 0755);
 	chmod(put("users.d/alice.yaml", "rules: []\n", 0644), 0644);
 	ck_assert_int_eq(policy_load(path, NULL, true, &p, &errs), 0);

@@ -90,7 +90,8 @@ static void sleep_ms(unsigned ms)
 static int open_ap(void **pp, const char *first, va_list ap)
 {
 	static struct mbx_transport_option opts[16];
-	struct mbx_transport_config cfg = {"dev0", "test.yaml", opts, 0};
+	struct mbx_transport_config cfg = {
+	    .device_name = "dev0", .config_file = "test.yaml", .options = opts};
 	int rc;
 
 	for (const char *k = first; k; k = va_arg(ap, const char *)) {
