@@ -41,7 +41,8 @@ static const char *const config_audit_keys[] = {
     "path", "all_decisions", "refused_burst", "refused_per_minute", "coalesce_ms", NULL};
 static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
 						"max_queued_kib", "frame_timeout_ms",
-						"hello_timeout_ms", NULL};
+						"hello_timeout_ms", "client_timeout_min_ms",
+						"client_timeout_max_ms", NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
 						 NULL};
@@ -57,6 +58,8 @@ static const struct {
     {offsetof(struct config, max_queued_kib), 1, 16777216},
     {offsetof(struct config, frame_timeout_ms), 10, 600000},
     {offsetof(struct config, hello_timeout_ms), 10, 600000},
+    {offsetof(struct config, client_timeout_min_ms), 1, CONFIG_TIMEOUT_MAX},
+    {offsetof(struct config, client_timeout_max_ms), 1, CONFIG_TIMEOUT_MAX},
 };
 
 /* Fills err with "file:line: message" for node n and returns -EINVAL. */
@@ -469,6 +472,19 @@ static int config_devices(struct config_ctx *x, yaml_node_t *v)
 	return 0;
 }
 
+/* Reads the limits mapping, then checks the limits that must agree. */
+static int config_limits_read(struct config_ctx *x, yaml_node_t *v)
+{
+	int rc = config_map(x, v, "limits", config_limit_keys, config_limit_key, NULL);
+
+	if (rc == 0 && x->c->client_timeout_min_ms > x->c->client_timeout_max_ms)
+		return config_fail(x, v,
+				   "limits.client_timeout_min_ms (%u) exceeds "
+				   "limits.client_timeout_max_ms (%u)",
+				   x->c->client_timeout_min_ms, x->c->client_timeout_max_ms);
+	return rc;
+}
+
 /* One key at the top level. */
 static int config_top_key(struct config_ctx *x, int key, yaml_node_t *v, void *arg)
 {
@@ -483,7 +499,7 @@ static int config_top_key(struct config_ctx *x, int key, yaml_node_t *v, void *a
 	case TOP_USER:
 		return config_set_string(x, v, "user", &x->c->run_user);
 	case TOP_LIMITS:
-		return config_map(x, v, "limits", config_limit_keys, config_limit_key, NULL);
+		return config_limits_read(x, v);
 	case TOP_DEVICES:
 		return config_devices(x, v);
 	}
@@ -503,6 +519,8 @@ static int config_defaults(struct config *c, const char *path)
 	c->audit_refused_burst = 20;
 	c->audit_refused_per_minute = 60;
 	c->audit_coalesce_ms = 5000;
+	c->client_timeout_min_ms = 10;
+	c->client_timeout_max_ms = 600000;
 	c->path = strdup(path);
 	c->socket_path = strdup("/run/mbxd/mbxd.sock");
 	c->policy_path = strdup("/etc/mbxd/policy.yaml");

@@ -51,6 +51,8 @@ struct config {
 	uint32_t max_clients; /* default 16384 */
 	uint32_t frame_timeout_ms; /* each frame must be whole within, from its first byte,
 				      default 10000 */
+	uint32_t client_timeout_min_ms; /* a SUBMIT's timeout_ms, when not 0, within; */
+	uint32_t client_timeout_max_ms; /* else refused as invalid. Defaults 10, 600000 */
 	uint32_t hello_timeout_ms; /* HELLO must be answered within, from connect, default 5000 */
 	uint32_t max_queued_kib; /* input payload KiB waiting in all queues, default 65536 */
 	struct config_device *devices;

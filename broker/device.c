@@ -144,7 +144,9 @@ static void device_on_done(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Loop thread, every WATCHDOG_MS: a command the device holds well past its
- * timeout means the device hung. Its requester is answered now, the queue
+ * configured timeout means the device hung. Only the device's timeout
+ * counts, never a client's: a client's short timeout ends only its own wait
+ * (request.c), and no client can stretch this one. Its requester is answered now, the queue
  * is failed, and the device is out of service until the command returns.
  */
 static void device_watchdog_cb(evutil_socket_t fd, short what, void *arg)
@@ -162,13 +164,13 @@ static void device_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	/* j stays valid: only this thread frees jobs, after the worker hands them back. */
 	if (!j || j->abandoned)
 		return;
-	limit_us = ((uint64_t)j->cmd.timeout_ms + WATCHDOG_GRACE_MS) * 1000;
+	limit_us = ((uint64_t)d->timeout_ms + WATCHDOG_GRACE_MS) * 1000;
 	if (broker_now_us() - since < limit_us)
 		return;
 	j->abandoned = true;
 	d->state = MBX_DEVICE_FAILED;
-	log_warnx("device %s: opcode 0x%04x has not answered in %u ms: device marked failed", d->name,
-		  j->cmd.opcode, j->cmd.timeout_ms);
+	log_warnx("device %s: opcode 0x%04x has not answered in %u ms: device marked failed",
+		  d->name, j->cmd.opcode, d->timeout_ms);
 	request_abandon(j);
 	device_fail_queued(d, MBX_STATUS_DEVICE_ERROR,
 			   "the device stopped answering and is out of service");
@@ -201,6 +203,8 @@ void device_job_free(struct job *j)
 {
 	if (!j)
 		return;
+	if (j->client_timer)
+		event_free(j->client_timer);
 	device_caps_free(&j->caps);
 	free(j->in);
 	free(j->out);

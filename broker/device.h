@@ -63,7 +63,9 @@ struct job {
 	uint8_t *in;             /* owned copy of the input payload */
 	size_t in_len;
 	uint8_t *out;            /* owned output, set by the worker */
-	struct mbx_transport_cmd cmd;
+	struct mbx_transport_cmd cmd; /* cmd.timeout_ms: always the device's */
+	uint32_t client_timeout_ms;   /* the requester's own wait, shorter; 0: none */
+	struct event *client_timer;   /* ends that wait; never the device's health */
 	int xrc;                 /* enum mbx_xport_rc, or -1: never ran */
 	int not_run_status;      /* enum mbx_status when xrc is -1 */
 	uint64_t started_us;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <mbx/strcopy.h>
 
 #include "audit-limit.h"
@@ -131,9 +132,37 @@ static struct job *request_job(struct session *s, struct device *d, uint32_t tag
 	mbx_strcopy(j->reason, sizeof(j->reason), m->reason);
 	j->decision = *dec;
 	j->cmd.opcode = m->opcode;
-	if (m->timeout_ms)
-		j->cmd.timeout_ms = m->timeout_ms;
+	/*
+	 * cmd.timeout_ms stays the device's: it drives the transport and the
+	 * watchdog, so no client can mark a device failed (a short timeout) or
+	 * keep a hung one in service (a long one). A shorter timeout of the
+	 * client's ends only its own wait (request_client_timeout); a longer one
+	 * changes nothing, the device's ends the command first.
+	 */
+	if (m->timeout_ms && m->timeout_ms < d->timeout_ms)
+		j->client_timeout_ms = m->timeout_ms;
 	return j;
+}
+
+/*
+ * Refuses a client timeout outside limits.client_timeout_min_ms..max_ms
+ * (0, the device's own, is always fine). Refused rather than clamped: a
+ * client that asked for a wait it will not get is told so, not surprised.
+ */
+static bool request_timeout_ok(struct session *s, uint32_t tag, const struct mbx_submit *m,
+			       const struct device *d)
+{
+	const struct config *c = s->broker->cfg;
+
+	if (m->timeout_ms == 0 || (m->timeout_ms >= c->client_timeout_min_ms &&
+				   m->timeout_ms <= c->client_timeout_max_ms))
+		return true;
+	request_refuse(s, tag, MBX_STATUS_INVALID, 0,
+		       "timeout_ms %u is outside this server's range of %u to %u ms (0: the "
+		       "device's timeout, %u ms for %s)",
+		       m->timeout_ms, c->client_timeout_min_ms, c->client_timeout_max_ms,
+		       d->timeout_ms, d->name);
+	return false;
 }
 
 /* Refuses what the device cannot take right now: failed, or busy with a background op. */
@@ -178,6 +207,58 @@ static bool request_over_byte_limit(struct session *s, struct job *j)
 	session_send_result(s, j->tag, &r);
 	device_job_free(j);
 	return true;
+}
+
+static void request_drop_as(struct job *j, enum mbx_status status, const char *why);
+
+/*
+ * The requester's own, shorter timeout passed: only its wait ends. A job
+ * still queued is taken back (it never reaches the device); one in the
+ * device runs on, and its result is audited when it comes. The device's
+ * state and its other users' commands are not touched.
+ */
+static void request_client_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct session *s = j->session;
+	struct mbx_result r;
+
+	(void)fd;
+	(void)what;
+	if (!s)
+		return;
+	request_result_from_decision(&r, &j->decision);
+	r.status = MBX_STATUS_TIMEOUT;
+	r.audit_seq = j->audit_seq;
+	if (device_dequeue(j->dev, j)) {
+		snprintf(r.message, sizeof(r.message),
+			 "still queued for device %s when your timeout of %u ms passed: not sent "
+			 "to the device",
+			 j->dev->name, j->client_timeout_ms);
+		session_send_result(s, j->tag, &r);
+		session_remove_job(s, j);
+		request_drop_as(j, MBX_STATUS_TIMEOUT, r.message);
+		return;
+	}
+	snprintf(r.message, sizeof(r.message),
+		 "no answer from device %s within your timeout of %u ms; the command was not "
+		 "stopped and may still complete in the device%s",
+		 j->dev->name, j->client_timeout_ms,
+		 j->decision.audited ? ", with its result in the audit log" : "");
+	session_send_result(s, j->tag, &r);
+	session_remove_job(s, j); /* completes unattended, as if the client had left */
+}
+
+/* Starts the requester's own timeout, when it asked for one shorter than the device's. */
+static void request_arm_client_timer(struct session *s, struct job *j)
+{
+	struct timeval tv = {j->client_timeout_ms / 1000, (j->client_timeout_ms % 1000) * 1000};
+
+	if (!j->client_timeout_ms)
+		return;
+	j->client_timer = evtimer_new(s->broker->base, request_client_timeout, j);
+	if (j->client_timer)
+		evtimer_add(j->client_timer, &tv); /* without: the device's timeout still ends it */
 }
 
 /* Audits ahead, then queues; answers the client itself on any failure. */
@@ -226,6 +307,7 @@ static void request_dispatch(struct session *s, struct job *j)
 		return;
 	}
 	session_add_job(s, j);
+	request_arm_client_timer(s, j);
 }
 
 /*
@@ -281,6 +363,8 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 			       m->payload_len, d->name, d->info.payload_max);
 		return;
 	}
+	if (!request_timeout_ok(s, tag, m, d))
+		return;
 	pr.who = &s->who.principal;
 	pr.dev = &d->pdev;
 	pr.opcode = m->opcode;
@@ -428,6 +512,8 @@ void request_complete(struct job *j)
 		request_complete_internal(j);
 		return;
 	}
+	if (j->client_timer)
+		evtimer_del(j->client_timer); /* answered in time */
 	request_result_from_job(&r, j);
 	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
 	if (r.status != MBX_STATUS_OK || (r.cxl_rc != CXL_RC_SUCCESS && !started_bg))
@@ -447,17 +533,23 @@ void request_complete(struct job *j)
 	device_job_free(j);
 }
 
-/* A queued job whose client left: close its intent record so the log tells the truth. */
-void request_drop(struct job *j)
+/* A job taken out of its queue before it ran: its intent record is closed with why. */
+static void request_drop_as(struct job *j, enum mbx_status status, const char *why)
 {
 	struct mbx_result r;
 
 	metrics_failed(j->dev, j->decision.cls);
 	if (j->decision.audited) {
 		request_result_from_decision(&r, &j->decision);
-		r.status = MBX_STATUS_CANCELLED;
-		snprintf(r.message, sizeof(r.message), "dropped before it ran: the client left");
+		r.status = (uint16_t)status;
+		snprintf(r.message, sizeof(r.message), "%s", why);
 		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
 	}
 	device_job_free(j);
+}
+
+/* A queued job whose client left: close its intent record so the log tells the truth. */
+void request_drop(struct job *j)
+{
+	request_drop_as(j, MBX_STATUS_CANCELLED, "dropped before it ran: the client left");
 }

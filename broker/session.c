@@ -451,6 +451,8 @@ void session_add_job(struct session *s, struct job *j)
 /* Forgets a finished request. */
 void session_remove_job(struct session *s, struct job *j)
 {
+	if (j->client_timer)
+		evtimer_del(j->client_timer); /* nobody is waiting any more */
 	TAILQ_REMOVE(&s->jobs, j, sentry);
 	s->n_jobs--;
 	j->session = NULL;

@@ -59,7 +59,7 @@ struct mbx_request {
 	const void *payload;
 	size_t payload_len;
 	const char *reason;
-	uint32_t timeout_ms; /* 0: the device's default */
+	uint32_t timeout_ms; /* how long to wait; 0: the device's timeout (server-bounded) */
 };
 
 /*

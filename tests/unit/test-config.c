@@ -141,6 +141,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_queued_kib, 65536);
 	ck_assert_uint_eq(c->frame_timeout_ms, 10000);
 	ck_assert_uint_eq(c->hello_timeout_ms, 5000);
+	ck_assert_uint_eq(c->client_timeout_min_ms, 10);
+	ck_assert_uint_eq(c->client_timeout_max_ms, 600000);
 	ck_assert_uint_eq(c->devices[0].timeout_ms, 2000);
 	ck_assert_uint_eq(c->devices[0].n_options, 0);
 	config_free(c);
@@ -211,7 +213,11 @@ static const struct {
      "1: audit.all_decisions: \"yes\" is not true or false"},
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
-     "max_clients, max_queued_kib, frame_timeout_ms, hello_timeout_ms)"},
+     "max_clients, max_queued_kib, frame_timeout_ms, hello_timeout_ms, client_timeout_min_ms, "
+     "client_timeout_max_ms)"},
+    {"limits: { client_timeout_min_ms: 5000, client_timeout_max_ms: 4000 }\n"
+     "devices:\n  - { name: a, transport: sim }\n",
+     "1: limits.client_timeout_min_ms (5000) exceeds limits.client_timeout_max_ms (4000)"},
     {"user: a\nuser: b\n", "2: duplicate key \"user\" in the configuration"},
     {"socket: { mode: \"0999\" }\n",
      "1: socket.mode: \"0999\" is not an octal mode from 0000 to 0777"},
