@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "log.h"
 #include "syslog-dgram.h"
 
 /* A last line longer than this is not ours: refuse to continue from it. */
@@ -36,6 +37,9 @@ struct audit {
 	off_t good_off;                 /* end of the last complete record */
 	bool dirty;                     /* a failed write's bytes past good_off may remain */
 	bool healthy;                   /* the last write succeeded */
+	off_t alloc_end;                /* blocks up to here are allocated (fallocate) */
+	unsigned held;                  /* AUDIT_CLOSE_MAX reservations of open intents */
+	bool no_falloc;                 /* the filesystem cannot preallocate: no reserve */
 	size_t torn;                    /* bytes cut from a torn last line at open */
 };
 
@@ -54,6 +58,10 @@ struct audit_tail {
 static ssize_t (*audit_sys_write)(int, const void *, size_t) = write;
 static int (*audit_sys_sync)(int) = fdatasync;
 static int (*audit_sys_truncate)(int, off_t) = ftruncate;
+static int (*audit_sys_fallocate)(int, int, off_t, off_t) = fallocate;
+
+/* Preallocated past what is needed, so most records make no fallocate call. */
+#define AUDIT_ALLOC_AHEAD (64 * 1024)
 
 static const char *const audit_kind_names[] = {
     [AUDIT_DECISION] = "decision",     [AUDIT_INTENT] = "intent",         [AUDIT_RESULT] = "result",
@@ -218,6 +226,7 @@ int audit_open(const char *path, struct audit **out, char *err, size_t errlen)
 	a->seq = t.seq;
 	memcpy(a->last_hash, t.hash, AUDIT_HASH_HEX);
 	a->good_off = t.end;
+	a->alloc_end = t.end;
 	a->torn = t.torn;
 	a->healthy = true;
 	*out = a;
@@ -229,7 +238,8 @@ void audit_close(struct audit *a)
 {
 	if (!a)
 		return;
-	if (a->dirty && ftruncate(a->fd, a->good_off) < 0) {
+	/* Also gives the preallocated blocks past the end back to the filesystem. */
+	if (ftruncate(a->fd, a->good_off) < 0) {
 		/* Nothing more to do: the next open cuts a torn line away. */
 	}
 	close(a->fd);
@@ -237,17 +247,59 @@ void audit_close(struct audit *a)
 	free(a);
 }
 
+/*
+ * Makes sure the blocks of [eof, eof + need) are allocated, so that writing
+ * there cannot fail for want of space: fallocate past the end (the size
+ * stays), with room ahead when there is some. A filesystem that cannot
+ * preallocate is logged once and gets no reserve (docs/audit.md).
+ */
+static int audit_room(struct audit *a, int fd, off_t eof, off_t need)
+{
+	if (a->no_falloc || eof + need <= a->alloc_end)
+		return 0;
+	if (audit_sys_fallocate(fd, FALLOC_FL_KEEP_SIZE, eof, need + AUDIT_ALLOC_AHEAD) == 0) {
+		a->alloc_end = eof + need + AUDIT_ALLOC_AHEAD;
+		return 0;
+	}
+	if (errno == EOPNOTSUPP || errno == ENOSYS) {
+		a->no_falloc = true;
+		log_warnx("audit log %s: the filesystem cannot preallocate (%s): a full disk may "
+			  "leave an audited command without its result record",
+			  a->path, strerror(errno));
+		return 0;
+	}
+	if (audit_sys_fallocate(fd, FALLOC_FL_KEEP_SIZE, eof, need) == 0) {
+		a->alloc_end = eof + need;
+		return 0;
+	}
+	return -errno;
+}
+
 /* Opens the path anew for rotation, carrying the chain over. */
 int audit_reopen(struct audit *a, char *err, size_t errlen)
 {
 	struct audit_tail t = {.seq = a->seq};
+	off_t old_end;
 	int fd, rc;
 
 	memcpy(t.hash, a->last_hash, AUDIT_HASH_HEX);
 	rc = audit_open_fd(a->path, &fd, &t, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (a->dirty && ftruncate(a->fd, a->good_off) < 0) {
+	/* Open intents are closed in the new file: their room moves there first. */
+	old_end = a->alloc_end;
+	a->alloc_end = t.end;
+	rc = audit_room(a, fd, t.end, (off_t)a->held * AUDIT_CLOSE_MAX);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "%s: cannot reserve %u bytes for the results of open intents: %s", a->path,
+			 a->held * AUDIT_CLOSE_MAX, strerror(-rc));
+		a->alloc_end = old_end;
+		close(fd);
+		return rc;
+	}
+	/* Cutting at the end also gives the old file's preallocated blocks back. */
+	if (ftruncate(a->fd, a->good_off) < 0) {
 		/* The old file keeps a torn line; its verify reports it. */
 	}
 	close(a->fd);
@@ -480,6 +532,11 @@ static int audit_undo(struct audit *a, off_t start, int rc)
 {
 	a->good_off = start;
 	a->dirty = audit_sys_truncate(a->fd, start) < 0;
+	/* The truncate freed the blocks held for open intents: take them again. */
+	a->alloc_end = start;
+	if (audit_room(a, a->fd, start, (off_t)a->held * AUDIT_CLOSE_MAX) < 0)
+		log_warnx("audit log %s: lost the room held for %u open intents' results", a->path,
+			  a->held);
 	return audit_unhealthy(a, rc);
 }
 
@@ -531,6 +588,8 @@ static void audit_mirror(const struct audit *a, const char *line, size_t len)
 /* Appends one record, fsync'ed unless it is a DECISION. */
 int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 {
+	unsigned release = r->release < a->held ? r->release : a->held;
+	unsigned held_after = a->held - release + (r->kind == AUDIT_INTENT ? r->reserve : 0);
 	char hash[AUDIT_HASH_HEX];
 	struct stat st;
 	size_t len = 0;
@@ -546,10 +605,23 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	/* The file's own end, not ours: someone may have truncated it (copytruncate). */
 	if (fstat(a->fd, &st) < 0)
 		return audit_unhealthy(a, -errno);
+	if (st.st_size != a->good_off)
+		a->alloc_end = st.st_size; /* what was preallocated may be gone with the cut */
 	line = audit_format(r, a->seq + 1, a->last_hash, &len);
 	if (!line || audit_sha256_hex(line, len - 1, hash) < 0) {
 		free(line);
 		return audit_unhealthy(a, -ENOMEM);
+	}
+	/*
+	 * This line and every reservation still held after it must fit in
+	 * allocated blocks. A record that closes an intent writes into room held
+	 * for it; any other that finds no room is refused before a byte is
+	 * written, so a flood can never take the room a result needs.
+	 */
+	rc = audit_room(a, a->fd, st.st_size, (off_t)len + (off_t)held_after * AUDIT_CLOSE_MAX);
+	if (rc < 0 && !release) {
+		free(line);
+		return audit_unhealthy(a, rc); /* nothing was written */
 	}
 	rc = audit_append(a->fd, line, len,
 			  r->kind != AUDIT_DECISION && r->kind != AUDIT_SUPPRESSED);
@@ -562,10 +634,23 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	a->seq++;
 	memcpy(a->last_hash, hash, AUDIT_HASH_HEX);
 	a->good_off = st.st_size + (off_t)len;
+	a->held = held_after;
 	a->healthy = true;
 	if (seq)
 		*seq = a->seq;
 	return 0;
+}
+
+/* Gives back n reservations that no record will use. */
+void audit_release(struct audit *a, unsigned n)
+{
+	a->held -= n < a->held ? n : a->held;
+}
+
+/* Reservations held for open intents. */
+unsigned audit_reserved(const struct audit *a)
+{
+	return a->held;
 }
 
 /* Whether the last write succeeded. */

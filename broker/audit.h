@@ -64,7 +64,21 @@ struct audit_record {
 	uint32_t duration_us;
 	const char *background; /* "started", "completed", "aborted" or NULL */
 	const struct audit_suppressed *suppressed; /* SUPPRESSED only */
+	/*
+	 * Room in the log for the records that will close an INTENT (its
+	 * result, and the background record when it may start one): an INTENT
+	 * is written only if reserve records of AUDIT_CLOSE_MAX bytes can be
+	 * held too; a RESULT or BACKGROUND record gives release of them back.
+	 */
+	unsigned reserve;
+	unsigned release;
 };
+
+/* The longest record that closes an intent: every string at its longest, each byte escaped. */
+#define AUDIT_CLOSE_MAX                                                                            \
+	(2048 +                                                                                    \
+	 6 * (64 + MBX_NAME_MAX + 32 + 64 + MBX_RULE_MAX + MBX_SOURCE_MAX + MBX_REASON_MAX) +      \
+	 MBX_INNER_MAX * 64)
 
 /*
  * Opens (creating, mode 0600) the log at path, continuing its chain from the
@@ -82,6 +96,15 @@ void audit_close(struct audit *a);
  * caller must refuse audited commands.
  */
 int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq);
+
+/*
+ * Gives back n reservations of an intent that ends without a closing record
+ * of its own (a background operation that never started).
+ */
+void audit_release(struct audit *a, unsigned n);
+
+/* Reservations held for intents not yet closed. */
+unsigned audit_reserved(const struct audit *a);
 
 /* Whether the last write succeeded (a failed log retries on the next write). */
 bool audit_healthy(const struct audit *a);

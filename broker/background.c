@@ -208,6 +208,7 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 		.vendor_status = vendor,
 		.duration_us = (uint32_t)(broker_now_us() - o->started_us),
 		.background = how,
+		.release = o->audit_held, /* the room its intent held for this record */
 	};
 	uint64_t seq;
 
@@ -215,6 +216,8 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 		metrics_audit_error(d);
 		log_warnx("device %s: cannot record the end of background operation (intent %llu)",
 			  d->name, (unsigned long long)o->audit_seq);
+	} else {
+		o->audit_held = 0;
 	}
 	log_info("device %s: background operation 0x%04x %s: %s", d->name, d->bg.opcode, how,
 		 cxl_rc_name(rc));

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "audit.h"
 #include "broker.h"
 #include "config.h"
 #include "device.h"
@@ -205,6 +206,9 @@ void device_job_free(struct job *j)
 		return;
 	if (j->client_timer)
 		event_free(j->client_timer);
+	/* Room its intent held for records that will not come (the daemon stops, say). */
+	if (j->audit_held && j->dev && j->dev->broker && j->dev->broker->audit)
+		audit_release(j->dev->broker->audit, j->audit_held);
 	device_caps_free(&j->caps);
 	free(j->in);
 	free(j->out);

@@ -60,6 +60,7 @@ struct job {
 	struct policy_decision decision;
 	uint64_t audit_seq;      /* its INTENT record, or its DECISION record with
 				    audit.all_decisions; 0 when none */
+	unsigned audit_held;     /* log room its INTENT holds for its closing records */
 	uint8_t *in;             /* owned copy of the input payload */
 	size_t in_len;
 	uint8_t *out;            /* owned output, set by the worker */

@@ -75,15 +75,26 @@ static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_r
 	uint64_t dummy;
 	int rc;
 
+	/* An intent holds room for its result, and for its background record if it may start one.
+	 */
+	if (kind == AUDIT_INTENT)
+		rec.reserve = j->decision.background ? 2 : 1;
+	/* A result gives it all back, but one held for the background record it started. */
+	if (kind == AUDIT_RESULT)
+		rec.release = background && j->audit_held > 1 ? j->audit_held - 1 : j->audit_held;
 	/* Refusals are the records one user can produce without limit: coalesced per user. */
 	if (kind == AUDIT_DECISION && rec.decision != MBX_DECISION_ALLOW && b->audit_limit)
 		rc = audit_limit_write(b->audit_limit, &rec, broker_now_us() / 1000,
 				       seq ? seq : &dummy);
 	else
 		rc = audit_write(b->audit, &rec, seq ? seq : &dummy);
-	if (rc < 0)
+	if (rc < 0) {
 		metrics_audit_error(j->dev);
-	return rc < 0 ? rc : 0;
+		return rc;
+	}
+	j->audit_held += rec.reserve;
+	j->audit_held -= rec.release;
+	return 0;
 }
 
 /*

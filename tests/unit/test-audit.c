@@ -25,6 +25,7 @@ static void setup(void)
 	audit_sys_write = write;
 	audit_sys_sync = fdatasync;
 	audit_sys_truncate = ftruncate;
+	audit_sys_fallocate = fallocate;
 	syncs = write_calls = 0;
 	snprintf(dir, sizeof(dir), "/tmp/test-audit-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -934,6 +935,97 @@ START_TEST(test_verify_rotated_set)
 }
 END_TEST
 
+/* A disk of disk_cap bytes, as fallocate sees it. */
+static off_t disk_cap;
+
+static int capped_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	(void)fd;
+	(void)mode;
+	if (off + len > disk_cap) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
+START_TEST(test_intent_holds_room_for_its_result)
+{
+	struct audit_record intent = rec(AUDIT_INTENT), deny = rec(AUDIT_DECISION);
+	struct audit_record result = rec(AUDIT_RESULT);
+	struct audit *a = open_ok(path);
+	uint64_t seq;
+	int denials = 0;
+
+	audit_sys_fallocate = capped_fallocate;
+	disk_cap = 3 * AUDIT_CLOSE_MAX;
+	intent.reserve = 2;
+	ck_assert_int_eq(audit_write(a, &intent, &seq), 0);
+	ck_assert_uint_eq(audit_reserved(a), 2);
+	/* A third closing record's room is not there: the next intent is refused. */
+	ck_assert_int_eq(audit_write(a, &intent, &seq), -ENOSPC);
+	/* Refusals fill what is left, never the room held. */
+	deny.decision = MBX_DECISION_DENY;
+	while (denials < 100 && audit_write(a, &deny, &seq) == 0)
+		denials++;
+	ck_assert_int_lt(denials, 100);
+	ck_assert(!audit_healthy(a));
+	/* The result and the background record still have their room. */
+	result.release = 1;
+	ck_assert_int_eq(audit_write(a, &result, &seq), 0);
+	result.kind = AUDIT_BACKGROUND;
+	ck_assert_int_eq(audit_write(a, &result, &seq), 0);
+	ck_assert_uint_eq(audit_reserved(a), 0);
+	audit_close(a);
+	audit_sys_fallocate = fallocate;
+}
+END_TEST
+
+START_TEST(test_close_max_bounds_the_longest_result)
+{
+	struct mbx_inner inner[MBX_INNER_MAX];
+	char user[64], name[64], rule[MBX_RULE_MAX], source[MBX_SOURCE_MAX], reason[MBX_REASON_MAX],
+	    dev[MBX_NAME_MAX];
+	struct audit_record r = rec(AUDIT_BACKGROUND);
+	char *line;
+	size_t len;
+
+	/* Every string at its longest, of bytes jansson writes as \u00XX. */
+	memset(user, 1, sizeof(user));
+	memset(name, 1, sizeof(name));
+	memset(rule, 1, sizeof(rule));
+	memset(source, 1, sizeof(source));
+	memset(reason, 1, sizeof(reason));
+	memset(dev, 1, sizeof(dev));
+	user[63] = name[63] = rule[MBX_RULE_MAX - 1] = source[MBX_SOURCE_MAX - 1] = '\0';
+	reason[MBX_REASON_MAX - 1] = dev[MBX_NAME_MAX - 1] = '\0';
+	for (size_t i = 0; i < MBX_INNER_MAX; i++)
+		inner[i] = (struct mbx_inner){
+		    .opcode = 0xffff, .cls = MBX_CLASS_SECURITY, .target = 0xffff};
+	r.user = user;
+	r.opcode_name = name;
+	r.rule = rule;
+	r.source = source;
+	r.reason = reason;
+	r.device = dev;
+	r.inner = inner;
+	r.n_inner = MBX_INNER_MAX;
+	r.intent_seq = UINT64_MAX / 2;
+	r.have_rc = true;
+	r.cxl_rc = 0xffff;
+	r.vendor_status = 0xffff;
+	r.duration_us = UINT32_MAX;
+	r.background = "completed";
+	r.status = MBX_STATUS_AUDIT_UNAVAILABLE;
+	r.uid = r.gid = (uid_t)-2;
+	r.pid = 2147483647;
+	line = audit_format(&r, UINT64_MAX / 2, ZEROS, &len);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_uint_le(len, AUDIT_CLOSE_MAX);
+	free(line);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -958,6 +1050,8 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_verify_messages);
 	tcase_add_test(tc, test_verify_torn_and_missing);
 	tcase_add_test(tc, test_empty_file_verifies);
+	tcase_add_test(tc, test_intent_holds_room_for_its_result);
+	tcase_add_test(tc, test_close_max_bounds_the_longest_result);
 	tcase_add_loop_test(tc, test_verify_head_removed, 1, 6);
 	tcase_add_test(tc, test_verify_head_prev_zeroed);
 	tcase_add_loop_test(tc, test_verify_open_intents, 0, 8);
