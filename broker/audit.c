@@ -40,6 +40,7 @@ struct audit {
 	off_t alloc_end;                /* blocks up to here are allocated (fallocate) */
 	unsigned held;                  /* AUDIT_CLOSE_MAX reservations of open intents */
 	bool no_falloc;                 /* the filesystem cannot preallocate: no reserve */
+	bool lost;                      /* deleted, and its path holds something else: closed */
 	size_t torn;                    /* bytes cut from a torn last line at open */
 };
 
@@ -308,7 +309,7 @@ int audit_reopen(struct audit *a, char *err, size_t errlen)
 	memcpy(a->last_hash, t.hash, AUDIT_HASH_HEX);
 	a->good_off = t.end;
 	a->torn = t.torn;
-	a->dirty = false;
+	a->dirty = a->lost = false;
 	return 0;
 }
 
@@ -585,6 +586,67 @@ static void audit_mirror(const struct audit *a, const char *line, size_t len)
 	free(msg);
 }
 
+/* Refuses to write: the file was deleted and its path is not ours to write (logged once). */
+static int audit_lost(struct audit *a, int rc, const char *what)
+{
+	if (!a->lost)
+		log_warnx(
+		    "audit log %s: the file mbxd was writing was deleted (after seq %llu) and "
+		    "%s; writing nothing: audited commands are refused until the path is free "
+		    "(mbxd then starts a new file continuing the chain) or SIGUSR1 opens what "
+		    "is there",
+		    a->path, (unsigned long long)a->seq, what);
+	a->lost = true;
+	return audit_unhealthy(a, rc);
+}
+
+/*
+ * Notices that the open file was deleted (its last link is gone, so records
+ * would go nowhere) and continues the chain in a new file at the path. A
+ * path that holds something else now (another file, a symbolic link) is not
+ * written: mbxd did not make it. A file merely renamed away (rotation in
+ * progress) still has a link and is written until SIGUSR1.
+ */
+static int audit_follow(struct audit *a, struct stat *st)
+{
+	struct stat at;
+	int fd;
+
+	if (st->st_nlink > 0)
+		return 0;
+	if (lstat(a->path, &at) == 0)
+		return audit_lost(a, -ESTALE,
+				  S_ISLNK(at.st_mode) ? "the path is now a symbolic link"
+						      : "the path now holds another file");
+	if (errno != ENOENT)
+		return audit_lost(a, -errno, strerror(errno));
+	fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return audit_lost(a, -errno, "a new file cannot be created there");
+	audit_sync_dir(a->path);
+	log_warnx("audit log %s was deleted under mbxd after seq %llu: a new file continues the "
+		  "chain (its first record's prev is the deleted file's last hash)",
+		  a->path, (unsigned long long)a->seq);
+	close(a->fd);
+	a->fd = fd;
+	a->good_off = a->alloc_end = 0;
+	a->dirty = a->lost = false;
+	if (audit_room(a, fd, 0, (off_t)a->held * AUDIT_CLOSE_MAX) < 0)
+		log_warnx("audit log %s: no room for the results of %u open intents", a->path,
+			  a->held);
+	return fstat(fd, st) < 0 ? audit_unhealthy(a, -errno) : 0;
+}
+
+/* Notices a deleted log between records (called on a timer). */
+int audit_check(struct audit *a)
+{
+	struct stat st;
+
+	if (fstat(a->fd, &st) < 0)
+		return -errno;
+	return audit_follow(a, &st);
+}
+
 /* Appends one record, fsync'ed unless it is a DECISION. */
 int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 {
@@ -605,6 +667,8 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	/* The file's own end, not ours: someone may have truncated it (copytruncate). */
 	if (fstat(a->fd, &st) < 0)
 		return audit_unhealthy(a, -errno);
+	if ((rc = audit_follow(a, &st)) < 0)
+		return rc;
 	if (st.st_size != a->good_off)
 		a->alloc_end = st.st_size; /* what was preallocated may be gone with the cut */
 	line = audit_format(r, a->seq + 1, a->last_hash, &len);

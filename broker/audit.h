@@ -117,6 +117,14 @@ bool audit_healthy(const struct audit *a);
  */
 int audit_reopen(struct audit *a, char *err, size_t errlen);
 
+/*
+ * Notices a log deleted under mbxd between records, as audit_write does
+ * before each: a new file at the path continues the chain (logged); a path
+ * that holds another file or a link is not written, and every write fails
+ * (fail closed) until it is free or SIGUSR1 reopens. Returns 0 or -errno.
+ */
+int audit_check(struct audit *a);
+
 /* The sequence number of the last record in the chain (0: none yet). */
 uint64_t audit_last_seq(const struct audit *a);
 

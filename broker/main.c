@@ -122,7 +122,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* Every audit.coalesce_ms: the refusal counts become SUPPRESSED records. */
+/* Every audit.coalesce_ms: the log is checked and refusal counts become SUPPRESSED records. */
 static void on_audit_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
@@ -130,6 +130,8 @@ static void on_audit_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A log deleted while nothing was written is noticed here, not at the next record. */
+	audit_check(b->audit);
 	rc = audit_limit_flush(b->audit_limit, broker_now_us() / 1000);
 	if (rc < 0)
 		log_warnx("audit log: cannot write coalesced refusal counts (%s); %llu kept for "

@@ -448,6 +448,147 @@ START_TEST(test_unsupported_reads_write_no_record_per_poll)
 }
 END_TEST
 
+static const uint8_t set_ts[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
+
+/* As user: one command; its broker status (see harness_submit_status). */
+static int status_as(const char *user, const char *device, uint16_t opcode, const void *payload,
+		     size_t len)
+{
+	struct harness_call c = {device, opcode, payload, len, NULL};
+
+	return harness_as_user(user, harness_submit_status, h.socket, &c);
+}
+
+/* The admin's audited Set Timestamp on mem0: its broker status. */
+static int audited_command(void)
+{
+	return status_as(H_ADMIN, "mem0", 0x0301, set_ts, sizeof(set_ts));
+}
+
+/* Copies the log aside (as root), for verifying the chain across a deletion. */
+static void copy_log(const char *to)
+{
+	char *text = harness_read_file(h.audit);
+	FILE *f = fopen(to, "w");
+
+	ck_assert(text && f);
+	fputs(text, f);
+	fclose(f);
+	free(text);
+}
+
+/* Times mbxd's log says needle. */
+static int log_count(const char *needle)
+{
+	char *log = harness_read_file(h.log);
+	int n = 0;
+
+	for (const char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+/* Verifies files (f3 may be NULL) as one chain, oldest first. */
+static void verify_chain(const char *f1, const char *f2, const char *f3)
+{
+	char out[4096];
+
+	ck_assert_msg(
+	    harness_mbxctl(&h, "root", out, sizeof(out), "audit", "verify", f1, f2, f3, NULL) == 0,
+	    "verify %s %s: %s", f1, f2, out);
+}
+
+START_TEST(test_deleted_log_continues_in_a_new_file)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	char copy[400], copy2[400];
+	struct stat st;
+	int i;
+
+	snprintf(copy, sizeof(copy), "%s/before-rm.jsonl", h.dir);
+	snprintf(copy2, sizeof(copy2), "%s/before-rm2.jsonl", h.dir);
+	harness_start(&h);
+	ck_assert_int_eq(audited_command(), 0);
+	copy_log(copy);
+	ck_assert(unlink(h.audit) == 0);
+	/* The next record notices: a new file at the path, the chain unbroken. */
+	ck_assert_int_eq(audited_command(), 0);
+	ck_assert_int_eq(stat(h.audit, &st), 0);
+	ck_assert_uint_eq(audit_lines(), 2);
+	ck_assert_int_eq(log_count("was deleted under mbxd"), 1);
+	verify_chain(copy, h.audit, NULL);
+
+	/* With nothing written, the timer notices. */
+	copy_log(copy2);
+	ck_assert(unlink(h.audit) == 0);
+	for (i = 0; i < 250 && stat(h.audit, &st) != 0; i++)
+		nanosleep(&pause, NULL);
+	ck_assert_msg(i < 250, "the deleted log was not noticed between records");
+	ck_assert_int_eq(log_count("was deleted under mbxd"), 2);
+	ck_assert_int_eq(audited_command(), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	verify_chain(copy, copy2, h.audit);
+}
+END_TEST
+
+/* Writes text to path (as root, mode 0644). */
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Whether path holds exactly text. */
+static bool file_is(const char *path, const char *text)
+{
+	char *got = harness_read_file(path);
+	bool same = got && strcmp(got, text) == 0;
+
+	free(got);
+	return same;
+}
+
+START_TEST(test_replaced_log_or_link_is_never_written)
+{
+	static const char foreign[] = "not an audit log, someone else's\n";
+	char copy[400], other[400], target[400];
+
+	snprintf(copy, sizeof(copy), "%s/before.jsonl", h.dir);
+	snprintf(other, sizeof(other), "%s/other", h.dir);
+	snprintf(target, sizeof(target), "%s/target", h.dir);
+	harness_start(&h);
+	ck_assert_int_eq(audited_command(), 0);
+	copy_log(copy);
+
+	/* Another file renamed over the log: mbxd's file is gone, the path is not its. */
+	put_file(other, foreign);
+	ck_assert(rename(other, h.audit) == 0);
+	ck_assert_int_eq(audited_command(), MBX_STATUS_AUDIT_UNAVAILABLE);
+	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x0301, set_ts, sizeof(set_ts)),
+			 MBX_STATUS_DENIED);
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL, 0), 0);
+	ck_assert_msg(file_is(h.audit, foreign), "mbxd wrote into a file it did not make");
+	ck_assert_int_eq(log_count("the path now holds another file"), 1);
+
+	/* A symbolic link there: not followed, not written. */
+	put_file(target, "x\n");
+	ck_assert(unlink(h.audit) == 0 && symlink(target, h.audit) == 0);
+	ck_assert_int_eq(audited_command(), MBX_STATUS_AUDIT_UNAVAILABLE);
+	ck_assert_msg(file_is(target, "x\n"), "mbxd wrote through a symbolic link");
+
+	/* The path free again: a new file continues the chain from the last record. */
+	ck_assert(unlink(h.audit) == 0);
+	ck_assert_int_eq(audited_command(), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	verify_chain(copy, h.audit, NULL);
+	ck_assert_int_eq(log_count("was deleted under mbxd"), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("audit-flood");
@@ -460,6 +601,8 @@ int main(void)
 	tcase_add_test(tc, test_flood_coalesced_every_refusal_accounted);
 	tcase_add_test(tc, test_counts_written_on_timer_and_at_rotation);
 	tcase_add_test(tc, test_unsupported_reads_write_no_record_per_poll);
+	tcase_add_test(tc, test_deleted_log_continues_in_a_new_file);
+	tcase_add_test(tc, test_replaced_log_or_link_is_never_written);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
