@@ -114,6 +114,10 @@ static const struct sandbox_rule sandbox_rules[] = {
     {"fdatasync", SB_ANY},
     {"unlink", SB_ANY}, /* the socket at stop */
     {"unlinkat", SB_ANY},
+    /* The audit checkpoint and seal key are replaced atomically (temp file, rename). */
+    {"rename", SB_ANY},
+    {"renameat", SB_ANY},
+    {"renameat2", SB_ANY},
     /*
      * NSS modules look up clients the files do not know (systemd's
      * userdb, sssd) over local sockets; these are what they use besides.
