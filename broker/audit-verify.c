@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "audit-anchor.h"
 #include "audit.h"
 
 #define VERIFY_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
@@ -41,6 +42,7 @@ struct verify_ctx {
 	size_t cap;
 	struct verify_line last; /* the chain's last good line (lineno 0: none yet) */
 	size_t open_cap;
+	size_t ck; /* the first checkpoint not yet met */
 };
 
 static EVP_MD *sha256_md;
@@ -215,21 +217,38 @@ static int verify_blame(struct verify_ctx *c, const struct verify_line *cur)
 			   cur->lineno);
 }
 
-/* Checks the chain's first record: it continues --prev, or starts at seq 1 with zeros. */
+/* Whether a checkpoint says a log file started with cur (a rotated file verified alone). */
+static bool verify_ckpt_start(const struct audit_verify *v, const struct verify_line *cur)
+{
+	for (size_t i = 0; i < v->n_ckpts; i++)
+		if (v->ckpts[i].file_seq == cur->seq && !strcmp(v->ckpts[i].file_prev, cur->prev))
+			return true;
+	return false;
+}
+
+/*
+ * Checks the chain's first record: it continues --prev, starts at seq 1 with
+ * zeros, or starts where a checkpoint says the log file started.
+ */
 static int verify_start(struct verify_ctx *c, const struct verify_line *cur)
 {
 	const char *prev = c->v->prev;
 
 	if (prev && strcmp(cur->prev, prev) != 0)
 		return verify_fail(c, cur, "prev does not continue the previous file");
-	if (prev)
+	if (prev || verify_ckpt_start(c->v, cur) ||
+	    (cur->seq == 1 && !strcmp(cur->prev, VERIFY_ZERO_HASH)))
 		return 0;
-	if (cur->seq != 1 || strcmp(cur->prev, VERIFY_ZERO_HASH) != 0)
+	if (c->v->n_ckpts)
 		return verify_fail(c, cur,
-				   "the chain does not start at seq 1 with the zero hash: its "
-				   "head was removed, or the file continues a rotated one (give "
-				   "the earlier files first, or --prev HASH)");
-	return 0;
+				   "head removed: the chain does not start at seq 1 with the "
+				   "zero hash, nor where a checkpoint says the file starts (seq "
+				   "%" PRIu64 ")",
+				   c->v->ckpts[c->v->n_ckpts - 1].file_seq);
+	return verify_fail(c, cur,
+			   "the chain does not start at seq 1 with the zero hash: its head was "
+			   "removed, or the file continues a rotated one (give the earlier "
+			   "files first, or --prev HASH)");
 }
 
 /* Checks that cur continues the chain: the next seq, the last line's hash. */
@@ -277,6 +296,50 @@ static int verify_track(struct verify_ctx *c, const struct verify_line *l)
 	return 0;
 }
 
+/*
+ * Holds cur to the checkpoints that name its seq: its hash must be theirs,
+ * else it or a record before it was altered and every later hash recomputed.
+ */
+static int verify_ckpt_line(struct verify_ctx *c, const struct verify_line *cur)
+{
+	struct audit_verify *v = c->v;
+
+	while (c->ck < v->n_ckpts && v->ckpts[c->ck].seq < cur->seq)
+		c->ck++; /* before the files given: nothing to hold them to */
+	for (; c->ck < v->n_ckpts && v->ckpts[c->ck].seq == cur->seq; c->ck++) {
+		if (strcmp(v->ckpts[c->ck].hash, cur->hash) != 0)
+			return verify_fail(c, cur,
+					   "not the record the checkpoint of %s (%s) names: it, "
+					   "or a record before it, was altered and the chain "
+					   "rewritten after it",
+					   v->ckpts[c->ck].time, v->ckpts[c->ck].why);
+		v->ckpts_checked++;
+	}
+	return 0;
+}
+
+/* After the last file: a checkpoint past the chain's end means its tail was cut. */
+static int verify_ckpt_tail(struct verify_ctx *c)
+{
+	struct audit_verify *v = c->v;
+	const struct audit_checkpoint *k;
+
+	if (!v->n_ckpts || v->ckpts[v->n_ckpts - 1].seq <= c->last.seq)
+		return 0;
+	k = &v->ckpts[v->n_ckpts - 1];
+	v->bad_part = v->n_parts - 1;
+	v->bad_seq = c->last.seq + 1;
+	v->bad_line = c->last.lineno + 1;
+	snprintf(v->err, sizeof(v->err),
+		 "%s: tail removed: the chain ends at seq %" PRIu64 " but the checkpoint of %s "
+		 "(%s) names seq %" PRIu64 ": records %" PRIu64 " to %" PRIu64 " are missing",
+		 v->parts[v->bad_part].path, c->last.seq, k->time, k->why, k->seq, c->last.seq + 1,
+		 k->seq);
+	v->parts[v->bad_part].rc = -EBADMSG;
+	snprintf(v->parts[v->bad_part].msg, sizeof(v->parts[v->bad_part].msg), "%s", v->err);
+	return -EBADMSG;
+}
+
 /* Walks one file of the chain; returns 0 or the first failure. */
 static int verify_walk(struct verify_ctx *c)
 {
@@ -286,7 +349,8 @@ static int verify_walk(struct verify_ctx *c)
 
 	c->last.lineno = 0; /* lines count per file; the chain goes on */
 	while ((rc = verify_next(c, &cur, c->last.seq + 1)) == 1) {
-		if ((rc = verify_link(c, &cur)) < 0 || (rc = verify_track(c, &cur)) < 0)
+		if ((rc = verify_link(c, &cur)) < 0 || (rc = verify_ckpt_line(c, &cur)) < 0 ||
+		    (rc = verify_track(c, &cur)) < 0)
 			break;
 		if (!p->count++)
 			p->first_seq = cur.seq;
@@ -349,6 +413,8 @@ int audit_verify_run(struct audit_verify *v, const char *const *paths, size_t n)
 			snprintf(c.part->msg, sizeof(c.part->msg), "%s", v->err);
 		}
 	}
+	if (rc == 0 && n)
+		rc = verify_ckpt_tail(&c);
 	free(c.buf);
 	memcpy(v->last_hash, c.last.hash, AUDIT_HASH_HEX);
 	v->last_seq = c.last.seq;

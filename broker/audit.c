@@ -734,3 +734,59 @@ size_t audit_torn_bytes(const struct audit *a)
 {
 	return a->torn;
 }
+
+/* The chain's head. */
+void audit_head(const struct audit *a, uint64_t *seq, char hash[AUDIT_HASH_HEX])
+{
+	*seq = a->seq;
+	memcpy(hash, a->last_hash, AUDIT_HASH_HEX);
+}
+
+/* Reads the seq and prev of the file's first line. */
+int audit_file_start(const struct audit *a, uint64_t *seq, char prev[AUDIT_HASH_HEX])
+{
+	enum { FIRST_MAX = 65536 };
+	char *buf, *nl;
+	json_t *o;
+	ssize_t n;
+	int rc = -EBADMSG;
+
+	if (a->good_off == 0) {
+		*seq = a->seq + 1;
+		memcpy(prev, a->last_hash, AUDIT_HASH_HEX);
+		return 0;
+	}
+	if (!(buf = malloc(FIRST_MAX)))
+		return -ENOMEM;
+	n = pread(a->fd, buf, FIRST_MAX, 0);
+	nl = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+	o = nl ? json_loadb(buf, (size_t)(nl - buf), 0, NULL) : NULL;
+	if (json_is_integer(json_object_get(o, "seq")) &&
+	    json_is_string(json_object_get(o, "prev")) &&
+	    strlen(json_string_value(json_object_get(o, "prev"))) == AUDIT_HASH_HEX - 1) {
+		*seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+		memcpy(prev, json_string_value(json_object_get(o, "prev")), AUDIT_HASH_HEX);
+		rc = 0;
+	}
+	if (n < 0)
+		rc = -errno;
+	json_decref(o);
+	free(buf);
+	return rc;
+}
+
+/* Syncs the log file. */
+int audit_sync(struct audit *a)
+{
+	return audit_sys_sync(a->fd) < 0 ? -errno : 0;
+}
+
+/* Continues the chain from seq and hash in a file without records. */
+int audit_continue(struct audit *a, uint64_t seq, const char *hash)
+{
+	if (a->good_off != 0 || a->seq != 0)
+		return -EEXIST;
+	a->seq = seq;
+	snprintf(a->last_hash, sizeof(a->last_hash), "%s", hash);
+	return 0;
+}

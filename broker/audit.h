@@ -138,6 +138,25 @@ size_t audit_torn_bytes(const struct audit *a);
 /* Hex SHA-256 plus NUL. */
 #define AUDIT_HASH_HEX 65
 
+/* The chain's head: the last record's seq and line hash (0 and zeros: none yet). */
+void audit_head(const struct audit *a, uint64_t *seq, char hash[AUDIT_HASH_HEX]);
+
+/*
+ * Where the file now written starts: the seq and prev of its first record,
+ * or of the record that will be first when it is empty. Returns 0 or -errno.
+ */
+int audit_file_start(const struct audit *a, uint64_t *seq, char prev[AUDIT_HASH_HEX]);
+
+/* Makes every record written so far durable (decisions are not synced one by one). */
+int audit_sync(struct audit *a);
+
+/*
+ * Continues the chain from seq and hash in a file that holds no record yet
+ * (a new file after a rotation whose reopen a restart did); -EEXIST when
+ * the file already has records.
+ */
+int audit_continue(struct audit *a, uint64_t seq, const char *hash);
+
 /*
  * Checks one audit file (audit-verify.c, linked by mbxctl too): every line is
  * a JSON object ending in a newline, seq goes up by one, and each prev is the
@@ -175,10 +194,19 @@ struct audit_verify_part {
 	char msg[512];
 };
 
+struct audit_checkpoint; /* audit-anchor.h */
+
 /* A verify run over files given oldest first, as one chain. */
 struct audit_verify {
 	/* In: the first file continues this hash; NULL: it starts the chain. */
 	const char *prev;
+	/*
+	 * In: checkpoints sorted by seq (audit_checkpoint_read): the chain must
+	 * reach each one's seq with its hash; a file may start where one says.
+	 */
+	const struct audit_checkpoint *ckpts;
+	size_t n_ckpts;
+	size_t ckpts_checked; /* out: how many named a record of the files given */
 	/* Out. */
 	int rc;           /* 0, or the first failure (-EBADMSG, -errno) */
 	size_t bad_part;  /* which file failed */

@@ -28,6 +28,7 @@ struct broker {
 	struct audit *audit;
 	struct audit_limit *audit_limit; /* coalesces refusal records (audit-limit.h) */
 	struct event *audit_timer;       /* flushes its counts every audit.coalesce_ms */
+	struct audit_anchor *anchor; /* checkpoints and seals (audit-anchor.c) */
 	struct device **devices;
 	size_t n_devices;
 	int listen_fd;

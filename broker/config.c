@@ -36,9 +36,20 @@ static const char *const config_top_keys[] = {"socket", "policy",  "audit", "use
 					      "limits", "devices", NULL};
 enum { SOCKET_PATH, SOCKET_MODE, SOCKET_GROUP };
 static const char *const config_socket_keys[] = {"path", "mode", "group", NULL};
-enum { AUDIT_PATH, AUDIT_ALL, AUDIT_BURST, AUDIT_PER_MINUTE, AUDIT_COALESCE };
+enum {
+	AUDIT_PATH,
+	AUDIT_ALL,
+	AUDIT_BURST,
+	AUDIT_PER_MINUTE,
+	AUDIT_COALESCE,
+	AUDIT_CKPT,
+	AUDIT_CKPT_INT,
+	AUDIT_SEAL,
+	AUDIT_SEAL_INT
+};
 static const char *const config_audit_keys[] = {
-    "path", "all_decisions", "refused_burst", "refused_per_minute", "coalesce_ms", NULL};
+    "path",       "all_decisions",         "refused_burst", "refused_per_minute", "coalesce_ms",
+    "checkpoint", "checkpoint_interval_s", "seal_key",      "seal_interval_s",    NULL};
 static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
 						"max_queued_kib", "frame_timeout_ms",
 						"hello_timeout_ms", "client_timeout_min_ms",
@@ -272,8 +283,30 @@ static int config_audit_key(struct config_ctx *x, int key, yaml_node_t *v, void 
 				  &c->audit_refused_per_minute);
 	case AUDIT_COALESCE:
 		return config_u32(x, v, "audit.coalesce_ms", 100, 3600000, &c->audit_coalesce_ms);
+	case AUDIT_CKPT:
+		return config_set_path(x, v, "audit.checkpoint", &c->audit_checkpoint_path);
+	case AUDIT_CKPT_INT:
+		return config_u32(x, v, "audit.checkpoint_interval_s", 0, 86400,
+				  &c->audit_checkpoint_interval_s);
+	case AUDIT_SEAL:
+		return config_set_path(x, v, "audit.seal_key", &c->audit_seal_key_path);
+	case AUDIT_SEAL_INT:
+		return config_u32(x, v, "audit.seal_interval_s", 1, 86400,
+				  &c->audit_seal_interval_s);
 	}
 	return config_set_path(x, v, "audit.path", &c->audit_path);
+}
+
+/* The checkpoint lives next to the log unless the config names another file. */
+static int config_audit_defaults(struct config_ctx *x)
+{
+	if (x->c->audit_checkpoint_path)
+		return 0;
+	if (asprintf(&x->c->audit_checkpoint_path, "%s.checkpoint", x->c->audit_path) < 0) {
+		x->c->audit_checkpoint_path = NULL;
+		return config_oom(x);
+	}
+	return 0;
 }
 
 /* One key of the limits mapping. */
@@ -521,6 +554,8 @@ static int config_defaults(struct config *c, const char *path)
 	c->audit_coalesce_ms = 5000;
 	c->client_timeout_min_ms = 10;
 	c->client_timeout_max_ms = 600000;
+	c->audit_checkpoint_interval_s = 60;
+	c->audit_seal_interval_s = 900;
 	c->path = strdup(path);
 	c->socket_path = strdup("/run/mbxd/mbxd.sock");
 	c->policy_path = strdup("/etc/mbxd/policy.yaml");
@@ -627,6 +662,8 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	}
 	rc = config_read(&x, f);
 	fclose(f);
+	if (rc == 0)
+		rc = config_audit_defaults(&x);
 out:
 	free(x.dir);
 	if (rc < 0)
@@ -653,6 +690,8 @@ void config_free(struct config *c)
 	free(c->socket_group);
 	free(c->policy_path);
 	free(c->audit_path);
+	free(c->audit_checkpoint_path);
+	free(c->audit_seal_key_path);
 	free(c->run_user);
 	free(c);
 }

@@ -45,6 +45,16 @@ struct config {
 	uint32_t audit_refused_burst;
 	uint32_t audit_refused_per_minute;
 	uint32_t audit_coalesce_ms;
+	/*
+	 * The anchors of the chain (docs/audit.md): the checkpoint file (NULL:
+	 * audit_path + ".checkpoint") written every checkpoint_interval_s
+	 * seconds (0: only at start, rotation and stop); the sealing key file
+	 * (NULL: no sealing) and how often an epoch is sealed.
+	 */
+	char *audit_checkpoint_path;
+	uint32_t audit_checkpoint_interval_s; /* default 60 */
+	char *audit_seal_key_path;
+	uint32_t audit_seal_interval_s; /* default 900 */
 	char *run_user;       /* default "_mbxd" */
 	uint32_t max_inflight;  /* per connection, default 64 */
 	uint32_t max_queue_per_user; /* per device, default 32 */

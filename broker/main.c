@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 
 #include "audit-limit.h"
+#include "audit-anchor.h"
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
@@ -99,7 +100,6 @@ static struct policy *load_policy_or_exit(const struct config *cfg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct broker *b = arg;
-	char err[256];
 
 	(void)what;
 	switch (sig) {
@@ -114,10 +114,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		/* Counts so far belong to the old file: no count crosses a rotation unwritten. */
 		audit_limit_flush(b->audit_limit, broker_now_us() / 1000);
-		if (audit_reopen(b->audit, err, sizeof(err)) < 0)
-			log_warnx("audit log reopen failed: %s", err);
-		else
-			log_info("audit log reopened");
+		audit_anchor_rotate(b);
 		break;
 	}
 }
@@ -242,6 +239,8 @@ int main(int argc, char **argv)
 	if (audit_torn_bytes(b.audit))
 		log_warnx("audit log %s: cut %zu bytes of a torn last record (a crash mid-write)",
 			  b.cfg->audit_path, audit_torn_bytes(b.audit));
+	if (audit_anchor_open(&b, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	audit_limit_start(&b);
 	open_devices(&b);
 	b.listen_fd = listener_open(b.cfg, err, sizeof(err));
@@ -268,6 +267,8 @@ int main(int argc, char **argv)
 	if (listener_start(&b) < 0)
 		fatalx("cannot accept on %s", b.cfg->socket_path);
 	policy_watch_start(&b);
+	if (audit_anchor_start(&b) < 0)
+		fatalx("cannot arm the audit checkpoint timer");
 	/* Every thread runs now: the filter covers them all (TSYNC) and need not
 	 * allow creating threads or processes. */
 	if (!o.no_sandbox && sandbox_lock(&b, err, sizeof(err)) < 0)
@@ -292,6 +293,7 @@ int main(int argc, char **argv)
 	event_free(b.audit_timer);
 	/* The last counts are written before the log closes: none is lost at a stop. */
 	audit_limit_free(b.audit_limit, broker_now_us() / 1000);
+	audit_anchor_stop(&b);
 	audit_close(b.audit);
 	policy_free(b.policy);
 	free(b.devices);

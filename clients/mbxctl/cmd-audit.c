@@ -13,12 +13,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "audit-anchor.h"
 #include "audit.h"
 #include "cmd-audit.h"
 #include "mbxctl.h"
 
 #define AUDIT_USAGE                                                                                \
-	"usage: mbxctl audit verify [--prev HASH] FILE...\n"                                      \
+	"usage: mbxctl audit verify [--prev HASH] [--checkpoint F] FILE...\n"                      \
 	"       mbxctl audit tail [-f] [-n N] [FILE]"
 #define AUDIT_DEFAULT_FILE "/var/log/mbxd/audit.jsonl"
 #define AUDIT_TAIL_POLL_MS 250
@@ -47,20 +48,43 @@ static json_t *audit_open_json(const struct audit_open_intent *oi)
 }
 
 /* Prints a verify run as JSON: the verdict, each file, each open intent. */
-static void audit_verify_json(const struct audit_verify *v)
+static void audit_verify_json(const struct audit_verify *v, const char *ckpt)
 {
-	json_t *files = json_array(), *open = json_array();
+	json_t *files = json_array(), *open = json_array(), *doc;
 
 	for (size_t i = 0; files && i < v->n_parts && v->parts[i].rc <= 0; i++)
 		json_array_append_new(files, audit_part_json(v, i));
 	for (size_t i = 0; open && i < v->n_open; i++)
 		json_array_append_new(open, audit_open_json(&v->open[i]));
-	out_json(json_pack("{s:b, s:o, s:o, s:I}", "intact", v->rc == 0, "files", files,
-			   "open_intents", open, "last_seq", (json_int_t)v->last_seq));
+	doc = json_pack("{s:b, s:o, s:o, s:I}", "intact", v->rc == 0, "files", files,
+			"open_intents", open, "last_seq", (json_int_t)v->last_seq);
+	if (doc && ckpt)
+		json_object_set_new(doc, "checkpoint",
+				    json_pack("{s:o, s:I, s:I}", "file", out_jstr(ckpt), "found",
+					      (json_int_t)v->n_ckpts, "checked",
+					      (json_int_t)v->ckpts_checked));
+	out_json(doc);
+}
+
+/* Says what the checkpoints anchored: the newest one's seq, time and cause. */
+static void audit_verify_ckpt_text(const struct audit_verify *v, const char *ckpt)
+{
+	const struct audit_checkpoint *k = v->n_ckpts ? &v->ckpts[v->n_ckpts - 1] : NULL;
+
+	if (!ckpt)
+		printf("no checkpoint: a cut tail, and a record altered with every later hash "
+		       "recomputed, cannot be found (docs/audit.md)\n");
+	else if (!k)
+		printf("checkpoint %s: holds no checkpoint\n", ckpt);
+	else
+		printf("checkpoint %s: %zu checkpoints, %zu name records of these files; the "
+		       "newest: seq %" PRIu64 " (%s, %s)%s\n",
+		       ckpt, v->n_ckpts, v->ckpts_checked, k->seq, k->time, k->why,
+		       v->rc == 0 ? ", held" : "");
 }
 
 /* Prints a verify run as text: a line per file read, a line per open intent. */
-static void audit_verify_text(const struct audit_verify *v)
+static void audit_verify_text(const struct audit_verify *v, const char *ckpt)
 {
 	for (size_t i = 0; i < v->n_parts && v->parts[i].rc <= 0; i++) {
 		if (v->parts[i].rc == 0)
@@ -75,22 +99,55 @@ static void audit_verify_text(const struct audit_verify *v)
 		       "result (still in the device, or mbxd stopped before it answered)\n",
 		       v->open[i].seq, v->open[i].device, v->open[i].opcode, v->open[i].name,
 		       v->open[i].user, v->open[i].time);
+	if (v->rc == 0)
+		audit_verify_ckpt_text(v, ckpt);
+}
+
+/*
+ * The checkpoint to hold the files to: --checkpoint F, else the one the
+ * daemon writes next to the last file (the current log), when it is there.
+ */
+static int audit_load_ckpt(const char *given, const char *last, char *path, size_t len,
+			   struct audit_checkpoint **v, size_t *n)
+{
+	char err[512];
+	int rc;
+
+	snprintf(path, len, "%s", given ? given : "");
+	if (!given && (size_t)snprintf(path, len, "%s.checkpoint", last) >= len)
+		return -ENAMETOOLONG;
+	rc = audit_checkpoint_read(path, v, n, err, sizeof(err));
+	if (rc == -ENOENT && !given) {
+		path[0] = '\0';
+		return 0;
+	}
+	if (rc < 0)
+		out_err("%s", err);
+	return rc;
 }
 
 /*
  * Verifies files[0..n) as one chain. Exit 0 when it holds, open intents
  * included (a command may be running now); 1 when it is broken or unreadable.
  */
-static int audit_verify_chain(const struct ctl *ctl, const char *prev, char **files, int n)
+static int audit_verify_chain(const struct ctl *ctl, const char *prev, const char *ckpt,
+			      char **files, int n)
 {
 	struct audit_verify v = {.prev = prev};
-	int rc = audit_verify_run(&v, (const char *const *)files, (size_t)n);
+	struct audit_checkpoint *ck = NULL;
+	char path[4096];
+	int rc;
 
+	if (audit_load_ckpt(ckpt, files[n - 1], path, sizeof(path), &ck, &v.n_ckpts) < 0)
+		return CTL_EXIT_DEVICE;
+	v.ckpts = ck;
+	rc = audit_verify_run(&v, (const char *const *)files, (size_t)n);
 	if (ctl->json)
-		audit_verify_json(&v);
+		audit_verify_json(&v, path[0] ? path : NULL);
 	else
-		audit_verify_text(&v);
+		audit_verify_text(&v, path[0] ? path : NULL);
 	audit_verify_free(&v);
+	free(ck);
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_DEVICE;
 }
 
@@ -247,14 +304,15 @@ static int audit_tail(const struct ctl *ctl, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
-/* mbxctl audit verify [--prev HASH] FILE... | audit tail [-f] [-n N] [FILE] */
+/* mbxctl audit verify [--prev HASH] [--checkpoint F] FILE... | audit tail [-f] [-n N] [FILE] */
 int cmd_audit(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"prev", required_argument, NULL, 'p'},
+	    {"checkpoint", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *prev = NULL;
+	const char *prev = NULL, *ckpt = NULL;
 	int opt;
 
 	if (argc >= 2 && strcmp(argv[1], "tail") == 0)
@@ -267,15 +325,18 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 	argv++;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (opt != 'p') {
+		if (opt == 'p') {
+			prev = optarg;
+		} else if (opt == 'c') {
+			ckpt = optarg;
+		} else {
 			out_err("%s", AUDIT_USAGE);
 			return CTL_EXIT_USAGE;
 		}
-		prev = optarg;
 	}
 	if (optind >= argc) {
 		out_err("%s", AUDIT_USAGE);
 		return CTL_EXIT_USAGE;
 	}
-	return audit_verify_chain(ctl, prev, argv + optind, argc - optind);
+	return audit_verify_chain(ctl, prev, ckpt, argv + optind, argc - optind);
 }

@@ -32,7 +32,8 @@ static const struct ctl_command main_commands[] = {
      "follow DEV's background operations, whoever started them, until interrupted"},
     {"metrics", cmd_metrics, "metrics [--textfile PATH]",
      "the daemon's counters in the Prometheus text format (--textfile: write PATH atomically)"},
-    {"audit", cmd_audit, "audit verify [--prev HASH] FILE...\n  audit tail [-f] [-n N] [FILE]",
+    {"audit", cmd_audit,
+     "audit verify [--prev HASH] [--checkpoint F] FILE...\n  audit tail [-f] [-n N] [FILE]",
      "check audit files' hash chain, oldest file first (offline; exit 1 if broken);\n"
      "      print the last records of an audit file decoded (-f: keep following it)"},
 };

@@ -224,8 +224,12 @@ mbxctl audit verify /var/log/mbxd/audit.jsonl.1 /var/log/mbxd/audit.jsonl
 mbxctl audit verify --prev HASH audit.jsonl   # a file whose predecessor is archived
 \`\`\`
 
-It prints one summary per file and exits 0, or names the first broken
-record by file, line and sequence number and exits 1
+It prints one summary per file, one line per intent without a result (its
+seq, device and opcode: a command still running, or one mbxd was killed
+during) and exits 0, or names the first broken record by file, line and
+sequence number and exits 1; a chain that does not start at seq 1 with the
+zero hash (without \`--prev\` or a checkpoint saying where the file starts)
+is a removed head
 (\`audit.jsonl:5: seq 5: record altered: its hash is not the prev of line 6\`).
 \`--json\` prints \`{"intact":..., "files":[...]}\`. The last line of a file has
 no successor to pin it: an edit there shows only against an outside copy of
@@ -264,6 +268,35 @@ Without a syslog socket, mbxd tries to connect again every 10 seconds.
 | full disk: what the client is told | \`$(fig crash.txt full_disk_message)\` |
 | after space returns | audited commands work again; the chain across the failure verifies |
 | records mirrored to syslog | $(fig crash.txt records_mirrored_to_syslog), byte for byte |
+| checkpoints mirrored to syslog (\`mbxd-audit-checkpoint:\`) | $(fig crash.txt checkpoints_mirrored_to_syslog) |
+
+### Anchors: checkpoints (tests/reliability/test-anchor.c)
+
+The chain alone cannot show a cut tail, a removed head, or a record edited
+with every later hash recomputed. mbxd checkpoints the chain head (seq,
+hash, and where the current file starts) at start, every
+\`audit.checkpoint_interval_s\` seconds while records are written, at
+rotation and at a clean stop, to \`audit.jsonl.checkpoint\` (temp file,
+fsync, rename, folder fsync; the log is synced first, so a checkpoint never
+names a record a power loss could take) and to syslog.
+\`mbxctl audit verify FILE\` uses the checkpoint next to FILE with no option.
+The test runs a sandboxed mbxd with a 1 s interval, waits for each kind of
+checkpoint, rotates, stops, then damages the current file as someone with
+root would:
+
+| what | measured |
+|---|---|
+| checkpoints seen | start, periodic (within the interval, naming the last record), rotation (naming the old file's last record, the new file starting after it), stop (naming the last record) |
+| the current file verified alone after a rotation | \`$(fig anchor.txt verify_with_checkpoint)\` |
+| last two records cut | \`$(fig anchor.txt cut_tail_found)\` |
+| first record removed | \`$(fig anchor.txt removed_head_found)\` |
+| first record edited, every later hash recomputed | \`$(fig anchor.txt rechained_edit_found)\` |
+| mbxd started on a log cut behind its checkpoint | refused: \`$(fig anchor.txt start_refused_behind_checkpoint)\` |
+
+Not detected, by design (docs/audit.md says so): records after the last
+checkpoint cut or rewritten, and a checkpoint file rewritten along with the
+log by someone with root; the syslog copies, kept off the host, are the
+anchor for that (\`--checkpoint\` reads collected syslog lines).
 
 The crash test holds the command in the device with the sim's fault
 injection (\`fault: hang\`, 6 s, on Set Timestamp only) rather than a global

@@ -204,7 +204,8 @@ static const struct {
      "3: unknown key \"owner\" in socket (known: path, mode, group)"},
     {"audit: { path: /a, rotate: 1 }\n",
      "1: unknown key \"rotate\" in audit (known: path, all_decisions, refused_burst, "
-     "refused_per_minute, coalesce_ms)"},
+     "refused_per_minute, coalesce_ms, checkpoint, checkpoint_interval_s, seal_key, "
+     "seal_interval_s)"},
     {"audit: { refused_per_minute: 0 }\n",
      "1: audit.refused_per_minute: \"0\" is not a number from 1 to 60000000"},
     {"audit: { coalesce_ms: 10 }\n",
