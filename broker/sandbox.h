@@ -2,7 +2,8 @@
  * The sandbox: after the devices, the socket and the audit log are open,
  * mbxd gives up root (setgroups, setresgid, setresuid to the configured
  * user, no capability kept) and, once its threads run, locks itself into a
- * seccomp allow-list whose default action kills the process. ioctl is
+ * seccomp allow-list whose default action traps: mbxd names the refused
+ * call on stderr and dies by SIGSYS. ioctl is
  * allowed only for the request numbers the configured transports declare,
  * plus FIONREAD, which libevent uses on every read. docs/RELIABILITY.md
  * "Sandbox" explains each step and what it costs.

@@ -120,10 +120,12 @@ void rel_start(struct harness *h, const char *const *extra, const char *devlog)
 	int status;
 
 	h->mbxd = rel_spawn(h, extra, devlog);
+	harness_track(h);
 	for (int i = 0; i < 500; i++) {
 		/* The socket accepts from listen() on; the sandbox is in place at "listening". */
 		if (rel_accepts(h->socket) && rel_log_count(h, "listening on") > ready)
 			return;
+		harness_check_sandbox(h);
 		if (waitpid(h->mbxd, &status, WNOHANG) == h->mbxd) {
 			char *log = harness_read_file(h->log);
 

@@ -421,6 +421,7 @@ START_TEST(test_hostile_client_under_load)
 	}
 	collect(pid[4], fd[4], &bad);
 	secs = rel_now() - t0;
+	harness_check_sandbox(&h);
 	ck_assert_msg(kill(h.mbxd, 0) == 0, "mbxd died under load");
 	settle();
 	rss1 = rel_rss_kib(h.mbxd);

@@ -1,9 +1,10 @@
 /*
  * Reliability: the sandbox. The running daemon is confined (seccomp mode 2
  * on every thread, no_new_privs, the run user's ids, no capability); the
- * same filter, installed in a child here, kills it on a system call outside
- * the list (execve, fork, a network socket, an executable mapping) and on
- * an ioctl number outside the list, and lets listed ones through. Start-up
+ * same filter, installed in a child here, stops it by SIGSYS, naming the
+ * call on stderr, on a system call outside the list (execve, fork, a network
+ * socket, an executable mapping, a new SIGSYS handler) and on an ioctl
+ * number outside the list, and lets listed ones through. Start-up
  * refuses a missing run user by name; --no-sandbox says so loudly.
  */
 #include <errno.h>
@@ -118,17 +119,25 @@ static const unsigned long *listed_ioctls(size_t *n)
 	return made_up;
 }
 
+/* What the last confined child wrote to stderr (the SIGSYS handler's sentence). */
+static char confined_said[512];
+
 /* In a child: install the daemon's filter, then run step; returns how the child ended. */
 static int run_confined(void (*step)(void))
 {
 	char err[256];
-	size_t n;
+	size_t n, got = 0;
 	const unsigned long *ioctls = listed_ioctls(&n);
-	int status;
-	pid_t pid = fork();
+	int status, pipefd[2];
+	ssize_t r;
+	pid_t pid;
 
+	ck_assert(pipe(pipefd) == 0);
+	pid = fork();
 	ck_assert(pid >= 0);
 	if (pid == 0) {
+		close(pipefd[0]);
+		dup2(pipefd[1], STDERR_FILENO);
 		if (sandbox_seccomp_install(ioctls, n, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			_exit(90);
@@ -136,6 +145,12 @@ static int run_confined(void (*step)(void))
 		step();
 		_exit(0);
 	}
+	close(pipefd[1]);
+	while (got + 1 < sizeof(confined_said) &&
+	       (r = read(pipefd[0], confined_said + got, sizeof(confined_said) - got - 1)) > 0)
+		got += (size_t)r;
+	confined_said[got] = '\0';
+	close(pipefd[0]);
 	ck_assert(waitpid(pid, &status, 0) == pid);
 	return status;
 }
@@ -209,20 +224,34 @@ static void step_setuid(void)
 	_exit(85);
 }
 
+static void step_sigsys_ignored(int sig)
+{
+	(void)sig;
+}
+
+/* Replacing the handler would let a refused call return instead of stopping mbxd. */
+static void step_replace_sigsys(void)
+{
+	signal(SIGSYS, step_sigsys_ignored);
+	_exit(86);
+}
+
 START_TEST(test_same_filter_kills_outside_the_list)
 {
 	static const struct {
 		const char *what;
 		void (*step)(void);
+		const char *named; /* the call as the SIGSYS handler names it */
 	} killed[] = {
-	    {"execve", step_execve},
-	    {"ioctl TCGETS (not declared)", step_unlisted_ioctl},
+	    {"execve", step_execve, "(execve)"},
+	    {"ioctl TCGETS (not declared)", step_unlisted_ioctl, "(ioctl)"},
 #ifndef REL_SANITIZER
-	    {"fork", step_fork}, /* sanitizer builds allow clone for LeakSanitizer */
+	    {"fork", step_fork, "(clone)"}, /* sanitizer builds allow clone for LeakSanitizer */
 #endif
-	    {"socket(AF_INET)", step_network},
-	    {"mmap PROT_EXEC", step_exec_mapping},
-	    {"setuid", step_setuid},
+	    {"socket(AF_INET)", step_network, "(socket)"},
+	    {"mmap PROT_EXEC", step_exec_mapping, "(mmap)"},
+	    {"setuid", step_setuid, "(setuid)"},
+	    {"replacing the SIGSYS handler", step_replace_sigsys, "(rt_sigaction)"},
 	};
 	int status = run_confined(step_allowed);
 	size_t n_killed = 0;
@@ -235,11 +264,15 @@ START_TEST(test_same_filter_kills_outside_the_list)
 		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
 			      "%s: child not killed by the filter (status 0x%x)", killed[i].what,
 			      status);
+		ck_assert_msg(strstr(confined_said, "sandbox: system call ") &&
+				  strstr(confined_said, killed[i].named),
+			      "%s: the call is not named: \"%s\"", killed[i].what, confined_said);
 		n_killed++;
 	}
 	rel_figure("sandbox.txt", "outside_the_list_killed_by_SIGSYS",
-		   "%zu of %zu (execve, undeclared ioctl,%s AF_INET socket, PROT_EXEC, setuid)",
-		   n_killed, n_killed, n_killed == 6 ? " fork," : "");
+		   "%zu of %zu (execve, undeclared ioctl,%s AF_INET socket, PROT_EXEC, setuid, "
+		   "a new SIGSYS handler), each named on stderr",
+		   n_killed, n_killed, n_killed == 7 ? " fork," : "");
 }
 END_TEST
 

@@ -142,6 +142,7 @@ void harness_start(struct harness *h)
 
 	h->mbxd = fork();
 	ck_assert(h->mbxd >= 0);
+	harness_track(h);
 	if (h->mbxd == 0) {
 		int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
@@ -153,6 +154,7 @@ void harness_start(struct harness *h)
 	for (int i = 0; i < 500; i++) {
 		if (harness_ready_count(h) > before && socket_accepts(h->socket))
 			return;
+		harness_check_sandbox(h);
 		if (waitpid(h->mbxd, &status, WNOHANG) == h->mbxd) {
 			char *log = harness_read_file(h->log);
 
@@ -164,9 +166,45 @@ void harness_start(struct harness *h)
 	ck_abort_msg("mbxd did not say it was listening on %s within 10 s", h->socket);
 }
 
+static struct harness *harness_current;
+
+/* Remembers the daemon to check after each client. */
+void harness_track(struct harness *h)
+{
+	harness_current = h;
+}
+
+/* Fails the test, naming the system call mbxd's sandbox refused. */
+static void harness_sigsys_abort(struct harness *h)
+{
+	static const char said[] = "mbxd: sandbox: system call ";
+	char *log = harness_read_file(h->log), *line = log ? strstr(log, said) : NULL;
+
+	if (line)
+		line[strcspn(line, "\n")] = '\0';
+	ck_abort_msg("mbxd (pid %d) died of SIGSYS: %s", (int)h->mbxd,
+		     line ? line + strlen("mbxd: ") : "its log does not name the system call");
+}
+
+/* Checks, without reaping, that mbxd has not been stopped by its sandbox. */
+void harness_check_sandbox(struct harness *h)
+{
+	siginfo_t si = {0};
+
+	if (!h)
+		h = harness_current;
+	if (!h || h->mbxd <= 0)
+		return;
+	if (waitid(P_PID, (id_t)h->mbxd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == h->mbxd && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) &&
+	    si.si_status == SIGSYS)
+		harness_sigsys_abort(h);
+}
+
 /* Signals mbxd. */
 void harness_signal(struct harness *h, int sig)
 {
+	harness_check_sandbox(h);
 	ck_assert(kill(h->mbxd, sig) == 0);
 }
 
@@ -177,8 +215,11 @@ int harness_stop(struct harness *h)
 
 	if (h->mbxd <= 0)
 		return -1;
+	harness_check_sandbox(h);
 	kill(h->mbxd, SIGTERM);
 	ck_assert(waitpid(h->mbxd, &status, 0) == h->mbxd);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		harness_sigsys_abort(h); /* while stopping, say */
 	h->mbxd = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -189,9 +230,12 @@ void harness_cleanup(struct harness *h)
 	char cmd[300];
 
 	if (h->mbxd > 0) {
+		harness_check_sandbox(h);
 		kill(h->mbxd, SIGKILL);
 		waitpid(h->mbxd, NULL, 0);
 	}
+	if (harness_current == h)
+		harness_current = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
 	if (h->dir[0])
 		system(cmd);
@@ -221,6 +265,7 @@ int harness_as_user(const char *user, int (*fn)(const char *socket, void *arg), 
 		_exit(fn(socket, arg));
 	}
 	ck_assert(waitpid(pid, &status, 0) == pid);
+	harness_check_sandbox(NULL);
 	ck_assert_msg(WIFEXITED(status), "client as %s died with a signal", user);
 	return WEXITSTATUS(status);
 }
@@ -257,6 +302,7 @@ int harness_mbxctl(struct harness *h, const char *user, char *out, size_t outlen
 	out[got] = '\0';
 	close(pipefd[0]);
 	ck_assert(waitpid(pid, &status, 0) == pid);
+	harness_check_sandbox(h);
 	ck_assert_msg(WIFEXITED(status), "mbxctl died with a signal");
 	return WEXITSTATUS(status);
 }

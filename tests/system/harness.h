@@ -38,6 +38,15 @@ void harness_init(struct harness *h, const char *devices_yaml, const char *polic
 void harness_write_config(struct harness *h);
 /* Starts mbxd -d and waits until its socket accepts. */
 void harness_start(struct harness *h);
+/*
+ * Fails the test when mbxd died of SIGSYS (a system call outside its
+ * sandbox), naming the call as mbxd's SIGSYS handler wrote it to h->log;
+ * leaves it unreaped. h NULL: the daemon last started. The harness checks
+ * after every client it runs, before signals, and at stop and cleanup.
+ */
+void harness_check_sandbox(struct harness *h);
+/* Makes h the daemon harness_check_sandbox(NULL) checks (harness_start does). */
+void harness_track(struct harness *h);
 /* Sends sig to mbxd. */
 void harness_signal(struct harness *h, int sig);
 /* SIGTERM, waits; returns mbxd's exit status (-1 if killed by a signal). */
