@@ -192,6 +192,21 @@ static void open_devices(struct broker *b)
 	}
 }
 
+/* mbxd -n: the devices' options too, then the verdict; frees what start-up loaded. */
+static int check_and_exit(struct broker *b)
+{
+	char err[512] = "";
+	int rc = device_check_config(b->cfg, err, sizeof(err));
+
+	if (rc < 0)
+		fprintf(stderr, "%s\n", err);
+	else
+		printf("configuration OK\n");
+	policy_free(b->policy);
+	config_free(b->cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct broker b = {.listen_fd = -1};
@@ -213,14 +228,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", b.cfg->path, err);
 		return 1;
 	}
-	if (o.check_only) {
-		if (device_check_config(b.cfg, err, sizeof(err)) < 0) {
-			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-		printf("configuration OK\n");
-		return 0;
-	}
+	if (o.check_only)
+		return check_and_exit(&b);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(b.cfg);
 	if (evthread_use_pthreads() < 0)
