@@ -56,6 +56,7 @@ void broker_reload_policy(struct broker *b)
 	policy_free(b->policy);
 	b->policy = p;
 	log_info("policy reloaded from %s", b->cfg->policy_path);
+	session_policy_changed(b); /* who may see a device may have changed */
 	policy_watch_follow(b);
 }
 

@@ -70,7 +70,7 @@ static void metrics_family(FILE *f, const char *name, const char *type, const ch
 }
 
 /* The per-class request counters of every device. */
-static void metrics_requests(FILE *f, const struct broker *b)
+static void metrics_requests(FILE *f, const struct broker *b, const bool *shown)
 {
 	metrics_family(f, "mbxd_requests_total", "counter",
 		       "Requests by device, class and outcome (allowed, denied, invalid: the "
@@ -78,6 +78,8 @@ static void metrics_requests(FILE *f, const struct broker *b)
 	for (size_t i = 0; i < b->n_devices; i++) {
 		const struct device *d = b->devices[i];
 
+		if (!shown[i])
+			continue;
 		for (unsigned c = 0; c < MBX_CLASS_COUNT; c++)
 			for (unsigned o = 0; o < METRICS_OUTCOME_COUNT; o++)
 				fprintf(f,
@@ -89,40 +91,45 @@ static void metrics_requests(FILE *f, const struct broker *b)
 }
 
 /* Background operations: how many started and ended how, and what runs now. */
-static void metrics_background_ops(FILE *f, const struct broker *b)
+static void metrics_background_ops(FILE *f, const struct broker *b, const bool *shown)
 {
 	metrics_family(f, "mbxd_background_operations_total", "counter",
 		       "Background operations (Sanitize, Scan Media, Transfer FW...) by device "
 		       "and event: started, completed, aborted, lost.");
 	for (size_t i = 0; i < b->n_devices; i++)
-		for (unsigned e = 0; e < METRICS_BG_COUNT; e++)
+		for (unsigned e = 0; shown[i] && e < METRICS_BG_COUNT; e++)
 			fprintf(f, "mbxd_background_operations_total{device=\"%s\",event=\"%s\"} %llu\n",
 				b->devices[i]->name, metrics_bg_names[e],
 				(unsigned long long)b->devices[i]->metrics.background[e]);
 	metrics_family(f, "mbxd_background_active", "gauge",
 		       "1 while a background operation runs on the device.");
 	for (size_t i = 0; i < b->n_devices; i++)
-		fprintf(f, "mbxd_background_active{device=\"%s\"} %d\n", b->devices[i]->name,
-			b->devices[i]->bg.active ? 1 : 0);
+		if (shown[i])
+			fprintf(f, "mbxd_background_active{device=\"%s\"} %d\n",
+				b->devices[i]->name, b->devices[i]->bg.active ? 1 : 0);
 	metrics_family(f, "mbxd_background_percent", "gauge",
 		       "Progress of the running background operation, 0 to 100.");
 	for (size_t i = 0; i < b->n_devices; i++)
-		fprintf(f, "mbxd_background_percent{device=\"%s\"} %u\n", b->devices[i]->name,
-			b->devices[i]->bg.active ? b->devices[i]->bg.percent : 0);
+		if (shown[i])
+			fprintf(f, "mbxd_background_percent{device=\"%s\"} %u\n",
+				b->devices[i]->name,
+				b->devices[i]->bg.active ? b->devices[i]->bg.percent : 0);
 }
 
 /* Per-device gauges and the audit error counter. */
-static void metrics_devices(FILE *f, const struct broker *b)
+static void metrics_devices(FILE *f, const struct broker *b, const bool *shown)
 {
 	metrics_family(f, "mbxd_queue_depth", "gauge",
 		       "Commands queued for or running in the device.");
 	for (size_t i = 0; i < b->n_devices; i++)
-		fprintf(f, "mbxd_queue_depth{device=\"%s\"} %zu\n", b->devices[i]->name,
-			b->devices[i]->queued);
+		if (shown[i])
+			fprintf(f, "mbxd_queue_depth{device=\"%s\"} %zu\n", b->devices[i]->name,
+				b->devices[i]->queued);
 	metrics_family(f, "mbxd_device_state", "gauge",
 		       "1 for the device's current state (ready, background, failed), else 0.");
 	for (size_t i = 0; i < b->n_devices; i++)
-		for (unsigned s = 0; s < sizeof(metrics_state_names) / sizeof(metrics_state_names[0]);
+		for (unsigned s = 0;
+		     shown[i] && s < sizeof(metrics_state_names) / sizeof(metrics_state_names[0]);
 		     s++)
 			fprintf(f, "mbxd_device_state{device=\"%s\",state=\"%s\"} %d\n",
 				b->devices[i]->name, metrics_state_names[s],
@@ -131,26 +138,35 @@ static void metrics_devices(FILE *f, const struct broker *b)
 		       "Audit records about the device that could not be written (audited "
 		       "commands are refused meanwhile).");
 	for (size_t i = 0; i < b->n_devices; i++)
-		fprintf(f, "mbxd_audit_errors_total{device=\"%s\"} %llu\n", b->devices[i]->name,
-			(unsigned long long)b->devices[i]->metrics.audit_errors);
+		if (shown[i])
+			fprintf(f, "mbxd_audit_errors_total{device=\"%s\"} %llu\n",
+				b->devices[i]->name,
+				(unsigned long long)b->devices[i]->metrics.audit_errors);
 }
 
-/* Renders the whole exposition. */
-int metrics_render(const struct broker *b, char **text, size_t *len)
+/*
+ * Renders the exposition with the series of the devices shown[i] marks:
+ * those the asking client may see (docs/policy.md); the daemon-wide gauges
+ * say nothing about any device.
+ */
+int metrics_render(const struct broker *b, const bool *shown, char **text, size_t *len)
 {
 	FILE *f = open_memstream(text, len);
+	size_t n_shown = 0;
 
 	if (!f)
 		return -errno;
+	for (size_t i = 0; i < b->n_devices; i++)
+		n_shown += shown[i];
 	metrics_family(f, "mbxd_up", "gauge", "1: the daemon answers.");
 	fprintf(f, "mbxd_up 1\n");
 	metrics_family(f, "mbxd_clients", "gauge", "Client connections open now.");
 	fprintf(f, "mbxd_clients %zu\n", b->n_sessions);
-	metrics_family(f, "mbxd_devices", "gauge", "Devices the daemon owns.");
-	fprintf(f, "mbxd_devices %zu\n", b->n_devices);
-	metrics_requests(f, b);
-	metrics_background_ops(f, b);
-	metrics_devices(f, b);
+	metrics_family(f, "mbxd_devices", "gauge", "Devices the daemon owns that you may see.");
+	fprintf(f, "mbxd_devices %zu\n", n_shown);
+	metrics_requests(f, b, shown);
+	metrics_background_ops(f, b, shown);
+	metrics_devices(f, b, shown);
 	if (ferror(f)) {
 		fclose(f);
 		free(*text);

@@ -47,6 +47,6 @@ void metrics_background(struct device *d, enum metrics_bg what);
 /* Counts an audit record that could not be written. */
 void metrics_audit_error(struct device *d);
 /* Renders every counter and gauge; *text is NUL-terminated, freed by the caller. */
-int metrics_render(const struct broker *b, char **text, size_t *len);
+int metrics_render(const struct broker *b, const bool *shown, char **text, size_t *len);
 
 #endif

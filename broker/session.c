@@ -136,12 +136,19 @@ static void session_hello(struct session *s, uint32_t tag, const uint8_t *body, 
 	session_write(s, &w, mbx_encode_hello_rep(&w, tag, &rep));
 }
 
-/* Answers DEVICES with what each device is and how it is doing. */
+/* Whether this session's principal may see device d (policy_may_see_device). */
+static bool session_may_see(const struct session *s, const struct device *d)
+{
+	return policy_may_see_device(s->broker->policy, &s->who.principal, d->name);
+}
+
+/* Answers DEVICES with what each device the client may see is and how it is doing. */
 static void session_devices(struct session *s, uint32_t tag, size_t len)
 {
 	struct broker *b = s->broker;
 	struct mbx_device_desc *d;
 	struct mbx_wbuf w;
+	size_t n = 0;
 
 	if (len != 0) {
 		session_fail(s, MBX_ERROR_PROTOCOL, "DEVICES request with a body");
@@ -154,35 +161,47 @@ static void session_devices(struct session *s, uint32_t tag, size_t len)
 	}
 	for (size_t i = 0; i < b->n_devices; i++) {
 		struct device *dev = b->devices[i];
+		struct mbx_device_desc *o = &d[n];
 
-		snprintf(d[i].name, sizeof(d[i].name), "%s", dev->name);
-		snprintf(d[i].transport, sizeof(d[i].transport), "%s", dev->transport_name);
-		snprintf(d[i].kind, sizeof(d[i].kind), "%s", dev->info.kind);
-		snprintf(d[i].model, sizeof(d[i].model), "%s", dev->info.model);
-		snprintf(d[i].serial, sizeof(d[i].serial), "%s", dev->info.serial);
-		d[i].state = (uint8_t)dev->state;
-		d[i].bg_opcode = dev->bg.active ? dev->bg.opcode : 0;
-		d[i].bg_percent = dev->bg.active ? dev->bg.percent : 0;
-		d[i].payload_max = dev->info.payload_max;
+		if (!session_may_see(s, dev))
+			continue;
+		n++;
+		snprintf(o->name, sizeof(o->name), "%s", dev->name);
+		snprintf(o->transport, sizeof(o->transport), "%s", dev->transport_name);
+		snprintf(o->kind, sizeof(o->kind), "%s", dev->info.kind);
+		snprintf(o->model, sizeof(o->model), "%s", dev->info.model);
+		snprintf(o->serial, sizeof(o->serial), "%s", dev->info.serial);
+		o->state = (uint8_t)dev->state;
+		o->bg_opcode = dev->bg.active ? dev->bg.opcode : 0;
+		o->bg_percent = dev->bg.active ? dev->bg.percent : 0;
+		o->payload_max = dev->info.payload_max;
 	}
 	mbx_wbuf_init(&w);
-	session_write(s, &w, mbx_encode_devices_rep(&w, tag, d, b->n_devices));
+	session_write(s, &w, mbx_encode_devices_rep(&w, tag, d, n));
 	free(d);
 }
 
-/* Answers METRICS with the counters in the Prometheus text format. */
+/* Answers METRICS with the counters in the Prometheus text format, of devices it may see. */
 static void session_metrics(struct session *s, uint32_t tag, size_t len)
 {
+	struct broker *b = s->broker;
 	struct mbx_metrics m;
 	struct mbx_wbuf w;
 	char *text = NULL;
+	bool *shown;
 	size_t n = 0;
+	int rc;
 
 	if (len != 0) {
 		session_fail(s, MBX_ERROR_PROTOCOL, "METRICS request with a body");
 		return;
 	}
-	if (metrics_render(s->broker, &text, &n) < 0) {
+	shown = calloc(b->n_devices ? b->n_devices : 1, sizeof(*shown));
+	for (size_t i = 0; shown && i < b->n_devices; i++)
+		shown[i] = session_may_see(s, b->devices[i]);
+	rc = shown ? metrics_render(b, shown, &text, &n) : -ENOMEM;
+	free(shown);
+	if (rc < 0) {
 		session_fail(s, MBX_ERROR_PROTOCOL, "out of memory");
 		return;
 	}
@@ -206,8 +225,14 @@ static void session_watch(struct session *s, uint32_t tag, const uint8_t *body, 
 		return;
 	}
 	d = broker_find_device(s->broker, m.device);
-	rc = d ? background_watch(s, d, tag) : -ENODEV;
-	if (rc == -ENODEV) {
+	rc = !d ? -ENODEV : !session_may_see(s, d) ? -EACCES : background_watch(s, d, tag);
+	if (rc == -EACCES) {
+		r.status = MBX_STATUS_DENIED;
+		r.decision = MBX_DECISION_DENY;
+		snprintf(r.message, sizeof(r.message),
+			 "no rule lets %s use device %s, so its events are not shown to %s",
+			 s->who.user, d->name, s->who.user);
+	} else if (rc == -ENODEV) {
 		r.status = MBX_STATUS_NO_DEVICE;
 		r.decision = MBX_DECISION_DENY;
 		snprintf(r.message, sizeof(r.message), "no device named \"%s\"", m.device);
@@ -438,6 +463,30 @@ int session_new(struct broker *b, int fd)
 	log_debug("session %llu: uid %u (%s) gid %u pid %d connected", (unsigned long long)s->id,
 		  (unsigned)s->who.uid, s->who.user, (unsigned)s->who.gid, (int)s->who.pid);
 	return 0;
+}
+
+/*
+ * After a policy reload: a watch whose session may no longer see its device
+ * ends (no further EVENTs; the connection and its other requests go on).
+ */
+void session_policy_changed(struct broker *b)
+{
+	struct session *s;
+	struct watch *w, *next;
+
+	TAILQ_FOREACH(s, &b->sessions, entry)
+	for (w = TAILQ_FIRST(&s->watches); w; w = next) {
+		next = TAILQ_NEXT(w, sentry);
+		if (session_may_see(s, w->dev))
+			continue;
+		log_info("session %llu (uid %u): the policy no longer lets %s see %s: "
+			 "watch ended",
+			 (unsigned long long)s->id, (unsigned)s->who.uid, s->who.user,
+			 w->dev->name);
+		TAILQ_REMOVE(&s->watches, w, sentry);
+		TAILQ_REMOVE(&w->dev->watchers, w, dentry);
+		free(w);
+	}
 }
 
 /* Remembers an open request. */

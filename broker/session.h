@@ -72,6 +72,9 @@ void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
 void session_send_result(struct session *s, uint32_t tag, const struct mbx_result *r);
 void session_send_event(struct session *s, uint32_t tag, const struct mbx_event *ev);
 
+/* After a policy reload: ends the watches of devices their sessions may no longer see. */
+void session_policy_changed(struct broker *b);
+
 /* Remembers an open request of this session, and forgets it. */
 void session_add_job(struct session *s, struct job *j);
 void session_remove_job(struct session *s, struct job *j);

@@ -758,3 +758,43 @@ void policy_decide(struct policy *p, const struct policy_request *req, struct po
 	decide_rules(p, req, &pc, out);
 	pthread_mutex_unlock(&p->lock);
 }
+
+/* Whether a rule allows opcode op on the table's device and no rule denies it, as opcode or class.
+ */
+static bool decide_op_visible(struct policy *p, const struct decide_ctx *c, uint16_t op)
+{
+	return decide_by_opcode(c, op, false) != POLICY_NO_RULE &&
+	       decide_by_opcode(c, op, true) == POLICY_NO_RULE &&
+	       decide_by_class(c, policy_classify_base(p, op), true) == POLICY_NO_RULE;
+}
+
+/*
+ * Whether a principal may see a device: its listing, its metrics, the
+ * events of its background operations. It may when the policy lets it send
+ * the device something: a class some rule allows it there and no rule
+ * denies it, or an opcode allowed by opcode and denied neither by opcode
+ * nor by its class. An unresolved principal sees no device.
+ */
+bool policy_may_see_device(struct policy *p, const struct policy_principal *who, const char *device)
+{
+	uint32_t subs[SUBJECTS_MAX + 2];
+	struct decide_ctx c = {.subs = subs};
+	bool may = false;
+
+	if (!p || !who || who->unresolved || who->n_groups > POLICY_PRINCIPAL_GROUPS_MAX)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	c.t = decide_devtab(p, device);
+	c.n_subs = c.t ? decide_subjects(p, who, subs) : 0;
+	for (int cls = 0; c.t && cls < MBX_CLASS_COUNT && !may; cls++)
+		may = decide_by_class(&c, (enum mbx_class)cls, false) != POLICY_NO_RULE &&
+		      decide_by_class(&c, (enum mbx_class)cls, true) == POLICY_NO_RULE;
+	for (size_t i = 0; c.t && i < p->n_rules && !may; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		for (size_t o = 0; o < r->n_allow_ops && !may && decide_rule_device(r, device); o++)
+			may = decide_op_visible(p, &c, r->allow_ops[o]);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return may;
+}

@@ -150,4 +150,12 @@ void policy_opcode_name(const struct policy *p, uint16_t opcode, char *buf, size
 /* Classifies and decides one request. Never fails: the worst answer is deny. */
 void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out);
 
+/*
+ * Whether who may see the device named device (DEVICES, WATCH, METRICS):
+ * some class or opcode is allowed it there and not denied (docs/policy.md,
+ * "Who sees a device"). False for an unresolved principal or a NULL policy.
+ */
+bool policy_may_see_device(struct policy *p, const struct policy_principal *who,
+			   const char *device);
+
 #endif

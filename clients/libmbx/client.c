@@ -880,6 +880,9 @@ int mbx_watch(struct mbx_client *c, const char *device, uint32_t *tag)
 	case MBX_STATUS_NO_DEVICE:
 		r = -ENODEV;
 		break;
+	case MBX_STATUS_DENIED:
+		r = -EACCES;
+		break;
 	default:
 		r = -EALREADY;
 		break;

@@ -46,6 +46,10 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		out_err("no device named \"%s\"", ctl->device);
 		return CTL_EXIT_INVALID;
 	}
+	if (r == -EACCES) {
+		out_err("the policy does not let you see device \"%s\"", ctl->device);
+		return CTL_EXIT_DENIED;
+	}
 	if (r < 0)
 		return ctl_failed(ctl, r);
 	for (;;) {

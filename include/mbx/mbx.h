@@ -113,8 +113,9 @@ int mbx_metrics(struct mbx_client *c, char **text);
  * Follows the background operations of a device, whoever started them:
  * after 0, EVENTs for that device arrive through mbx_next_event() with
  * *tag, until the connection closes; when one is running, an EVENT with
- * its progress comes at once. -ENODEV: no such device; -EALREADY: this
- * connection watches it already.
+ * its progress comes at once. -ENODEV: no such device; -EACCES: the policy
+ * does not let this user see it; -EALREADY: this connection watches it
+ * already.
  */
 int mbx_watch(struct mbx_client *c, const char *device, uint32_t *tag);
 

@@ -31,6 +31,10 @@ rules:
     who: { users: [root] }
     devices: ["mem*"]
     allow: [read, log, config, data]
+  - name: root-switch-identify      # so root sees switch0 (docs/policy.md)
+    who: { users: [root] }
+    devices: [switch0]
+    allow_opcodes: [0x5100]
 """
 
 

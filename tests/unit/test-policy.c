@@ -971,6 +971,54 @@ START_TEST(test_decide_10k_rules)
 }
 END_TEST
 
+/* Who sees a device: an allowed class or opcode there, not denied; nobody unresolved. */
+START_TEST(test_may_see_device)
+{
+	static const char *const ops[] = {"ops"};
+	const char *path =
+	    put("see.yaml",
+		"version: 1\n"
+		"rules:\n"
+		"  - { name: ops-read, who: { groups: [ops] }, devices: [\"mem*\"], "
+		"allow: [read] }\n"
+		"  - { name: carol, who: { users: [carol] }, devices: [mem0], "
+		"allow_opcodes: [0x4000] }\n"
+		"  - { name: dave, who: { users: [dave] }, allow: [read] }\n"
+		"  - { name: dave-not-mem0, who: { users: [dave] }, devices: [mem0], "
+		"deny: [read] }\n"
+		"  - { name: erin, who: { users: [erin] }, allow_opcodes: [0x4400] }\n"
+		"  - { name: no-sanitize, who: any, deny_opcodes: [0x4400] }\n",
+		0644);
+	struct policy *p = load_ok(path);
+	const struct {
+		const char *user;
+		bool ops;
+		bool mem0, mem1, switch0;
+	} want[] = {
+	    {"bob", true, true, true, false},      {"carol", false, true, false, false},
+	    {"dave", false, false, true, true},    {"erin", false, false, false, false},
+	    {"frank", false, false, false, false},
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct policy_principal who = {.user = want[i].user,
+					       .groups = want[i].ops ? ops : no_groups,
+					       .n_groups = want[i].ops ? 1 : 0};
+
+		ck_assert_msg(policy_may_see_device(p, &who, "mem0") == want[i].mem0, "%s mem0",
+			      want[i].user);
+		ck_assert_msg(policy_may_see_device(p, &who, "mem1") == want[i].mem1, "%s mem1",
+			      want[i].user);
+		ck_assert_msg(policy_may_see_device(p, &who, "switch0") == want[i].switch0,
+			      "%s switch0", want[i].user);
+		who.unresolved = "group 1234: lookup failed";
+		ck_assert(!policy_may_see_device(p, &who, "mem1"));
+	}
+	ck_assert(!policy_may_see_device(NULL, &(struct policy_principal){.user = "bob"}, "mem0"));
+	policy_free(p);
+}
+END_TEST
+
 /* Builds the suite. */
 static Suite *policy_suite(void)
 {
@@ -1000,6 +1048,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_ownership);
 	tcase_add_test(tc, test_demo_policy);
 	tcase_add_test(tc, test_decide_10k_rules);
+	tcase_add_test(tc, test_may_see_device);
 	suite_add_tcase(s, tc);
 	return s;
 }
