@@ -45,9 +45,8 @@ static bool fair_stop_asked(int fd)
 }
 
 /* The flooding child: its own uid, depth requests in flight until told to stop. */
-static void fair_flood(const char *socket, int ready_fd, int stop_fd)
+static void fair_flood(const char *socket, const struct bench_flooder *f, int ready_fd, int stop_fd)
 {
-	struct mbx_request req;
 	struct mbx_client *c;
 	struct mbx_reply reply;
 	uint64_t done = 0, t0;
@@ -55,21 +54,18 @@ static void fair_flood(const char *socket, int ready_fd, int stop_fd)
 	uint32_t tag;
 	double rps;
 
-	if (setgroups(0, NULL) < 0 ||
-	    setresgid(FAIR_FLOOD_UID, FAIR_FLOOD_UID, FAIR_FLOOD_UID) < 0 ||
-	    setresuid(FAIR_FLOOD_UID, FAIR_FLOOD_UID, FAIR_FLOOD_UID) < 0 ||
-	    bench_rtt_open(socket, &c) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(f->uid, f->uid, f->uid) < 0 ||
+	    setresuid(f->uid, f->uid, f->uid) < 0 || bench_rtt_open(socket, &c) < 0)
 		_exit(1);
-	bench_rtt_request(&req, BENCH_SLOW);
 	t0 = stats_now_ns();
 	while (done % 16 != 0 || !fair_stop_asked(stop_fd)) {
-		while (inflight < FAIR_FLOOD_DEPTH && mbx_send(c, &req, &tag) == 0)
+		while (inflight < f->depth && mbx_send(c, &f->req, &tag) == 0)
 			inflight++;
 		if (mbx_receive(c, 30000, &reply, &tag) < 0)
 			_exit(2);
 		mbx_reply_free(&reply);
 		inflight--;
-		if (++done == FAIR_FLOOD_DEPTH && write(ready_fd, "r", 1) != 1)
+		if (++done == f->depth && write(ready_fd, "r", 1) != 1)
 			_exit(3);
 	}
 	rps = (double)done / ((double)(stats_now_ns() - t0) / 1e9);
@@ -92,9 +88,9 @@ static int fair_quiet_run(const char *socket, size_t n, struct fair_quiet *q)
 	return rc;
 }
 
-/* The quiet user's round trips with the flood running; the flood's rate in *flood_rps. */
-static int fair_under_flood(const char *socket, size_t n, struct fair_quiet *q,
-			    double *flood_rps)
+/* Runs quiet(arg) while a child floods as f says; the flood's rate in *flood_rps. */
+int bench_under_flood(const char *socket, const struct bench_flooder *f, int (*quiet)(void *),
+		      void *arg, double *flood_rps)
 {
 	int ready[2], stop[2], status, rc;
 	char c;
@@ -111,13 +107,13 @@ static int fair_under_flood(const char *socket, size_t n, struct fair_quiet *q,
 	if (pid == 0) {
 		close(ready[0]);
 		close(stop[1]);
-		fair_flood(socket, ready[1], stop[0]);
+		fair_flood(socket, f, ready[1], stop[0]);
 	}
 	close(ready[1]);
 	close(stop[0]);
 	rc = pid > 0 && read(ready[0], &c, 1) == 1 ? 0 : -ECHILD;
 	if (rc == 0)
-		rc = fair_quiet_run(socket, n, q);
+		rc = quiet(arg);
 	close(stop[1]);
 	if (pid > 0 && read(ready[0], flood_rps, sizeof(*flood_rps)) != sizeof(*flood_rps))
 		*flood_rps = NAN;
@@ -131,6 +127,30 @@ static int fair_under_flood(const char *socket, size_t n, struct fair_quiet *q,
 		}
 	}
 	return rc;
+}
+
+/* What fair_under_flood's quiet side needs. */
+struct fair_quiet_arg {
+	const char *socket;
+	size_t n;
+	struct fair_quiet *q;
+};
+
+static int fair_quiet_cb(void *arg)
+{
+	struct fair_quiet_arg *qa = arg;
+
+	return fair_quiet_run(qa->socket, qa->n, qa->q);
+}
+
+/* The quiet user's round trips with the flood running; the flood's rate in *flood_rps. */
+static int fair_under_flood(const char *socket, size_t n, struct fair_quiet *q, double *flood_rps)
+{
+	struct bench_flooder f = {.uid = FAIR_FLOOD_UID, .depth = FAIR_FLOOD_DEPTH};
+	struct fair_quiet_arg qa = {socket, n, q};
+
+	bench_rtt_request(&f.req, BENCH_SLOW);
+	return bench_under_flood(socket, &f, fair_quiet_cb, &qa, flood_rps);
 }
 
 static int fair_quiet_init(struct fair_quiet *q, size_t n)

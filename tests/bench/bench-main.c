@@ -35,6 +35,7 @@ static const struct bench_sizes bench_quick = {
     .decide = 200000,
     .policy_e2e = 2000,
     .fair = 500,
+    .flood = 500,
     .audit = 20000,
 };
 
@@ -50,6 +51,7 @@ static const struct bench_sizes bench_full = {
     .decide = 2000000,
     .policy_e2e = 10000,
     .fair = 10000,
+    .flood = 10000,
     .audit = 200000,
 };
 
@@ -66,7 +68,8 @@ struct bench_args {
 static void bench_usage(void)
 {
 	fprintf(stderr, "usage: mbx-bench [--quick] [--json FILE] [--mbxd PATH] [--mbxctl PATH]\n"
-			"                 [--only rtt,dbus,exec,pipe,idle,fair,audit,policy] [--no-pin]\n");
+			"                 [--only rtt,dbus,exec,pipe,idle,fair,flood,audit,policy] "
+			"[--no-pin]\n");
 	exit(2);
 }
 
@@ -366,6 +369,8 @@ static int bench_run(const struct bench_args *a, struct bench_daemon *d)
 	}
 	if (bench_wanted(a, "fair"))
 		bench_stage("fairness", bench_fair_run(d, sz), &failures);
+	if (bench_wanted(a, "flood"))
+		bench_stage("flood", bench_flood_run(d, sz), &failures);
 	if (bench_wanted(a, "audit")) {
 		bench_log("audit: %zu DECISION records through audit_write()", sz->audit);
 		bench_stage("audit", bench_audit_run(d->dir, sz->audit), &failures);

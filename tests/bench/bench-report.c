@@ -26,7 +26,8 @@ static const char *const report_required[] = {
     "floor_p99_us",        "dbus_p50_us",       "exec_p50_us",
     "pipelined_rps",       "idle10k_rss_mib",   "idle10k_active_p99_us",
     "decide_ns_10k_rules", "fair_alone_p99_us", "fair_quiet_p99_us",
-    "device_service_us",
+    "device_service_us",   "flood_alone_p99_us", "flood_quiet_p99_us",
+    "flood_rps",           "flood_audit_bytes_per_s",
 };
 
 /* One line of the table: a label and up to three fields shown together. */
@@ -70,6 +71,17 @@ static const struct report_row report_rows[] = {
     {"quiet p99 bound (set / measured service), flood rate",
      {"fair_bound_us", "fair_bound_measured_us", "fair_flood_rps"},
      "us, req/s"},
+    {"audit flood: reads p50 / p99 alone", {"flood_alone_p50_us", "flood_alone_p99_us"}, "us"},
+    {"audit flood: reads p50 / p99 under flood",
+     {"flood_quiet_p50_us", "flood_quiet_p99_us", "flood_quiet_p99_ratio"},
+     "us, x"},
+    {"audit flood: denials/s, audit B/s, bound B/s",
+     {"flood_rps", "flood_audit_bytes_per_s", "flood_audit_bound_bytes_per_s"},
+     "req/s, B/s"},
+    {"audit flood: records full / suppressed / counted",
+     {"flood_records_full", "flood_records_suppressed", "flood_refusals_counted"},
+     ""},
+    {"audit flood: uncoalesced it would be", {"flood_uncoalesced_bytes_per_s"}, "B/s"},
 };
 
 /* A target of issue 8: a field (or a ratio of two) against a limit. */
@@ -95,6 +107,10 @@ static const struct report_target report_targets[] = {
     {"quiet p99 <= bound", "fair_quiet_p99_us", NULL, true, 0, "fair_bound_us"},
     {"quiet p99 <= bound, measured service", "fair_quiet_p99_us", NULL, true, 0,
      "fair_bound_measured_us"},
+    {"audit flood: reads p99 <= 2x alone", "flood_quiet_p99_us", "flood_alone_p99_us", true, 2,
+     NULL},
+    {"audit flood: log growth <= coalescing bound", "flood_audit_bytes_per_s", NULL, true, 0,
+     "flood_audit_bound_bytes_per_s"},
 };
 
 /* Records (or replaces) a figure. */

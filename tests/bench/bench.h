@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <mbx/mbx.h>
+
 #define BENCH_DEVICE      "mem0"  /* the zero-latency sim memory device */
 #define BENCH_SLOW        "slow0" /* the sim device with a realistic service time */
 #define BENCH_SERVICE_US  100     /* slow0's latency_us */
@@ -31,6 +33,7 @@ struct bench_sizes {
 	size_t decide;      /* policy_decide() calls per policy size */
 	size_t policy_e2e;  /* round trips per policy size */
 	size_t fair;        /* quiet requests, alone and under flood */
+	size_t flood;       /* quiet reads, alone and next to a flood of refusals */
 	size_t audit;       /* audit_write() calls */
 };
 
@@ -136,6 +139,19 @@ int bench_idle_run(const struct bench_daemon *d, const struct bench_sizes *sz);
 
 /* One user floods, another sends one at a time: the quiet user's p99. */
 int bench_fair_run(const struct bench_daemon *d, const struct bench_sizes *sz);
+
+/* A flooding client: under uid, depth copies of req in flight until stopped. */
+struct bench_flooder {
+	uid_t uid;
+	size_t depth;
+	struct mbx_request req;
+};
+/* Runs quiet(arg) while a child floods as f says; the flood's rate in *flood_rps. */
+int bench_under_flood(const char *socket, const struct bench_flooder *f, int (*quiet)(void *),
+		      void *arg, double *flood_rps);
+
+/* One user floods denied requests, another reads: latency and audit growth. */
+int bench_flood_run(const struct bench_daemon *d, const struct bench_sizes *sz);
 
 /* The report: numeric fields in insertion order, then the table and the JSON. */
 void bench_report_set(const char *key, double value);
