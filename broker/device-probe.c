@@ -18,18 +18,12 @@ static const uint8_t cel_uuid[16] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0
 #define CEL_SIZE_MAX (64u * 1024)
 /* Get Supported Features (CXL r3.1 Tables 8-95..8-97). */
 #define FEATURES_INPUT 8   /* le32 count, le16 start index, 2 reserved */
-#define FEATURES_HEADER 8  /* le16 entries here, le16 device total, 4 reserved */
-#define FEATURE_ENTRY 48   /* uuid[16] ... le16 Set Feature Effects at 28 */
+#define FEATURES_HEADER 8   /* le16 entries here, le16 device total, 4 reserved */
 #define FEATURES_MAX 1024
 
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -125,25 +119,6 @@ static bool probe_cel_lists(const struct device_caps *c, uint16_t opcode)
 	return false;
 }
 
-/* Appends the entries of one Get Supported Features answer; returns how many. */
-static size_t probe_add_features(struct device_caps *c, const uint8_t *out, size_t len,
-				 size_t have)
-{
-	size_t n = le16(out);
-
-	if (n > (len - FEATURES_HEADER) / FEATURE_ENTRY)
-		n = (len - FEATURES_HEADER) / FEATURE_ENTRY; /* believe only what arrived */
-	if (n > FEATURES_MAX - have)
-		n = FEATURES_MAX - have;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *e = out + FEATURES_HEADER + i * FEATURE_ENTRY;
-
-		memcpy(c->features[have + i].uuid, e, 16);
-		c->features[have + i].set_effects = le16(e + 28);
-	}
-	return n;
-}
-
 /*
  * Reads the device's Features and their Set Feature effects, so Set Feature
  * is classed by what the Feature does. A device without 0500h has none.
@@ -169,11 +144,10 @@ static int probe_features(struct device *d, struct device_caps *c, char *err, si
 			return rc;
 		if (rc > 0 || len < FEATURES_HEADER)
 			return 0; /* no Features: Set Feature keeps its catalog class */
-		total = le16(d->outbuf + 2);
-		got = probe_add_features(c, d->outbuf, len, have);
-		if (got == 0)
+		got = have;
+		policy_features_parse(d->outbuf, len, c->features, FEATURES_MAX, &have, &total);
+		if (have == got)
 			break;
-		have += got;
 	}
 	c->n_features = have;
 	c->have_features = true;

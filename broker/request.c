@@ -110,14 +110,20 @@ static bool request_refusal_recorded(const struct broker *b, const struct policy
 	return true;
 }
 
-/* Answers a request at once with a status and a message, touching nothing else. */
-static void request_refuse(struct session *s, uint32_t tag, enum mbx_status status,
-			   uint32_t retry_ms, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/*
+ * Answers a request at once with a status and a message, touching nothing
+ * else. cls is the request's class: the decision's, or before one is made
+ * the opcode's own (policy_opcode_class), never a made-up read.
+ */
+static void request_refuse(struct session *s, uint32_t tag, enum mbx_class cls,
+			   enum mbx_status status, uint32_t retry_ms, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
-static void request_refuse(struct session *s, uint32_t tag, enum mbx_status status,
-			   uint32_t retry_ms, const char *fmt, ...)
+static void request_refuse(struct session *s, uint32_t tag, enum mbx_class cls,
+			   enum mbx_status status, uint32_t retry_ms, const char *fmt, ...)
 {
-	struct mbx_result r = {.status = (uint16_t)status, .retry_after_ms = retry_ms};
+	struct mbx_result r = {
+	    .status = (uint16_t)status, .cls = (uint8_t)cls, .retry_after_ms = retry_ms};
 	va_list ap;
 
 	r.decision = status == MBX_STATUS_INVALID ? MBX_DECISION_INVALID : MBX_DECISION_DENY;
@@ -168,7 +174,8 @@ static bool request_timeout_ok(struct session *s, uint32_t tag, const struct mbx
 	if (m->timeout_ms == 0 || (m->timeout_ms >= c->client_timeout_min_ms &&
 				   m->timeout_ms <= c->client_timeout_max_ms))
 		return true;
-	request_refuse(s, tag, MBX_STATUS_INVALID, 0,
+	request_refuse(s, tag, policy_opcode_class(s->broker->policy, m->opcode),
+		       MBX_STATUS_INVALID, 0,
 		       "timeout_ms %u is outside this server's range of %u to %u ms (0: the "
 		       "device's timeout, %u ms for %s)",
 		       m->timeout_ms, c->client_timeout_min_ms, c->client_timeout_max_ms,
@@ -181,14 +188,14 @@ static bool request_device_ready(struct session *s, uint32_t tag, struct device 
 				 const struct policy_decision *dec)
 {
 	if (d->state == MBX_DEVICE_FAILED) {
-		request_refuse(s, tag, MBX_STATUS_DEVICE_ERROR, 0,
+		request_refuse(s, tag, dec->cls, MBX_STATUS_DEVICE_ERROR, 0,
 			       "device %s has failed and is being probed again", d->name);
 		return false;
 	}
 	if (dec->background && d->bg.active) {
 		const struct catalog_entry *e = catalog_lookup(d->bg.opcode);
 
-		request_refuse(s, tag, MBX_STATUS_BUSY, 1000,
+		request_refuse(s, tag, dec->cls, MBX_STATUS_BUSY, 1000,
 			       "device %s is running %s (0x%04x), %u%% done: one background "
 			       "operation at a time",
 			       d->name, e ? e->name : "a background operation", d->bg.opcode,
@@ -283,7 +290,7 @@ static void request_dispatch(struct session *s, struct job *j)
 		if (rc < 0) {
 			/* Fail closed: no audited command reaches a device unrecorded. */
 			metrics_failed(j->dev, j->decision.cls);
-			request_refuse(s, j->tag, MBX_STATUS_AUDIT_UNAVAILABLE, 0,
+			request_refuse(s, j->tag, j->decision.cls, MBX_STATUS_AUDIT_UNAVAILABLE, 0,
 				       "audit log unavailable (%s): %s-class commands are refused "
 				       "until it can be written",
 				       strerror(-rc), mbx_class_name(j->decision.cls));
@@ -352,28 +359,25 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	struct mbx_result r;
 	struct device *d;
 	struct job *j;
+	enum mbx_class cls = policy_opcode_class(b->policy, m->opcode);
 
 	if (b->stopping && !explain) {
-		request_refuse(s, tag, MBX_STATUS_SHUTTING_DOWN, 0, "mbxd is shutting down");
+		request_refuse(s, tag, cls, MBX_STATUS_SHUTTING_DOWN, 0, "mbxd is shutting down");
 		return;
 	}
 	d = broker_find_device(b, m->device);
 	if (!d) {
-		request_refuse(s, tag, MBX_STATUS_NO_DEVICE, 0, "no device named \"%s\"", m->device);
+		request_refuse(s, tag, cls, MBX_STATUS_NO_DEVICE, 0, "no device named \"%s\"",
+			       m->device);
 		return;
 	}
 	if (!explain && s->n_jobs >= b->cfg->max_inflight) {
-		request_refuse(s, tag, MBX_STATUS_BUSY, BUSY_RETRY_MS,
+		request_refuse(s, tag, cls, MBX_STATUS_BUSY, BUSY_RETRY_MS,
 			       "%zu requests already in flight on this connection (limit %u)",
 			       s->n_jobs, b->cfg->max_inflight);
 		return;
 	}
-	if (m->payload_len > d->info.payload_max) {
-		request_refuse(s, tag, MBX_STATUS_INVALID, 0,
-			       "payload of %u bytes exceeds device %s's mailbox size of %u bytes",
-			       m->payload_len, d->name, d->info.payload_max);
-		return;
-	}
+	/* A payload beyond the device's mailbox is refused by the classifier, as explain does. */
 	if (!request_timeout_ok(s, tag, m, d))
 		return;
 	pr.who = &s->who.principal;
@@ -408,7 +412,8 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	}
 	j = request_job(s, d, tag, m, &dec);
 	if (!j) {
-		request_refuse(s, tag, MBX_STATUS_BUSY, BUSY_RETRY_MS, "mbxd is out of memory");
+		request_refuse(s, tag, dec.cls, MBX_STATUS_BUSY, BUSY_RETRY_MS,
+			       "mbxd is out of memory");
 		return;
 	}
 	request_dispatch(s, j);

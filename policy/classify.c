@@ -77,6 +77,26 @@ static void classify_fail(struct policy_class *out, enum mbx_status st, const ch
 	va_end(ap);
 }
 
+/*
+ * Records what the device says against the request (not supported, owned by
+ * the kernel, larger than its mailbox), kept apart from faults of the request
+ * itself: the policy is decided first, so only someone it would allow learns
+ * what the device supports.
+ */
+static void classify_device_fail(struct policy_class *out, enum mbx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void classify_device_fail(struct policy_class *out, enum mbx_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out->dev_status != MBX_STATUS_OK)
+		return;
+	out->dev_status = st;
+	va_start(ap, fmt);
+	vsnprintf(out->dev_message, sizeof(out->dev_message), fmt, ap);
+	va_end(ap);
+}
+
 /* Names an opcode: the override's name, the catalog's, or a neutral one. */
 static void classify_name(const struct policy *p, uint16_t opcode, char *buf, size_t cap)
 {
@@ -132,6 +152,15 @@ static enum mbx_class classify_fm_floor(uint16_t opcode)
 	if (e && e->cls == MBX_CLASS_READ)
 		return MBX_CLASS_READ; /* the catalog marks pure Get/Identify commands read */
 	return MBX_CLASS_FABRIC;
+}
+
+/* The class of an opcode from the catalog, its override and the FM-API floor. */
+enum mbx_class policy_opcode_class(const struct policy *p, uint16_t opcode)
+{
+	struct policy_level lv = {.cls = policy_classify_base(p, opcode)};
+
+	classify_raise(&lv, classify_fm_floor(opcode));
+	return lv.cls;
 }
 
 /* Classifies one level by catalog, overrides and floor; checks its length. */
@@ -232,10 +261,11 @@ static void classify_cel(const struct policy_device *dev, struct policy_level *l
 	if (!ce && classify_routed(dev, lv->opcode))
 		return;
 	if (!ce) {
-		classify_fail(out, MBX_STATUS_UNSUPPORTED,
-			      "%s (0x%04x) is not supported by this device (its Command Effects "
-			      "Log does not list it)",
-			      lv->name, lv->opcode);
+		classify_device_fail(
+		    out, MBX_STATUS_UNSUPPORTED,
+		    "%s (0x%04x) is not supported by this device (its Command Effects "
+		    "Log does not list it)",
+		    lv->name, lv->opcode);
 		return;
 	}
 	if (ce->effects & CEL_BACKGROUND)
@@ -285,10 +315,11 @@ static void classify_device(const struct policy_device *dev, const uint8_t *payl
 	if (dev->have_cel)
 		classify_cel(dev, lv, out);
 	if (dev->kernel_owned && e && e->kernel_owned && !classify_routed(dev, lv->opcode))
-		classify_fail(out, MBX_STATUS_KERNEL_OWNED,
-			      "%s (0x%04x) is reserved by the kernel's CXL driver, which owns "
-			      "this device",
-			      lv->name, lv->opcode);
+		classify_device_fail(
+		    out, MBX_STATUS_KERNEL_OWNED,
+		    "%s (0x%04x) is reserved by the kernel's CXL driver, which owns "
+		    "this device",
+		    lv->name, lv->opcode);
 }
 
 /* Classifies a request; out->status says whether it may be decided at all. */
@@ -304,9 +335,9 @@ void policy_classify(const struct policy *p, const struct policy_device *dev, ui
 	if (!classify_level(p, lv, len, out))
 		goto out;
 	if (dev && dev->payload_max && len > dev->payload_max)
-		classify_fail(out, MBX_STATUS_INVALID,
-			      "%zu bytes of input exceed the %u-byte mailbox of %s", len,
-			      dev->payload_max, dev->name ? dev->name : "the device");
+		classify_device_fail(out, MBX_STATUS_INVALID,
+				     "%zu bytes of input exceed the %u-byte mailbox of %s", len,
+				     dev->payload_max, dev->name ? dev->name : "the device");
 	if (dev)
 		classify_device(dev, payload, out);
 	out->cls = lv->cls;

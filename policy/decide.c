@@ -685,6 +685,11 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 			      r->name, r->source);
 		return;
 	}
+	/* Only someone the policy allows learns what the device supports. */
+	if (pc->dev_status != MBX_STATUS_OK) {
+		decide_refuse(out, pc->dev_status, NULL, "%s", pc->dev_message);
+		return;
+	}
 	ri = a.named;
 	r = &p->rules[ri];
 	if (out->reason_required && (!req->reason || !req->reason[0])) {

@@ -135,7 +135,11 @@ struct policy_level {
 
 /* What the classifier found. */
 struct policy_class {
-	enum mbx_status status; /* OK, INVALID, UNSUPPORTED or KERNEL_OWNED */
+	enum mbx_status status; /* OK or INVALID: a fault of the request itself */
+	/* What the device says against it: OK, UNSUPPORTED, KERNEL_OWNED or INVALID
+	   (beyond its mailbox); answered only to whom the policy allows the request. */
+	enum mbx_status dev_status;
+	char dev_message[MBX_MESSAGE_MAX];
 	enum mbx_class cls;     /* the most dangerous level */
 	bool background;
 	char message[MBX_MESSAGE_MAX]; /* why, when status is not OK */

@@ -71,6 +71,17 @@ struct policy_feature {
 	uint16_t set_effects;
 };
 
+/*
+ * Appends the entries of one Get Supported Features output payload (CXL
+ * r3.1 Table 8-96: le16 entries, le16 device total, 4 reserved, then 48-byte
+ * entries) to v, which has room for cap and holds *n; believes only the
+ * entries that arrived. Returns the bytes the output takes (header and its
+ * entries), or -EPROTO if len is shorter than the header. *total (if not
+ * NULL) is the device's count of Features.
+ */
+int policy_features_parse(const uint8_t *buf, size_t len, struct policy_feature *v, size_t cap,
+			  size_t *n, size_t *total);
+
 /* What the policy knows of a device, from its transport at open. */
 struct policy_device {
 	const char *name;
@@ -146,6 +157,13 @@ struct policy_decision {
  * or "Vendor Command C001h" / "Unknown Command 1234h". p may be NULL.
  */
 void policy_opcode_name(const struct policy *p, uint16_t opcode, char *buf, size_t cap);
+
+/*
+ * The class an opcode has before anything is known of the device or the
+ * payload (catalog, override, FM-API floor): what a request refused before
+ * it is classified reports. p may be NULL.
+ */
+enum mbx_class policy_opcode_class(const struct policy *p, uint16_t opcode);
 
 /* Classifies and decides one request. Never fails: the worst answer is deny. */
 void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out);

@@ -120,6 +120,9 @@ struct sim_memdev {
 	uint8_t refresh_mode_next; /* applied at the next cold reset */
 	uint32_t fill_pattern;
 	uint32_t fill_count;
+	/* Get Supported Features' list: each Feature once, or twice (features_twice). */
+	size_t n_feature_entries;
+	uint16_t feature_effects[2 * SIM_N_FEATURES]; /* what each entry reports */
 };
 
 /* Health the device reports; fixed, as the media never ages here. */
@@ -853,8 +856,9 @@ static const struct sim_feature *sim_feature_find(const uint8_t *uuid)
 	return NULL;
 }
 
-/* Writes one Supported Feature Entry, CXL r3.1 Table 8-97. */
-static void sim_feature_entry(uint8_t *e, const struct sim_feature *f, uint16_t index)
+/* Writes one Supported Feature Entry, CXL r3.1 Table 8-97, reporting effects. */
+static void sim_feature_entry(uint8_t *e, const struct sim_feature *f, uint16_t index,
+			      uint16_t effects)
 {
 	memset(e, 0, SIM_FEATURE_ENTRY);
 	memcpy(e, f->uuid, SIM_UUID_SIZE);
@@ -864,7 +868,7 @@ static void sim_feature_entry(uint8_t *e, const struct sim_feature *f, uint16_t 
 	sim_put_le32(e + 22, f->flags);
 	e[26] = f->version; /* Get Feature version */
 	e[27] = f->version; /* Set Feature version */
-	sim_put_le16(e + 28, f->effects);
+	sim_put_le16(e + 28, effects);
 }
 
 /* Get Supported Features (0500h): entries from start_idx that fit count bytes, Table 8-96. */
@@ -872,21 +876,22 @@ static uint16_t sim_cmd_supported_features(struct sim_cci *cci, struct sim_req *
 {
 	uint32_t count = sim_get_le32(r->in);
 	uint16_t start = sim_get_le16(r->in + 4);
-	size_t room, n;
+	const struct sim_memdev *md = sim_md(cci);
+	size_t room, n, total = md->n_feature_entries;
 
-	(void)cci;
-	if (count < SIM_FEATURES_OUT_HEADER || start >= SIM_N_FEATURES || r->in[6] || r->in[7])
+	if (count < SIM_FEATURES_OUT_HEADER || start >= total || r->in[6] || r->in[7])
 		return CXL_RC_INVALID_INPUT;
 	room = count < r->out_cap ? count : r->out_cap;
 	n = (room - SIM_FEATURES_OUT_HEADER) / SIM_FEATURE_ENTRY;
-	if (n > SIM_N_FEATURES - start)
-		n = SIM_N_FEATURES - start;
+	if (n > total - start)
+		n = total - start;
 	memset(r->out, 0, SIM_FEATURES_OUT_HEADER);
 	sim_put_le16(r->out, (uint16_t)n);
-	sim_put_le16(r->out + 2, SIM_N_FEATURES);
+	sim_put_le16(r->out + 2, (uint16_t)total);
 	for (size_t i = 0; i < n; i++)
 		sim_feature_entry(r->out + SIM_FEATURES_OUT_HEADER + i * SIM_FEATURE_ENTRY,
-				  &sim_features[start + i], (uint16_t)(start + i));
+				  &sim_features[(start + i) % SIM_N_FEATURES],
+				  (uint16_t)(start + i), md->feature_effects[start + i]);
 	r->out_len = SIM_FEATURES_OUT_HEADER + n * SIM_FEATURE_ENTRY;
 	return CXL_RC_SUCCESS;
 }
@@ -1016,6 +1021,14 @@ struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg)
 	};
 	md->cci.payload_max = cfg->payload_max;
 	md->cci.model = md;
+	sim_cci_set_cel_effects(&md->cci, cfg->cel_effects, cfg->n_cel_effects);
+	md->n_feature_entries = cfg->features_twice ? 2 * SIM_N_FEATURES : SIM_N_FEATURES;
+	for (size_t i = 0; i < md->n_feature_entries; i++)
+		md->feature_effects[i] = sim_features[i % SIM_N_FEATURES].effects;
+	for (size_t i = 0; i < cfg->n_feature_effects; i++)
+		if (cfg->feature_effects[i].key < md->n_feature_entries)
+			md->feature_effects[cfg->feature_effects[i].key] =
+			    cfg->feature_effects[i].value;
 	md->sanitize_ms = cfg->sanitize_ms;
 	sim_fw_init(&md->fw, cfg);
 	md->next_handle = 1;

@@ -100,9 +100,20 @@ struct sim_bg {
 };
 
 /* The state every CXL component shares: its command table, identity, background op. */
+/* A number for a number: an opcode's reported effects, a Feature entry's effects. */
+struct sim_pair {
+	uint16_t key;
+	uint16_t value;
+};
+
+#define SIM_PAIRS_MAX 32
+
 struct sim_cci {
 	const struct sim_cmd *cmds;
 	size_t n_cmds;
+	/* Effects the CEL reports instead of the table's (option cel_effects). */
+	struct sim_pair cel_effects[SIM_PAIRS_MAX];
+	size_t n_cel_effects;
 	struct sim_ident ident;
 	uint32_t payload_max; /* this component's mailbox payload size */
 	struct sim_bg bg;
@@ -176,6 +187,11 @@ struct sim_memdev_config {
 	uint64_t fw_transfer_ms; /* a Full Transfer or End in the background; 0: the default */
 	bool omit;               /* the device lacks omit_opcode: not in its CEL, unsupported */
 	uint16_t omit_opcode;
+	const struct sim_pair *cel_effects; /* effects the CEL reports instead of the table's */
+	size_t n_cel_effects;
+	const struct sim_pair *feature_effects; /* Supported Feature entry index -> effects */
+	size_t n_feature_effects;
+	bool features_twice; /* Get Supported Features lists every Feature twice */
 };
 
 /* NULL when out of memory. */
@@ -198,7 +214,12 @@ struct sim_switch_config {
 	unsigned ports;       /* physical ports; port 0 is the upstream port */
 	unsigned tunnel_port; /* the downstream port with the memory device */
 	uint64_t sanitize_ms; /* of the memory device behind it */
+	const struct sim_pair *cel_effects; /* effects the switch's CEL reports instead */
+	size_t n_cel_effects;
 };
+
+/* Copies the cel_effects of a model's config into its CCI. */
+void sim_cci_set_cel_effects(struct sim_cci *cci, const struct sim_pair *v, size_t n);
 
 struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg);
 void sim_switch_free(struct sim_switch *sw);

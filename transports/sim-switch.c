@@ -270,6 +270,7 @@ struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg)
 	};
 	sw->cci.payload_max = cfg->payload_max;
 	sw->cci.model = sw;
+	sim_cci_set_cel_effects(&sw->cci, cfg->cel_effects, cfg->n_cel_effects);
 	sw->n_ports = cfg->ports;
 	sw->tunnel_port = cfg->tunnel_port;
 	sim_switch_ports(sw);

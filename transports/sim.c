@@ -175,6 +175,22 @@ uint16_t sim_cmd_supported_logs(struct sim_cci *cci, struct sim_req *r)
 	return CXL_RC_SUCCESS;
 }
 
+/* Copies the cel_effects of a model's config into its CCI. */
+void sim_cci_set_cel_effects(struct sim_cci *cci, const struct sim_pair *v, size_t n)
+{
+	cci->n_cel_effects = n < SIM_PAIRS_MAX ? n : SIM_PAIRS_MAX;
+	memcpy(cci->cel_effects, v, cci->n_cel_effects * sizeof(*v));
+}
+
+/* The effects the CEL reports for a command: the cel_effects option's, or the table's. */
+static uint16_t sim_cel_effects(const struct sim_cci *cci, const struct sim_cmd *c)
+{
+	for (size_t i = 0; i < cci->n_cel_effects; i++)
+		if (cci->cel_effects[i].key == c->opcode)
+			return cci->cel_effects[i].value;
+	return (uint16_t)c->effects;
+}
+
 /* Get Log (0401h) of the CEL: the bytes [offset, offset + length) of the table's entries. */
 uint16_t sim_cmd_get_log(struct sim_cci *cci, struct sim_req *r)
 {
@@ -190,7 +206,7 @@ uint16_t sim_cmd_get_log(struct sim_cci *cci, struct sim_req *r)
 		uint8_t entry[SIM_CEL_ENTRY_SIZE];
 
 		sim_put_le16(entry, c->opcode);
-		sim_put_le16(entry + 2, c->effects);
+		sim_put_le16(entry + 2, sim_cel_effects(cci, c));
 		r->out[i] = entry[(offset + i) % SIM_CEL_ENTRY_SIZE];
 	}
 	r->out_len = length;
@@ -226,15 +242,20 @@ struct sim {
 	uint64_t latency_us;
 	uint64_t sanitize_ms;
 	struct sim_fault fault;
+	struct sim_pair cel_effects[SIM_PAIRS_MAX];
+	size_t n_cel_effects;
+	struct sim_pair feature_effects[SIM_PAIRS_MAX]; /* the memdev config points here */
 	struct sim_memdev *memdev;
 	struct sim_switch *sw;
 	uint8_t *buf; /* payload_max bytes: the model's output payload */
 };
 
 static const char *const sim_options[] = {
-    "model",       "serial",      "latency_us",     "sanitize_ms", "ports",
-    "tunnel_port", "payload_max", "fault_opcode",   "fault",       "fault_count",
-    "hang_ms",     "fw_slots",    "fw_transfer_ms", "omit_opcode", NULL,
+    "model",          "serial",      "latency_us",  "sanitize_ms",
+    "ports",          "tunnel_port", "payload_max", "fault_opcode",
+    "fault",          "fault_count", "hang_ms",     "fw_slots",
+    "fw_transfer_ms", "omit_opcode", "cel_effects", "feature_effects",
+    "features_twice", NULL,
 };
 
 #define SIM_DEFAULT_PAYLOAD       4096u
@@ -345,8 +366,45 @@ static int sim_common_options(struct sim *s, const struct mbx_transport_config *
 	return 0;
 }
 
-/* Reads the memory device's own options into mc. */
-static int sim_memdev_options(const struct sim *s, const struct mbx_transport_config *cfg,
+/*
+ * Reads a list option "KEY:VALUE KEY:VALUE ..." (numbers in C notation,
+ * 16 bits each, separated by spaces or commas); absent is an empty list.
+ */
+static int sim_option_pairs(const struct mbx_transport_config *cfg, const char *key,
+			    struct sim_pair *v, size_t *n, char *err, size_t errlen)
+{
+	const char *s = transport_option(cfg, key);
+	unsigned long k, val;
+	char *end;
+
+	*n = 0;
+	while (s && *s) {
+		if (*s == ' ' || *s == ',') {
+			s++;
+			continue;
+		}
+		errno = 0;
+		k = strtoul(s, &end, 0);
+		if (errno || end == s || *end != ':' || k > 0xffff || *n == SIM_PAIRS_MAX)
+			goto bad;
+		s = end + 1;
+		val = strtoul(s, &end, 0);
+		if (errno || end == s || (*end && *end != ' ' && *end != ',') || val > 0xffff)
+			goto bad;
+		v[*n].key = (uint16_t)k;
+		v[(*n)++].value = (uint16_t)val;
+		s = end;
+	}
+	return 0;
+bad:
+	return transport_option_error(cfg, key, err, errlen,
+				      "\"%s\" is not a list of up to %d KEY:VALUE pairs of 16-bit "
+				      "numbers",
+				      transport_option(cfg, key), SIM_PAIRS_MAX);
+}
+
+/* Reads the memory device's own options into mc (its lists stay in s). */
+static int sim_memdev_options(struct sim *s, const struct mbx_transport_config *cfg,
 			      struct sim_memdev_config *mc, char *err, size_t errlen)
 {
 	uint64_t slots = SIM_FW_SLOTS_DEFAULT, transfer_ms = SIM_FW_TRANSFER_MS_DEFAULT, omit = 0;
@@ -357,8 +415,12 @@ static int sim_memdev_options(const struct sim *s, const struct mbx_transport_co
 	    .payload_max = s->payload_max,
 	    .sanitize_ms = s->sanitize_ms,
 	};
+	uint64_t twice = 0;
 
-	if ((rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
+	if ((rc = sim_option_pairs(cfg, "feature_effects", s->feature_effects,
+				   &mc->n_feature_effects, err, errlen)) < 0 ||
+	    (rc = transport_option_u64(cfg, "features_twice", 0, 1, &twice, err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "omit_opcode", 0, 0xffff, &omit, err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "tunnel_port", "switch", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "fw_slots", 2, SIM_FW_SLOTS_MAX, &slots, err, errlen)) <
@@ -370,6 +432,10 @@ static int sim_memdev_options(const struct sim *s, const struct mbx_transport_co
 	mc->fw_transfer_ms = transfer_ms;
 	mc->omit = transport_option(cfg, "omit_opcode") != NULL;
 	mc->omit_opcode = (uint16_t)omit;
+	mc->feature_effects = s->feature_effects;
+	mc->features_twice = twice != 0;
+	mc->cel_effects = s->cel_effects;
+	mc->n_cel_effects = s->n_cel_effects;
 	return 0;
 }
 
@@ -381,6 +447,8 @@ static int sim_switch_options(const struct sim *s, const struct mbx_transport_co
 	int rc;
 
 	if ((rc = sim_refuse_option(cfg, "fw_slots", "memdev", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "feature_effects", "memdev", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "features_twice", "memdev", err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "fw_transfer_ms", "memdev", err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "omit_opcode", "memdev", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
@@ -393,6 +461,8 @@ static int sim_switch_options(const struct sim *s, const struct mbx_transport_co
 	    .ports = (unsigned)ports,
 	    .tunnel_port = (unsigned)tport,
 	    .sanitize_ms = s->sanitize_ms,
+	    .cel_effects = s->cel_effects,
+	    .n_cel_effects = s->n_cel_effects,
 	};
 	return 0;
 }
@@ -410,7 +480,9 @@ static int sim_read_options(struct sim *s, const struct mbx_transport_config *cf
 	int rc;
 
 	if ((rc = sim_fault_options(s, cfg, err, errlen)) < 0 ||
-	    (rc = sim_common_options(s, cfg, err, errlen)) < 0)
+	    (rc = sim_common_options(s, cfg, err, errlen)) < 0 ||
+	    (rc = sim_option_pairs(cfg, "cel_effects", s->cel_effects, &s->n_cel_effects, err,
+				   errlen)) < 0)
 		return rc;
 	return s->kind == SIM_SWITCH ? sim_switch_options(s, cfg, &mc->sw, err, errlen)
 				     : sim_memdev_options(s, cfg, &mc->memdev, err, errlen);

@@ -22,6 +22,8 @@
 #define POLICY_EXIT_INVALID 4
 #define POLICY_GROUPS_MAX   64
 #define POLICY_CEL_MAX      (1u << 20)
+#define POLICY_FEATURES_MAX 1024 /* as mbxd reads at most */
+#define POLICY_ROUTED_MAX   16
 
 /* Prints the usage of the policy tools. */
 static void cmd_policy_usage(FILE *f)
@@ -30,7 +32,8 @@ static void cmd_policy_usage(FILE *f)
 		   "       mbxctl policy explain --policy FILE [--users-dir DIR] --user NAME\n"
 		   "                 [--group NAME]... --device NAME --opcode 0xNNNN\n"
 		   "                 [--payload-hex HEX] [--reason TEXT] [--cel FILE]\n"
-		   "                 [--kernel-owned] [--json]\n"
+		   "                 [--features FILE] [--payload-max N] [--kernel-owned]\n"
+		   "                 [--routed 0xNNNN]... [--json]\n"
 		   "\ncheck prints OK (exit 0) or every error as file:line: message (exit 1);\n"
 		   "--strict also refuses files not owned by root or writable by others, as\n"
 		   "mbxd does. explain exits 0 allowed, 3 denied, 4 invalid (or not supported\n"
@@ -91,6 +94,10 @@ struct cmd_policy_explain {
 	const char *payload_hex;
 	const char *reason;
 	const char *cel;
+	const char *features;
+	const char *payload_max;
+	uint16_t routed[POLICY_ROUTED_MAX];
+	size_t n_routed;
 	bool kernel_owned;
 	bool json;
 };
@@ -177,6 +184,42 @@ static int cmd_policy_read_cel(const char *path, struct cel_entry **cel, size_t 
 	return rc;
 }
 
+/*
+ * Reads a file of Get Supported Features output payloads, one after another
+ * (as mbxd reads them from the device), into a malloc'ed array.
+ */
+static int cmd_policy_read_features(const char *path, struct policy_feature **out, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	size_t len, off = 0;
+	int rc = 0, used;
+
+	*n = 0;
+	if (!f)
+		return -errno;
+	buf = malloc(POLICY_CEL_MAX + 1);
+	*out = calloc(POLICY_FEATURES_MAX, sizeof(**out));
+	if (!buf || !*out) {
+		fclose(f);
+		free(buf);
+		return -ENOMEM;
+	}
+	len = fread(buf, 1, POLICY_CEL_MAX + 1, f);
+	rc = ferror(f) ? -EIO : len > POLICY_CEL_MAX ? -EFBIG : 0;
+	fclose(f);
+	while (rc == 0 && off < len) {
+		used =
+		    policy_features_parse(buf + off, len - off, *out, POLICY_FEATURES_MAX, n, NULL);
+		if (used < 0)
+			rc = used;
+		else
+			off += (size_t)used;
+	}
+	free(buf);
+	return rc;
+}
+
 /* Parses explain's options; returns -1 on a usage error. */
 static int cmd_policy_explain_args(int argc, char **argv, struct cmd_policy_explain *a)
 {
@@ -190,6 +233,9 @@ static int cmd_policy_explain_args(int argc, char **argv, struct cmd_policy_expl
 	    {"payload-hex", required_argument, NULL, 'x'},
 	    {"reason", required_argument, NULL, 'r'},
 	    {"cel", required_argument, NULL, 'c'},
+	    {"features", required_argument, NULL, 'f'},
+	    {"payload-max", required_argument, NULL, 'm'},
+	    {"routed", required_argument, NULL, 'R'},
 	    {"kernel-owned", no_argument, NULL, 'k'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
@@ -228,6 +274,18 @@ static int cmd_policy_explain_args(int argc, char **argv, struct cmd_policy_expl
 			break;
 		case 'c':
 			a->cel = optarg;
+			break;
+		case 'f':
+			a->features = optarg;
+			break;
+		case 'm':
+			a->payload_max = optarg;
+			break;
+		case 'R':
+			if (a->n_routed == POLICY_ROUTED_MAX ||
+			    cmd_policy_opcode(optarg, &a->routed[a->n_routed]) < 0)
+				return -1;
+			a->n_routed++;
 			break;
 		case 'k':
 			a->kernel_owned = true;
@@ -343,6 +401,53 @@ static int cmd_policy_answer(struct policy *p, const struct cmd_policy_explain *
 	return POLICY_EXIT_DENIED;
 }
 
+/*
+ * Describes the device as mbxd would know it: its CEL, Features, mailbox
+ * size and kernel ownership from the options. Returns 0 or a usage exit code
+ * after saying what is wrong.
+ */
+static int cmd_policy_device(const struct cmd_policy_explain *a, struct policy_device *dev,
+			     struct cel_entry **cel, struct policy_feature **feats)
+{
+	unsigned long max = 0;
+	char *end = NULL;
+	int rc;
+
+	dev->name = a->device;
+	dev->kernel_owned = a->kernel_owned;
+	dev->routed = a->routed;
+	dev->n_routed = a->n_routed;
+	if (a->payload_max) {
+		errno = 0;
+		max = strtoul(a->payload_max, &end, 0);
+		if (errno || *end || !*a->payload_max || a->payload_max[0] == '-' ||
+		    max > UINT32_MAX) {
+			fprintf(stderr, "mbxctl: bad --payload-max \"%s\" (bytes)\n",
+				a->payload_max);
+			return POLICY_EXIT_USAGE;
+		}
+		dev->payload_max = (uint32_t)max;
+	}
+	if (a->cel && (rc = cmd_policy_read_cel(a->cel, cel, &dev->n_cel)) < 0) {
+		fprintf(stderr, "mbxctl: %s: %s\n", a->cel,
+			rc == -EPROTO ? "not a Command Effects Log (length not a multiple of 4)"
+				      : strerror(-rc));
+		return POLICY_EXIT_USAGE;
+	}
+	dev->have_cel = a->cel != NULL;
+	dev->cel = *cel;
+	if (a->features &&
+	    (rc = cmd_policy_read_features(a->features, feats, &dev->n_features)) < 0) {
+		fprintf(stderr, "mbxctl: %s: %s\n", a->features,
+			rc == -EPROTO ? "not Get Supported Features output (a header cut short)"
+				      : strerror(-rc));
+		return POLICY_EXIT_USAGE;
+	}
+	dev->have_features = a->features != NULL;
+	dev->features = *feats;
+	return 0;
+}
+
 /* mbxctl policy explain ...: decides offline from the policy files. */
 static int cmd_policy_explain(int argc, char **argv)
 {
@@ -350,6 +455,7 @@ static int cmd_policy_explain(int argc, char **argv)
 	struct policy_device dev = {0};
 	struct policy_errors errs;
 	struct cel_entry *cel = NULL;
+	struct policy_feature *feats = NULL;
 	struct policy *p = NULL;
 	uint8_t *pl = NULL;
 	size_t len = 0;
@@ -369,26 +475,17 @@ static int cmd_policy_explain(int argc, char **argv)
 		fprintf(stderr, "mbxctl: bad --payload-hex: expected pairs of hex digits\n");
 		return POLICY_EXIT_USAGE;
 	}
-	dev.name = a.device;
-	dev.kernel_owned = a.kernel_owned;
-	if (a.cel && (rc = cmd_policy_read_cel(a.cel, &cel, &dev.n_cel)) < 0) {
-		fprintf(stderr, "mbxctl: %s: %s\n", a.cel,
-			rc == -EPROTO ? "not a Command Effects Log (length not a multiple of 4)"
-				      : strerror(-rc));
-		free(pl);
-		return POLICY_EXIT_USAGE;
-	}
-	dev.have_cel = a.cel != NULL;
-	dev.cel = cel;
-	if (policy_load(a.policy, a.users_dir, false, &p, &errs) < 0) {
+	rc = cmd_policy_device(&a, &dev, &cel, &feats);
+	if (rc == 0 && policy_load(a.policy, a.users_dir, false, &p, &errs) < 0) {
 		policy_errors_print(stderr, &errs);
 		policy_errors_free(&errs);
 		rc = POLICY_EXIT_ERRORS;
-	} else {
+	} else if (rc == 0) {
 		rc = cmd_policy_answer(p, &a, op, pl, len, &dev);
 		policy_free(p);
 	}
 	free(cel);
+	free(feats);
 	free(pl);
 	return rc;
 }

@@ -203,7 +203,7 @@ START_TEST(test_classify_bounds)
 		struct policy_device small = {.name = "mem9", .payload_max = 32};
 
 		classify(&small, 0x0101, buf, 64, &pc);
-		ck_assert_int_eq(pc.status, MBX_STATUS_INVALID);
+		ck_assert_int_eq(pc.dev_status, MBX_STATUS_INVALID); /* said once allowed */
 	}
 }
 END_TEST
@@ -277,12 +277,12 @@ START_TEST(test_classify_cel)
 	classify(&dev, 0x4202, pl, 12, &pc);
 	ck_assert_int_eq(pc.cls, MBX_CLASS_CONFIG); /* log effect never lowers config */
 	classify(&dev, CXL_OP_GET_LOG, pl, 24, &pc);
-	ck_assert_int_eq(pc.status, MBX_STATUS_UNSUPPORTED);
-	ck_assert_str_eq(pc.message, "Get Log (0x0401) is not supported by this device (its "
-				     "Command Effects Log does not list it)");
+	ck_assert_int_eq(pc.dev_status, MBX_STATUS_UNSUPPORTED);
+	ck_assert_str_eq(pc.dev_message, "Get Log (0x0401) is not supported by this device (its "
+					 "Command Effects Log does not list it)");
 	dev.have_cel = false;
 	classify(&dev, CXL_OP_GET_LOG, pl, 24, &pc);
-	ck_assert_int_eq(pc.status, MBX_STATUS_OK);
+	ck_assert_int_eq(pc.dev_status, MBX_STATUS_OK);
 }
 END_TEST
 

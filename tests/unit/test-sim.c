@@ -1206,9 +1206,10 @@ END_TEST
 START_TEST(options_list)
 {
 	static const char *const keys[] = {
-	    "model",       "serial",      "latency_us",     "sanitize_ms", "ports",
-	    "tunnel_port", "payload_max", "fault_opcode",   "fault",       "fault_count",
-	    "hang_ms",     "fw_slots",    "fw_transfer_ms", "omit_opcode"};
+	    "model",           "serial",        "latency_us",     "sanitize_ms", "ports",
+	    "tunnel_port",     "payload_max",   "fault_opcode",   "fault",       "fault_count",
+	    "hang_ms",         "fw_slots",      "fw_transfer_ms", "omit_opcode", "cel_effects",
+	    "feature_effects", "features_twice"};
 	size_t n = 0;
 
 	while (ops->options[n])
@@ -1251,6 +1252,45 @@ START_TEST(options_errors)
 	open_fails("fw_slots", "fw_slots", "5", NULL);
 	open_fails("fw_transfer_ms", "fw_transfer_ms", "0", NULL);
 	open_fails("fw_slots", "model", "switch", "fw_slots", "2", NULL);
+	open_fails("cel_effects", "cel_effects", "0x4202", NULL);
+	open_fails("cel_effects", "cel_effects", "0x4202:0x10000", NULL);
+	open_fails("feature_effects", "feature_effects", "1:x", NULL);
+	open_fails("feature_effects", "model", "switch", "feature_effects", "0:1", NULL);
+	open_fails("features_twice", "features_twice", "2", NULL);
+}
+END_TEST
+
+/* cel_effects changes what the CEL reports; feature_effects and features_twice the Features. */
+START_TEST(options_reported_effects)
+{
+	void *p = dev_open("cel_effects", "0x4202:0x0020, 0x0001:0x0004", "feature_effects",
+			   "1:0x0020 4:0x0004", "features_twice", "1", NULL);
+	uint8_t login[24] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
+			     0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17};
+	uint8_t fin[8] = {0, 0x10, 0, 0}; /* 4096 bytes of room, from entry 0 */
+	size_t seen = 0;
+
+	ck_assert_uint_eq(run(p, 0x0400, NULL, 0), CXL_RC_SUCCESS);
+	login[20] = out[8 + 16];
+	login[21] = out[8 + 17];
+	ck_assert_uint_eq(run(p, 0x0401, login, sizeof(login)), CXL_RC_SUCCESS);
+	for (size_t i = 0; i + 4 <= out_len; i += 4) {
+		if (le16(out + i) == 0x4202 && ++seen)
+			ck_assert_uint_eq(le16(out + i + 2), 0x0020);
+		if (le16(out + i) == 0x0001 && ++seen)
+			ck_assert_uint_eq(le16(out + i + 2), 0x0004);
+		if (le16(out + i) == 0x4200)
+			ck_assert_uint_eq(le16(out + i + 2), 0); /* untouched */
+	}
+	ck_assert_uint_eq(seen, 2);
+	ck_assert_uint_eq(run(p, 0x0500, fin, sizeof(fin)), CXL_RC_SUCCESS);
+	ck_assert_uint_eq(le16(out), 6); /* three Features, each twice */
+	ck_assert_uint_eq(le16(out + 2), 6);
+	ck_assert_int_eq(memcmp(out + 8, out + 8 + 3 * 48, 16), 0);
+	ck_assert_uint_eq(le16(out + 8 + 1 * 48 + 28), 0x0020);
+	ck_assert_uint_eq(le16(out + 8 + 4 * 48 + 28), 0x0004);
+	ck_assert_uint_eq(le16(out + 8 + 0 * 48 + 28), le16(out + 8 + 3 * 48 + 28));
+	dev_close(p);
 }
 END_TEST
 
@@ -1691,6 +1731,7 @@ static Suite *sim_suite(void)
 	suite_add_tcase(s, f);
 	tcase_add_test(o, options_list);
 	tcase_add_test(o, options_errors);
+	tcase_add_test(o, options_reported_effects);
 	suite_add_tcase(s, o);
 	tcase_set_timeout(sw, 60);
 	tcase_add_test(sw, switch_identify);
