@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "audit-anchor.h"
+#include "readfile.h"
 
 /* A checkpoint line is short; a longer one is not ours. */
 #define CKPT_LINE_MAX 4096
@@ -123,16 +125,24 @@ int audit_checkpoint_read(const char *path, struct audit_checkpoint **out, size_
 	char *line = NULL;
 	size_t lcap = 0;
 	ssize_t len;
-	FILE *f = fopen(path, "re");
-	int rc = 0;
+	struct stat st;
+	/* Through readfile: the audit folder is the run user's, and a FIFO must not block. */
+	int rc = readfile_open(path, &st, err, errlen);
+	FILE *f = rc >= 0 ? fdopen(rc, "r") : NULL;
 
 	*out = NULL;
 	*n = 0;
 	if (!f) {
-		rc = -errno;
-		snprintf(err, errlen, "checkpoint %s: %s", path, strerror(errno));
+		if (rc >= 0) {
+			close(rc);
+			rc = -ENOMEM;
+			snprintf(err, errlen, "checkpoint %s: out of memory", path);
+		} else if (rc == -ENOENT) {
+			snprintf(err, errlen, "checkpoint %s: %s", path, strerror(-rc));
+		}
 		return rc;
 	}
+	rc = 0;
 	while (rc == 0 && (len = getline(&line, &lcap, f)) >= 0) {
 		lineno++;
 		if (len > CKPT_LINE_MAX && !memmem(line, (size_t)len, AUDIT_CHECKPOINT_SYSLOG_ID,

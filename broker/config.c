@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "readfile.h"
 
 #define CONFIG_TIMEOUT_MAX 3600000u /* one hour: longer is a hung device */
 
@@ -604,8 +605,8 @@ static int config_parse_error(const struct config_ctx *x, const yaml_parser_t *p
 	return -EINVAL;
 }
 
-/* Loads the one document of the file and reads it into x->c. */
-static int config_read(struct config_ctx *x, FILE *f)
+/* Loads the one document of the file's text and reads it into x->c. */
+static int config_read(struct config_ctx *x, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t extra;
@@ -614,7 +615,7 @@ static int config_read(struct config_ctx *x, FILE *f)
 
 	if (!yaml_parser_initialize(&parser))
 		return config_oom(x);
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &x->doc)) {
 		rc = config_parse_error(x, &parser);
 		yaml_parser_delete(&parser);
@@ -645,7 +646,8 @@ static int config_read(struct config_ctx *x, FILE *f)
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	struct config_ctx x = {.file = path, .err = err, .errlen = errlen};
-	FILE *f;
+	char *text;
+	size_t len;
 	int rc;
 
 	*out = NULL;
@@ -655,13 +657,10 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		rc = config_oom(&x);
 		goto out;
 	}
-	if (!(f = fopen(path, "re"))) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((rc = readfile_regular(path, READFILE_MAX, &text, &len, NULL, err, errlen)) < 0)
 		goto out;
-	}
-	rc = config_read(&x, f);
-	fclose(f);
+	rc = config_read(&x, text, len);
+	free(text);
 	if (rc == 0)
 		rc = config_audit_defaults(&x);
 out:

@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "policy-internal.h"
+#include "readfile.h"
 
 #define YAML_NAME_MAX 255
 #define RATE_MAX      1000000u
@@ -800,30 +801,30 @@ static bool policy_yaml_owner_ok(const char *path, const struct stat *st,
 	return true;
 }
 
-/* Opens a policy file, checking what it is before a byte of it is read. */
-static FILE *policy_yaml_open(const char *path, bool check_owner, struct policy_errors *errs)
+/*
+ * Reads a policy file through readfile (never blocking, regular files
+ * only), checking its owner before a byte of it is read. NULL on error.
+ */
+static char *policy_yaml_read(const char *path, bool check_owner, size_t *len,
+			      struct policy_errors *errs)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char err[512], *text;
 	struct stat st;
-	FILE *f;
+	int fd = readfile_open(path, &st, err, sizeof(err));
 
 	if (fd < 0) {
-		policy_errors_add(errs, path, 0, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		policy_errors_add(errs, path, 0, "refusing %s: not a regular file", path);
-		close(fd);
+		policy_errors_add(errs, path, 0, "%s", err);
 		return NULL;
 	}
 	if (check_owner && !policy_yaml_owner_ok(path, &st, errs)) {
 		close(fd);
 		return NULL;
 	}
-	f = fdopen(fd, "r");
-	if (!f)
-		close(fd);
-	return f;
+	if (readfile_read(fd, path, READFILE_MAX, &text, len, err, sizeof(err)) < 0) {
+		policy_errors_add(errs, path, 0, "%s", err);
+		return NULL;
+	}
+	return text;
 }
 
 /* Loads one file into the policy; owner is NULL for the main file. */
@@ -835,12 +836,13 @@ static void policy_yaml_file(struct policy *p, const char *path, const char *own
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	FILE *f = policy_yaml_open(path, check_owner, errs);
+	size_t len;
+	char *text = policy_yaml_read(path, check_owner, &len, errs);
 
-	if (!f)
+	if (!text)
 		return;
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		policy_errors_add(errs, path, (int)parser.problem_mark.line + 1, "YAML: %s%s%s",
 				  parser.problem ? parser.problem : "syntax error",
@@ -860,7 +862,7 @@ static void policy_yaml_file(struct policy *p, const char *path, const char *own
 	yaml_document_delete(&doc);
 out:
 	yaml_parser_delete(&parser);
-	fclose(f);
+	free(text);
 }
 
 /* Tells whether a users.d file name is "<user>.yaml" for a plausible user name. */

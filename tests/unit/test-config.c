@@ -350,7 +350,7 @@ START_TEST(test_missing_file)
 
 	snprintf(p, sizeof(p), "%s/none.yaml", dir);
 	ck_assert_int_eq(config_load(p, &c, err, sizeof(err)), -ENOENT);
-	snprintf(want, sizeof(want), "%s: No such file or directory", p);
+	snprintf(want, sizeof(want), "cannot open %s: No such file or directory", p);
 	ck_assert_str_eq(err, want);
 }
 END_TEST
