@@ -1050,3 +1050,9 @@ uint16_t sim_memdev_run(struct sim_memdev *md, struct sim_req *r)
 {
 	return sim_dispatch(&md->cci, r);
 }
+
+/* The memory device's CCI. */
+struct sim_cci *sim_memdev_cci(struct sim_memdev *md)
+{
+	return &md->cci;
+}

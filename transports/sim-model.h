@@ -198,6 +198,8 @@ struct sim_memdev_config {
 struct sim_memdev *sim_memdev_new(const struct sim_memdev_config *cfg);
 void sim_memdev_free(struct sim_memdev *md);
 uint16_t sim_memdev_run(struct sim_memdev *md, struct sim_req *r);
+/* The device's CCI, for a model that tunnels to it. */
+struct sim_cci *sim_memdev_cci(struct sim_memdev *md);
 extern const char sim_memdev_model_name[];
 
 /* sim-switch.c: the switch CCI with a memory device behind one port. */
@@ -208,6 +210,11 @@ struct sim_switch;
 /* The switch needs room for a tunnel's 16 bytes of headers around a 256-byte payload. */
 #define SIM_SWITCH_PAYLOAD_MIN 512u
 
+/* A multi-logical device behind the switch: at most this many LDs. */
+#define SIM_MLD_LDS_MAX 16
+/* Its LDs' answers travel in two tunnel levels inside the switch's mailbox. */
+#define SIM_SWITCH_MLD_PAYLOAD_MIN 1024u
+
 struct sim_switch_config {
 	uint64_t serial;
 	uint32_t payload_max;
@@ -216,6 +223,7 @@ struct sim_switch_config {
 	uint64_t sanitize_ms; /* of the memory device behind it */
 	const struct sim_pair *cel_effects; /* effects the switch's CEL reports instead */
 	size_t n_cel_effects;
+	unsigned ld_count;    /* 0, or an MLD with this many LDs on port tunnel_port + 1 */
 };
 
 /* Copies the cel_effects of a model's config into its CCI. */

@@ -1,7 +1,9 @@
 /*
  * The sim's CXL switch CCI: FM-API physical switch commands over a set of
  * ports, port 0 upstream, one downstream port linked to a Type 3 memory
- * device (a full sim_memdev) that Tunnel Management (5300h) reaches.
+ * device (a full sim_memdev) that Tunnel Management (5300h) reaches, and
+ * optionally (ld_count) a multi-logical device on the next port, whose
+ * FM-owned LD tunnels on to its LDs: two tunnel levels deep.
  * Layouts follow CXL r3.1 section 7.6.7 (as encoded in QEMU and libcxlmi).
  */
 #include <stdlib.h>
@@ -47,15 +49,34 @@ struct sim_port {
 	uint8_t ltssm;
 };
 
+/* The buffers one tunnel level answers through: its target's mailbox size. */
+struct sim_tunnel_bufs {
+	uint32_t payload; /* the target's mailbox size */
+	uint8_t *out;     /* payload bytes */
+	uint8_t *msg;     /* CCI header + payload bytes */
+};
+
+/*
+ * A multi-logical device (CXL r3.1 2.4): its FM-owned LD answers the
+ * switch's tunnel (the LD FFFFh CCI) and tunnels on to its LDs by LD id,
+ * each a memory device with its own mailbox and background operation.
+ */
+struct sim_mld {
+	struct sim_cci cci; /* the FM-owned LD */
+	unsigned n_lds;
+	struct sim_memdev *lds[SIM_MLD_LDS_MAX];
+	struct sim_tunnel_bufs bufs; /* for the LDs' answers */
+};
+
 struct sim_switch {
 	struct sim_cci cci;
 	unsigned n_ports;
 	unsigned tunnel_port;
+	unsigned mld_port; /* 0: no MLD */
 	struct sim_port ports[SIM_SWITCH_PORTS_MAX];
 	struct sim_memdev *ld;  /* the memory device behind tunnel_port */
-	uint32_t inner_payload; /* its mailbox size */
-	uint8_t *inner_out;     /* inner_payload bytes */
-	uint8_t *inner_msg;     /* CCI header + inner_payload bytes */
+	struct sim_mld *mld;    /* the MLD behind mld_port, or NULL */
+	struct sim_tunnel_bufs bufs; /* for the answers of what is behind a port */
 };
 
 static struct sim_switch *sim_sw(struct sim_cci *cci)
@@ -166,17 +187,19 @@ static uint16_t sim_cmd_port_control(struct sim_cci *cci, struct sim_req *r)
 	return CXL_RC_SUCCESS;
 }
 
-/* Runs a decoded inner request on the memory device and encodes its CCI response. */
-static int sim_tunnel_run(struct sim_switch *sw, const struct cci_msg *req)
+/* Runs a decoded inner request on its target and encodes the CCI response. */
+static int sim_tunnel_run(struct sim_cci *target, const struct sim_tunnel_bufs *b,
+			  const struct cci_msg *req)
 {
 	struct sim_req ir = {
 	    .opcode = req->opcode,
 	    .in = req->payload,
 	    .in_len = req->payload_len,
-	    .out = sw->inner_out,
-	    .out_cap = sw->inner_payload,
+	    .out = b->out,
+	    .out_cap = b->payload,
 	};
-	uint16_t rc = sim_memdev_run(sw->ld, &ir);
+	uint16_t rc = sim_dispatch(target, &ir);
+	/* The background bit tells the requester the command goes on there (8.2.8.4.5). */
 	struct cci_msg rep = {
 	    .category = CCI_CATEGORY_RESPONSE,
 	    .tag = req->tag,
@@ -187,34 +210,70 @@ static int sim_tunnel_run(struct sim_switch *sw, const struct cci_msg *req)
 	    .payload_len = (uint32_t)ir.out_len,
 	};
 
-	return cci_encode(sw->inner_msg, CCI_HEADER_SIZE + sw->inner_payload, &rep);
+	return cci_encode(b->msg, CCI_HEADER_SIZE + b->payload, &rep);
 }
 
-/* Tunnel Management Command (5300h) to the device on tunnel_port, CXL r3.1 7.6.7.3.1. */
-static uint16_t sim_cmd_tunnel(struct sim_cci *cci, struct sim_req *r)
+/*
+ * Tunnel Management (5300h), CXL r3.1 7.6.7.3.1: the inner request runs on
+ * the target's own CCI (its own background operation, its own abort); the
+ * tunnel itself succeeds and carries the target's answer, whatever it says.
+ */
+static uint16_t sim_tunnel_answer(struct sim_req *r, struct sim_cci *target,
+				  const struct sim_tunnel_bufs *b, const struct cci_tunnel_req *t)
 {
-	struct sim_switch *sw = sim_sw(cci);
-	struct cci_tunnel_req t;
 	struct cci_tunnel_rep rep;
 	struct cci_msg req;
 	int n;
 
-	/* Malformed framing, a wrong target or a response in place of a request. */
-	if (cci_tunnel_req_decode(r->in, r->in_len, &t) < 0 ||
-	    t.target_type != CCI_TUNNEL_TARGET_PORT_OR_LD || t.target != sw->tunnel_port ||
-	    !sim_port_linked(&sw->ports[t.target]) || cci_decode(t.msg, t.msg_len, &req) < 0 ||
-	    req.category != CCI_CATEGORY_REQUEST)
+	if (cci_decode(t->msg, t->msg_len, &req) < 0 || req.category != CCI_CATEGORY_REQUEST)
 		return CXL_RC_INVALID_INPUT;
-	n = sim_tunnel_run(sw, &req);
+	n = sim_tunnel_run(target, b, &req);
 	if (n < 0)
 		return CXL_RC_INTERNAL_ERROR;
-	rep.msg = sw->inner_msg;
+	rep.msg = b->msg;
 	rep.msg_len = (uint16_t)n;
 	n = cci_tunnel_rep_encode(r->out, r->out_cap, &rep);
 	if (n < 0)
 		return CXL_RC_INTERNAL_ERROR;
 	r->out_len = (size_t)n;
 	return CXL_RC_SUCCESS;
+}
+
+/* The CCI a switch tunnel reaches on a port: the SLD, the MLD's FM-owned LD, or none. */
+static struct sim_cci *sim_port_target(struct sim_switch *sw, uint8_t port)
+{
+	if (port >= sw->n_ports || !sim_port_linked(&sw->ports[port]))
+		return NULL;
+	if (port == sw->tunnel_port)
+		return sim_memdev_cci(sw->ld);
+	return sw->mld && port == sw->mld_port ? &sw->mld->cci : NULL;
+}
+
+/* Tunnel Management Command (5300h) to the device on a port. */
+static uint16_t sim_cmd_tunnel(struct sim_cci *cci, struct sim_req *r)
+{
+	struct sim_switch *sw = sim_sw(cci);
+	struct cci_tunnel_req t;
+	struct sim_cci *target;
+
+	/* Malformed framing, a wrong target or a response in place of a request. */
+	if (cci_tunnel_req_decode(r->in, r->in_len, &t) < 0 ||
+	    t.target_type != CCI_TUNNEL_TARGET_PORT_OR_LD ||
+	    !(target = sim_port_target(sw, t.target)))
+		return CXL_RC_INVALID_INPUT;
+	return sim_tunnel_answer(r, target, &sw->bufs, &t);
+}
+
+/* Tunnel Management Command (5300h) from the MLD's FM-owned LD to one of its LDs. */
+static uint16_t sim_mld_cmd_tunnel(struct sim_cci *cci, struct sim_req *r)
+{
+	struct sim_mld *mld = cci->model;
+	struct cci_tunnel_req t;
+
+	if (cci_tunnel_req_decode(r->in, r->in_len, &t) < 0 ||
+	    t.target_type != CCI_TUNNEL_TARGET_PORT_OR_LD || t.target >= mld->n_lds)
+		return CXL_RC_INVALID_INPUT;
+	return sim_tunnel_answer(r, sim_memdev_cci(mld->lds[t.target]), &mld->bufs, &t);
 }
 
 #define ANY UINT32_MAX
@@ -236,7 +295,78 @@ static const struct sim_cmd sim_switch_cmds[] = {
     {0x5300, 0, CCI_TUNNEL_REQ_HEADER + CCI_HEADER_SIZE, ANY, 0, sim_cmd_tunnel},
 };
 
+/* The FM-owned LD of the MLD: what every component answers, and the tunnel to its LDs. */
+static const struct sim_cmd sim_mld_cmds[] = {
+    {0x0001, 0, 0, 0, 0, sim_cmd_identify},
+    {0x0002, 0, 0, 0, 0, sim_cmd_bg_status},
+    {0x0005, 0, 0, 0, 0, sim_cmd_request_abort},
+    {0x0400, 0, 0, 0, 0, sim_cmd_supported_logs},
+    {0x0401, 0, SIM_GET_LOG_IN_SIZE, SIM_GET_LOG_IN_SIZE, 0, sim_cmd_get_log},
+    {0x5300, 0, CCI_TUNNEL_REQ_HEADER + CCI_HEADER_SIZE, ANY, 0, sim_mld_cmd_tunnel},
+};
+
 #undef ANY
+
+/* Allocates the buffers one tunnel level answers through; false when out of memory. */
+static bool sim_tunnel_bufs_init(struct sim_tunnel_bufs *b, uint32_t payload)
+{
+	b->payload = payload;
+	b->out = malloc(payload);
+	b->msg = malloc(CCI_HEADER_SIZE + payload);
+	return b->out && b->msg;
+}
+
+static void sim_tunnel_bufs_free(struct sim_tunnel_bufs *b)
+{
+	free(b->out);
+	free(b->msg);
+}
+
+static void sim_mld_free(struct sim_mld *mld)
+{
+	if (!mld)
+		return;
+	for (unsigned i = 0; i < mld->n_lds; i++)
+		sim_memdev_free(mld->lds[i]);
+	sim_tunnel_bufs_free(&mld->bufs);
+	free(mld);
+}
+
+/* Builds an MLD whose mailbox is payload bytes, with n LDs behind its FM-owned LD. */
+static struct sim_mld *sim_mld_new(const struct sim_switch_config *cfg, uint32_t payload)
+{
+	struct sim_mld *mld = calloc(1, sizeof(*mld));
+	struct sim_memdev_config mc = {.sanitize_ms = cfg->sanitize_ms};
+
+	if (!mld)
+		return NULL;
+	mld->cci.cmds = sim_mld_cmds;
+	mld->cci.n_cmds = sizeof(sim_mld_cmds) / sizeof(sim_mld_cmds[0]);
+	mld->cci.ident = (struct sim_ident){
+	    .vendor_id = SIM_SW_VENDOR,
+	    .device_id = SIM_SW_DEVICE + 1,
+	    .serial = cfg->serial + 0x10,
+	    .component_type = SIM_COMPONENT_TYPE3,
+	};
+	mld->cci.payload_max = payload;
+	mld->cci.model = mld;
+	/* Half again: an LD's answer and its tunnel's 16 bytes fit the FM-owned LD's. */
+	mc.payload_max = payload / 2;
+	if (!sim_tunnel_bufs_init(&mld->bufs, mc.payload_max)) {
+		sim_mld_free(mld);
+		return NULL;
+	}
+	for (unsigned i = 0; i < cfg->ld_count && i < SIM_MLD_LDS_MAX; i++) {
+		mc.serial = cfg->serial + 0x11 + i;
+		mld->lds[i] = sim_memdev_new(&mc);
+		if (!mld->lds[i]) {
+			sim_mld_free(mld);
+			return NULL;
+		}
+		mld->n_lds++;
+	}
+	return mld;
+}
 
 /* Sets up the ports: 0 upstream, tunnel_port with the memory device, the rest empty. */
 static void sim_switch_ports(struct sim_switch *sw)
@@ -245,7 +375,7 @@ static void sim_switch_ports(struct sim_switch *sw)
 		struct sim_port *p = &sw->ports[i];
 
 		p->upstream = i == 0;
-		p->device = i == sw->tunnel_port;
+		p->device = i == sw->tunnel_port || (sw->mld_port && i == sw->mld_port);
 		p->ltssm = sim_port_linked(p) ? SIM_LTSSM_L0 : SIM_LTSSM_DETECT;
 	}
 }
@@ -255,6 +385,7 @@ struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg)
 {
 	struct sim_switch *sw = calloc(1, sizeof(*sw));
 	struct sim_memdev_config mc;
+	uint32_t inner;
 
 	if (!sw)
 		return NULL;
@@ -273,20 +404,21 @@ struct sim_switch *sim_switch_new(const struct sim_switch_config *cfg)
 	sim_cci_set_cel_effects(&sw->cci, cfg->cel_effects, cfg->n_cel_effects);
 	sw->n_ports = cfg->ports;
 	sw->tunnel_port = cfg->tunnel_port;
+	sw->mld_port = cfg->ld_count ? cfg->tunnel_port + 1 : 0;
 	sim_switch_ports(sw);
 	/* Half the switch's mailbox: the response and its 16 header bytes fit. */
-	sw->inner_payload = cfg->payload_max / 2;
-	if (sw->inner_payload > SIM_SW_INNER_PAYLOAD_MAX)
-		sw->inner_payload = SIM_SW_INNER_PAYLOAD_MAX;
+	inner = cfg->payload_max / 2;
+	if (inner > SIM_SW_INNER_PAYLOAD_MAX)
+		inner = SIM_SW_INNER_PAYLOAD_MAX;
 	mc = (struct sim_memdev_config){
 	    .serial = cfg->serial + 1,
-	    .payload_max = sw->inner_payload,
+	    .payload_max = inner,
 	    .sanitize_ms = cfg->sanitize_ms,
 	};
 	sw->ld = sim_memdev_new(&mc);
-	sw->inner_out = malloc(sw->inner_payload);
-	sw->inner_msg = malloc(CCI_HEADER_SIZE + sw->inner_payload);
-	if (!sw->ld || !sw->inner_out || !sw->inner_msg) {
+	if (cfg->ld_count)
+		sw->mld = sim_mld_new(cfg, inner);
+	if (!sw->ld || (cfg->ld_count && !sw->mld) || !sim_tunnel_bufs_init(&sw->bufs, inner)) {
 		sim_switch_free(sw);
 		return NULL;
 	}
@@ -298,8 +430,8 @@ void sim_switch_free(struct sim_switch *sw)
 	if (!sw)
 		return;
 	sim_memdev_free(sw->ld);
-	free(sw->inner_out);
-	free(sw->inner_msg);
+	sim_mld_free(sw->mld);
+	sim_tunnel_bufs_free(&sw->bufs);
 	free(sw);
 }
 

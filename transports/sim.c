@@ -255,7 +255,7 @@ static const char *const sim_options[] = {
     "ports",          "tunnel_port", "payload_max", "fault_opcode",
     "fault",          "fault_count", "hang_ms",     "fw_slots",
     "fw_transfer_ms", "omit_opcode", "cel_effects", "feature_effects",
-    "features_twice", NULL,
+    "features_twice", "ld_count", NULL,
 };
 
 #define SIM_DEFAULT_PAYLOAD       4096u
@@ -423,6 +423,7 @@ static int sim_memdev_options(struct sim *s, const struct mbx_transport_config *
 	    (rc = sim_refuse_option(cfg, "ports", "switch", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "omit_opcode", 0, 0xffff, &omit, err, errlen)) < 0 ||
 	    (rc = sim_refuse_option(cfg, "tunnel_port", "switch", err, errlen)) < 0 ||
+	    (rc = sim_refuse_option(cfg, "ld_count", "switch", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "fw_slots", 2, SIM_FW_SLOTS_MAX, &slots, err, errlen)) <
 		0 ||
 	    (rc = transport_option_u64(cfg, "fw_transfer_ms", 1, 3600000, &transfer_ms, err,
@@ -443,7 +444,7 @@ static int sim_memdev_options(struct sim *s, const struct mbx_transport_config *
 static int sim_switch_options(const struct sim *s, const struct mbx_transport_config *cfg,
 			      struct sim_switch_config *sc, char *err, size_t errlen)
 {
-	uint64_t ports = SIM_DEFAULT_PORTS, tport = SIM_DEFAULT_TUNNEL_PORT;
+	uint64_t ports = SIM_DEFAULT_PORTS, tport = SIM_DEFAULT_TUNNEL_PORT, lds = 0;
 	int rc;
 
 	if ((rc = sim_refuse_option(cfg, "fw_slots", "memdev", err, errlen)) < 0 ||
@@ -453,8 +454,16 @@ static int sim_switch_options(const struct sim *s, const struct mbx_transport_co
 	    (rc = sim_refuse_option(cfg, "omit_opcode", "memdev", err, errlen)) < 0 ||
 	    (rc = transport_option_u64(cfg, "ports", SIM_SWITCH_PORTS_MIN, SIM_SWITCH_PORTS_MAX,
 				       &ports, err, errlen)) < 0 ||
-	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) < 0)
+	    (rc = transport_option_u64(cfg, "tunnel_port", 1, ports - 1, &tport, err, errlen)) <
+		0 ||
+	    (rc = transport_option_u64(cfg, "ld_count", 0, SIM_MLD_LDS_MAX, &lds, err, errlen)) < 0)
 		return rc;
+	if (lds && (tport + 1 >= ports || s->payload_max < SIM_SWITCH_MLD_PAYLOAD_MIN))
+		return transport_option_error(cfg, "ld_count", err, errlen,
+					      "the multi-logical device needs port tunnel_port + 1 "
+					      "(%" PRIu64 ") below ports (%" PRIu64
+					      ") and payload_max of at least %u",
+					      tport + 1, ports, SIM_SWITCH_MLD_PAYLOAD_MIN);
 	*sc = (struct sim_switch_config){
 	    .serial = s->serial,
 	    .payload_max = s->payload_max,
@@ -463,6 +472,7 @@ static int sim_switch_options(const struct sim *s, const struct mbx_transport_co
 	    .sanitize_ms = s->sanitize_ms,
 	    .cel_effects = s->cel_effects,
 	    .n_cel_effects = s->n_cel_effects,
+	    .ld_count = (unsigned)lds,
 	};
 	return 0;
 }

@@ -1209,7 +1209,7 @@ START_TEST(options_list)
 	    "model",           "serial",        "latency_us",     "sanitize_ms", "ports",
 	    "tunnel_port",     "payload_max",   "fault_opcode",   "fault",       "fault_count",
 	    "hang_ms",         "fw_slots",      "fw_transfer_ms", "omit_opcode", "cel_effects",
-	    "feature_effects", "features_twice"};
+	    "feature_effects", "features_twice", "ld_count"};
 	size_t n = 0;
 
 	while (ops->options[n])
