@@ -1,9 +1,13 @@
 /*
- * Following a background operation (Sanitize, Transfer FW, Scan Media...):
- * poll Background Operation Status (0002h) from the device's worker, send
- * progress and completion EVENTs to the requester, and close the audit
- * record when the device says it is done. The operation's origin job keeps
- * the requester's identity for that last record even if the client left.
+ * Background operations (Sanitize, Transfer FW, Scan Media...) at every
+ * target of a device: the device itself and each tunnel target behind it.
+ * background.h describes the model. An operation is tracked from its queue
+ * on; once the target says Background Command Started, its Background
+ * Operation Status (0002h, tunnelled like the operation) is polled from the
+ * device's worker, progress and completion EVENTs go to the requester and
+ * the watchers, and the audit record is closed when the target says it is
+ * done. The origin job keeps the requester's identity for that last record
+ * even if the client left.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,34 +17,365 @@
 #include <event2/event.h>
 
 #include "audit.h"
+#include "background.h"
 #include "broker.h"
 #include "catalog.h"
+#include "cci.h"
 #include "device.h"
 #include "log.h"
 #include "request.h"
 #include "session.h"
 
 #define BG_POLL_MS 250
-/* Background Operation Status output (CXL r3.1 Table 8-37). */
+/* Background Operation Status output (CXL r3.1 Table 8-38). */
 #define BG_STATUS_LEN 8
 #define BG_STATUS_RUNNING 0x01
 /* Give up following after this many polls fail in a row. */
 #define BG_POLL_FAILURES_MAX 20
+/* The tag mbxd puts on the CCI messages it tunnels itself. */
+#define BG_CCI_TAG 0x42
 
 static void background_poll_cb(evutil_socket_t fd, short what, void *arg);
+static void background_abort_recheck(struct device *d, const struct bg_op *op);
 
-/* The EVENT describing the device's background operation now. */
-static void background_event_fill(const struct device *d, struct mbx_event *ev, uint8_t kind,
+/* ---- targets: where a command runs ---- */
+
+/* Walks the Tunnel Management wrappers of a request down to its innermost command. */
+int bg_target_of(uint16_t opcode, const uint8_t *in, size_t len, struct bg_target *t,
+		 uint16_t *inner_opcode)
+{
+	struct cci_tunnel_req tr;
+	struct cci_msg m;
+
+	memset(t, 0, sizeof(*t));
+	while (opcode == CXL_OP_TUNNEL) {
+		if (t->depth >= BG_DEPTH_MAX || cci_tunnel_req_decode(in, len, &tr) < 0 ||
+		    cci_decode(tr.msg, tr.msg_len, &m) < 0 || m.category != CCI_CATEGORY_REQUEST)
+			return -EPROTO;
+		t->hop[t->depth].type = tr.target_type;
+		t->hop[t->depth].id = tr.target;
+		t->depth++;
+		opcode = m.opcode;
+		in = m.payload;
+		len = m.payload_len;
+	}
+	*inner_opcode = opcode;
+	return 0;
+}
+
+/* Whether two targets are the same path of hops. */
+bool bg_target_eq(const struct bg_target *a, const struct bg_target *b)
+{
+	if (a->depth != b->depth)
+		return false;
+	for (uint8_t i = 0; i < a->depth; i++)
+		if (a->hop[i].type != b->hop[i].type || a->hop[i].id != b->hop[i].id)
+			return false;
+	return true;
+}
+
+/* Names a target: "the device", or its hops ("port 1", "LD pool 0"), outermost first. */
+void bg_target_name(const struct bg_target *t, char *buf, size_t cap)
+{
+	size_t off = 0;
+	int n;
+
+	if (!cap)
+		return;
+	buf[0] = '\0';
+	if (t->depth == 0) {
+		snprintf(buf, cap, "the device");
+		return;
+	}
+	for (uint8_t i = 0; i < t->depth && off < cap; i++) {
+		n = snprintf(buf + off, cap - off, "%s%s %u", i ? " / " : "tunnel to ",
+			     t->hop[i].type == CCI_TUNNEL_TARGET_PORT_OR_LD ? "port or LD"
+									    : "LD pool CCI",
+			     t->hop[i].id);
+		if (n < 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
+/* Wraps a command without payload in the tunnels of t, innermost first. */
+int bg_wrap(const struct bg_target *t, uint16_t opcode, uint8_t *buf, size_t cap,
+	    uint16_t *outer_opcode)
+{
+	uint8_t msg[CCI_HEADER_SIZE + BG_DEPTH_MAX * (CCI_TUNNEL_REQ_HEADER + CCI_HEADER_SIZE)];
+	struct cci_msg m = {.category = CCI_CATEGORY_REQUEST, .tag = BG_CCI_TAG, .opcode = opcode};
+	uint8_t tmp[sizeof(msg)];
+	size_t len = 0;
+	int n;
+
+	*outer_opcode = opcode;
+	if (t->depth == 0)
+		return 0;
+	for (int i = t->depth - 1; i >= 0; i--) {
+		struct cci_tunnel_req tr = {.target = t->hop[i].id, .target_type = t->hop[i].type};
+
+		/* The level below becomes the payload of a CCI message... */
+		m.payload = len ? tmp : NULL;
+		m.payload_len = (uint32_t)len;
+		n = cci_encode(msg, sizeof(msg), &m);
+		if (n < 0)
+			return n;
+		/* ...carried by this level's Tunnel Management request. */
+		tr.msg = msg;
+		tr.msg_len = (uint16_t)n;
+		n = cci_tunnel_req_encode(tmp, sizeof(tmp), &tr);
+		if (n < 0)
+			return n;
+		len = (size_t)n;
+		m.opcode = CXL_OP_TUNNEL;
+	}
+	if (len > cap)
+		return -EMSGSIZE;
+	memcpy(buf, tmp, len);
+	*outer_opcode = CXL_OP_TUNNEL;
+	return (int)len;
+}
+
+/* Unwraps a tunnelled answer level by level: each must succeed and answer its request. */
+int bg_unwrap(const struct bg_target *t, uint16_t opcode, uint16_t outer_rc, const uint8_t *out,
+	      size_t len, uint16_t *rc, const uint8_t **payload, size_t *payload_len)
+{
+	struct cci_tunnel_rep tr;
+	struct cci_msg m;
+
+	*rc = outer_rc;
+	*payload = out;
+	*payload_len = len;
+	for (uint8_t i = 0; i < t->depth; i++) {
+		/* A tunnel that failed says nothing about the target. */
+		if (*rc != CXL_RC_SUCCESS)
+			return -EPROTO;
+		if (cci_tunnel_rep_decode(*payload, *payload_len, &tr) < 0 ||
+		    cci_decode(tr.msg, tr.msg_len, &m) < 0 || m.category != CCI_CATEGORY_RESPONSE ||
+		    m.opcode != (i + 1 == t->depth ? opcode : CXL_OP_TUNNEL))
+			return -EPROTO;
+		*rc = m.rc;
+		/* The background bit says the command went on in the background. */
+		if (m.background && m.rc == CXL_RC_SUCCESS)
+			*rc = CXL_RC_BACKGROUND_STARTED;
+		*payload = m.payload;
+		*payload_len = m.payload_len;
+	}
+	return 0;
+}
+
+/* ---- the operations of a device ---- */
+
+/* The state of an operation: started, or where its job is. */
+enum bg_state bg_op_state(const struct bg_op *op)
+{
+	enum job_state js;
+
+	if (op->started)
+		return BG_STARTED;
+	pthread_mutex_lock(&op->dev->lock);
+	js = op->origin->state;
+	pthread_mutex_unlock(&op->dev->lock);
+	return js == JOB_QUEUED ? BG_QUEUED : BG_RUNNING;
+}
+
+/* Finds the operation at a target, whatever its state. */
+struct bg_op *bg_find(struct bg_ops *ops, const struct bg_target *t)
+{
+	struct bg_op *op;
+
+	TAILQ_FOREACH(op, ops, entry)
+		if (bg_target_eq(&op->target, t))
+			return op;
+	return NULL;
+}
+
+/* The started operation DEVICES and metrics show: the device's own first. */
+const struct bg_op *background_current(const struct device *d)
+{
+	const struct bg_op *op, *best = NULL;
+
+	TAILQ_FOREACH(op, &d->bg_ops, entry)
+		if (op->started && (!best || op->target.depth < best->target.depth))
+			best = op;
+	return best;
+}
+
+/* Keeps the device's state in step: busy while any target runs an operation. */
+static void background_device_state(struct device *d)
+{
+	bool busy = background_current(d) != NULL;
+
+	if (busy && d->state == MBX_DEVICE_READY)
+		d->state = MBX_DEVICE_BACKGROUND;
+	else if (!busy && d->state == MBX_DEVICE_BACKGROUND)
+		d->state = MBX_DEVICE_READY;
+}
+
+/* Removes an operation; its origin job, if any, is the caller's. */
+static void background_op_free(struct bg_op *op)
+{
+	struct device *d = op->dev;
+
+	TAILQ_REMOVE(&d->bg_ops, op, entry);
+	if (op->origin)
+		op->origin->bg = NULL;
+	if (op->poll_ev)
+		event_free(op->poll_ev);
+	free(op);
+	background_device_state(d);
+}
+
+/* Tracks a job that may start an operation at t, and decides queued aborts there again. */
+struct bg_op *background_track(struct job *j, const struct bg_target *t, uint16_t opcode)
+{
+	struct device *d = j->dev;
+	struct bg_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return NULL;
+	op->dev = d;
+	op->id = ++d->bg_next_id;
+	op->target = *t;
+	op->opcode = opcode;
+	op->origin = j;
+	j->bg = op;
+	TAILQ_INSERT_TAIL(&d->bg_ops, op, entry);
+	background_abort_recheck(d, op);
+	return op;
+}
+
+/* Forgets the operation of a job that did not start one. */
+void background_untrack(struct job *j)
+{
+	if (j->bg)
+		background_op_free(j->bg);
+}
+
+/*
+ * Drops every operation of a device that is closing. A started one owns its
+ * origin job and frees it; the others' jobs belong to the queue or a session.
+ */
+void background_close(struct device *d)
+{
+	struct bg_op *op;
+	struct job *o;
+
+	while ((op = TAILQ_FIRST(&d->bg_ops))) {
+		o = op->started ? op->origin : NULL;
+		background_op_free(op);
+		if (o && o->session)
+			session_remove_job(o->session, o);
+		device_job_free(o);
+	}
+}
+
+/* ---- Request Abort: decided as running what it would abort ---- */
+
+/* Rewrites the tunnel levels a decision reports as the abort's own: 5300h down to 0005h. */
+static void background_abort_levels(const struct bg_target *t, struct policy_decision *dec)
+{
+	dec->n_inner = t->depth < MBX_INNER_MAX ? t->depth : MBX_INNER_MAX;
+	for (size_t l = 0; l < dec->n_inner; l++) {
+		dec->inner[l].opcode = l + 1 == t->depth ? CXL_OP_REQUEST_ABORT : CXL_OP_TUNNEL;
+		dec->inner[l].cls = (uint8_t)dec->cls;
+		dec->inner[l].depth = (uint8_t)(l + 1);
+		dec->inner[l].target = t->hop[l].id;
+	}
+}
+
+/* Decides an abort of op as the request that started op, sent by this principal now. */
+static void background_decide_as(struct device *d, const struct bg_op *op,
+				 struct policy_request *pr, struct policy_decision *dec)
+{
+	static const char *const states[] = {"queued", "in the worker", "running"};
+	const struct job *o = op->origin;
+	char name[64], where[96], why[MBX_MESSAGE_MAX + 256];
+
+	pr->opcode = o->cmd.opcode;
+	pr->payload = o->in;
+	pr->payload_len = o->in_len;
+	policy_decide(d->broker->policy, pr, dec);
+	policy_opcode_name(d->broker->policy, op->opcode, name, sizeof(name));
+	bg_target_name(&op->target, where, sizeof(where));
+	snprintf(why, sizeof(why), "aborting %s (0x%04x, %s at %s) is decided as running it: %s",
+		 name, op->opcode, states[bg_op_state(op)], where, dec->message);
+	snprintf(dec->message, sizeof(dec->message), "%.*s", (int)sizeof(dec->message) - 1, why);
+	snprintf(dec->name, sizeof(dec->name), "Request Abort Background Operation");
+	dec->background = false;
+	background_abort_levels(&op->target, dec);
+}
+
+/* Decides a Request Abort to t against the operation there, if there is one. */
+bool background_decide_abort(struct device *d, const struct bg_target *t,
+			     const struct policy_principal *who, const char *reason,
+			     uint64_t now_ms, struct policy_decision *dec)
+{
+	struct policy_request pr = {
+	    .who = who, .dev = &d->pdev, .reason = reason, .now_ms = now_ms};
+	struct bg_op *op = bg_find(&d->bg_ops, t);
+
+	if (!op)
+		return false;
+	background_decide_as(d, op, &pr, dec);
+	return true;
+}
+
+/* Remembers an allowed abort until it leaves the queue, to decide it again if need be. */
+void background_abort_track(struct job *j, const struct bg_target *t)
+{
+	j->abort_target = *t;
+	j->abort_tracked = true;
+	TAILQ_INSERT_TAIL(&j->dev->aborts, j, aentry);
+}
+
+/* Forgets an abort job (it ran, or is being freed). */
+void background_abort_untrack(struct job *j)
+{
+	if (!j->abort_tracked)
+		return;
+	TAILQ_REMOVE(&j->dev->aborts, j, aentry);
+	j->abort_tracked = false;
+}
+
+/*
+ * A new operation is queued at op's target: every abort still queued for
+ * that target was decided against something else (or nothing) and would
+ * reach this one, so it is decided again, as running this one.
+ */
+static void background_abort_recheck(struct device *d, const struct bg_op *op)
+{
+	struct job *j, *next;
+	struct policy_decision dec;
+
+	for (j = TAILQ_FIRST(&d->aborts); j; j = next) {
+		next = TAILQ_NEXT(j, aentry);
+		if (!bg_target_eq(&j->abort_target, &op->target) || !j->session)
+			continue;
+		struct policy_request pr = {.who = &j->session->who.principal,
+					    .dev = &d->pdev,
+					    .reason = j->reason,
+					    .now_ms = broker_now_us() / 1000};
+
+		background_decide_as(d, op, &pr, &dec);
+		request_redecide(j, &dec);
+	}
+}
+
+/* ---- following a started operation ---- */
+
+/* The EVENT describing an operation now. */
+static void background_event_fill(const struct bg_op *op, struct mbx_event *ev, uint8_t kind,
 				  uint16_t rc, uint16_t vendor)
 {
 	memset(ev, 0, sizeof(*ev));
-	snprintf(ev->device, sizeof(ev->device), "%s", d->name);
-	ev->opcode = d->bg.opcode;
+	snprintf(ev->device, sizeof(ev->device), "%s", op->dev->name);
+	ev->opcode = op->opcode;
 	ev->kind = kind;
-	ev->percent = d->bg.percent;
+	ev->percent = op->percent;
 	ev->cxl_rc = rc;
 	ev->vendor_status = vendor;
-	ev->audit_seq = d->bg.origin ? d->bg.origin->audit_seq : 0;
+	ev->audit_seq = op->origin ? op->origin->audit_seq : 0;
 }
 
 /* Sends an EVENT to the sessions watching the device. */
@@ -53,15 +388,15 @@ static void background_event_watchers(struct device *d, const struct mbx_event *
 }
 
 /* Sends an EVENT to the requester, if it is still connected, and to the watchers. */
-static void background_event(struct device *d, uint8_t kind, uint16_t rc, uint16_t vendor)
+static void background_event(struct bg_op *op, uint8_t kind, uint16_t rc, uint16_t vendor)
 {
-	struct job *o = d->bg.origin;
+	struct job *o = op->origin;
 	struct mbx_event ev;
 
-	background_event_fill(d, &ev, kind, rc, vendor);
+	background_event_fill(op, &ev, kind, rc, vendor);
 	if (o->session)
 		session_send_event(o->session, o->tag, &ev);
-	background_event_watchers(d, &ev);
+	background_event_watchers(op->dev, &ev);
 }
 
 /* Follows a device for a session. */
@@ -83,15 +418,18 @@ int background_watch(struct session *s, struct device *d, uint32_t tag)
 	return 0;
 }
 
-/* Tells one session how the running operation is doing, if one runs. */
+/* Tells one session how each started operation of the device is doing. */
 void background_report(struct session *s, struct device *d, uint32_t tag)
 {
 	struct mbx_event ev;
+	struct bg_op *op;
 
-	if (!d->bg.active)
-		return;
-	background_event_fill(d, &ev, MBX_EVENT_PROGRESS, 0, 0);
-	session_send_event(s, tag, &ev);
+	TAILQ_FOREACH(op, &d->bg_ops, entry) {
+		if (!op->started)
+			continue;
+		background_event_fill(op, &ev, MBX_EVENT_PROGRESS, 0, 0);
+		session_send_event(s, tag, &ev);
+	}
 }
 
 /* Removes a leaving session from every device it watches. */
@@ -106,70 +444,32 @@ void background_unwatch_all(struct session *s)
 	}
 }
 
-static void background_arm(struct device *d)
+static void background_arm(struct bg_op *op)
 {
 	struct timeval tv = {0, BG_POLL_MS * 1000};
 
-	evtimer_add(d->bg.poll_ev, &tv);
+	evtimer_add(op->poll_ev, &tv);
 }
 
-/* Marks the device busy with an operation and starts polling it. */
-void background_start(struct device *d, struct job *origin)
+/* Whether a job's answer says its target started a background operation. */
+bool background_started(const struct job *j)
 {
-	if (d->bg.active) {
-		/* The device accepted a second one: follow the newer, as the device does. */
-		log_warnx("device %s: a second background operation started", d->name);
-		struct job *old = d->bg.origin;
+	struct bg_target t;
+	const uint8_t *p;
+	uint16_t rc, inner;
+	size_t n;
 
-		if (old->session)
-			session_remove_job(old->session, old);
-		device_job_free(old);
+	if (j->xrc != MBX_XPORT_OK)
+		return false;
+	if (j->bg) {
+		t = j->bg->target;
+		inner = j->bg->opcode;
+	} else if (bg_target_of(j->cmd.opcode, j->in, j->in_len, &t, &inner) < 0) {
+		return false;
 	}
-	if (!d->bg.poll_ev)
-		d->bg.poll_ev = evtimer_new(d->broker->base, background_poll_cb, d);
-	d->bg.active = true;
-	d->bg.opcode = origin->cmd.opcode;
-	d->bg.percent = 0;
-	d->bg.origin = origin;
-	d->bg.failures = 0;
-	d->state = MBX_DEVICE_BACKGROUND;
-	log_info("device %s: background operation 0x%04x started by %s (audit %llu)", d->name,
-		 d->bg.opcode, origin->user, (unsigned long long)origin->audit_seq);
-	metrics_background(d, METRICS_BG_STARTED);
-	if (!TAILQ_EMPTY(&d->watchers)) {
-		struct mbx_event ev;
-
-		/* The requester has its RESULT; watchers learn of the start here. */
-		background_event_fill(d, &ev, MBX_EVENT_PROGRESS, 0, 0);
-		background_event_watchers(d, &ev);
-	}
-	background_arm(d);
-}
-
-/* Timer: queue one status poll ahead of users' commands. */
-static void background_poll_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct device *d = arg;
-	struct job *j;
-
-	(void)fd;
-	(void)what;
-	if (!d->bg.active || d->bg.poll_pending)
-		return;
-	j = device_job_new(d, NULL, 0);
-	if (!j) {
-		background_arm(d);
-		return;
-	}
-	j->internal = true;
-	j->cmd.opcode = CXL_OP_BG_STATUS;
-	snprintf(j->user, sizeof(j->user), "mbxd");
-	if (device_enqueue(d, j) < 0) {
-		device_job_free(j);
-		background_arm(d);
-		return;
-	}
-	d->bg.poll_pending = true;
+	if (bg_unwrap(&t, inner, j->cmd.cxl_rc, j->out, j->cmd.out_len, &rc, &p, &n) < 0)
+		return false;
+	return rc == CXL_RC_BACKGROUND_STARTED;
 }
 
 /* The metrics event for how an operation ended. */
@@ -180,35 +480,38 @@ static enum metrics_bg background_outcome(const char *how)
 	return !strcmp(how, "aborted") ? METRICS_BG_ABORTED : METRICS_BG_LOST;
 }
 
-/* Ends the operation: final EVENT, audit record, device ready again. */
-static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, const char *how)
+/* Writes the record that closes an operation's intent. */
+static void background_audit(struct bg_op *op, uint16_t rc, uint16_t vendor, const char *how)
 {
-	struct job *o = d->bg.origin;
+	struct job *o = op->origin;
+	struct device *d = op->dev;
 	struct audit_record rec = {
-		.kind = AUDIT_BACKGROUND,
-		.intent_seq = o->audit_seq,
-		.uid = o->uid,
-		.gid = o->gid,
-		.pid = o->pid,
-		.user = o->user,
-		.device = d->name,
-		.transport = d->transport_name,
-		.opcode = o->cmd.opcode,
-		.opcode_name = o->decision.name,
-		.cls = o->decision.cls,
-		.decision = o->decision.decision,
-		.status = MBX_STATUS_OK,
-		.rule = o->decision.rule,
-		.source = o->decision.source,
-		.reason = o->reason[0] ? o->reason : NULL,
-		.payload = o->in,
-		.payload_len = o->in_len,
-		.have_rc = true,
-		.cxl_rc = rc,
-		.vendor_status = vendor,
-		.duration_us = (uint32_t)(broker_now_us() - o->started_us),
-		.background = how,
-		.release = o->audit_held, /* the room its intent held for this record */
+	    .kind = AUDIT_BACKGROUND,
+	    .intent_seq = o->audit_seq,
+	    .uid = o->uid,
+	    .gid = o->gid,
+	    .pid = o->pid,
+	    .user = o->user,
+	    .device = d->name,
+	    .transport = d->transport_name,
+	    .opcode = o->cmd.opcode,
+	    .opcode_name = o->decision.name,
+	    .inner = o->decision.inner,
+	    .n_inner = o->decision.n_inner,
+	    .cls = o->decision.cls,
+	    .decision = o->decision.decision,
+	    .status = MBX_STATUS_OK,
+	    .rule = o->decision.rule,
+	    .source = o->decision.source,
+	    .reason = o->reason[0] ? o->reason : NULL,
+	    .payload = o->in,
+	    .payload_len = o->in_len,
+	    .have_rc = true,
+	    .cxl_rc = rc,
+	    .vendor_status = vendor,
+	    .duration_us = (uint32_t)(broker_now_us() - o->started_us),
+	    .background = how,
+	    .release = o->audit_held, /* the room its intent held for this record */
 	};
 	uint64_t seq;
 
@@ -219,57 +522,170 @@ static void background_finish(struct device *d, uint16_t rc, uint16_t vendor, co
 	} else {
 		o->audit_held = 0;
 	}
-	log_info("device %s: background operation 0x%04x %s: %s", d->name, d->bg.opcode, how,
-		 cxl_rc_name(rc));
+}
+
+/* Ends an operation: audit record, final EVENT, and the target is free again. */
+static void background_finish(struct bg_op *op, uint16_t rc, uint16_t vendor, const char *how)
+{
+	struct job *o = op->origin;
+	struct device *d = op->dev;
+	char where[96];
+
+	background_audit(op, rc, vendor, how);
+	bg_target_name(&op->target, where, sizeof(where));
+	log_info("device %s: background operation 0x%04x at %s %s: %s", d->name, op->opcode, where,
+		 how, cxl_rc_name(rc));
 	metrics_background(d, background_outcome(how));
 	if (!strcmp(how, "completed"))
-		d->bg.percent = 100;
-	background_event(d, MBX_EVENT_COMPLETE, rc, vendor);
+		op->percent = 100;
+	background_event(op, MBX_EVENT_COMPLETE, rc, vendor);
+	background_op_free(op);
 	if (o->session)
 		session_remove_job(o->session, o);
 	device_job_free(o);
-	d->bg.active = false;
-	d->bg.origin = NULL;
-	if (d->state == MBX_DEVICE_BACKGROUND)
-		d->state = MBX_DEVICE_READY;
+}
+
+/* Tracks, late, an operation a command started without being flagged background. */
+static struct bg_op *background_adopt(struct job *j)
+{
+	struct device *d = j->dev;
+	struct bg_target t;
+	struct bg_op *old;
+	uint16_t inner;
+
+	if (bg_target_of(j->cmd.opcode, j->in, j->in_len, &t, &inner) < 0)
+		return NULL;
+	old = bg_find(&d->bg_ops, &t);
+	if (old) {
+		/* The target accepted a second one: it follows the newer, and so do we. */
+		log_warnx("device %s: a second background operation started at one target",
+			  d->name);
+		background_finish(old, CXL_RC_INTERNAL_ERROR, 0, "lost");
+	}
+	return background_track(j, &t, inner);
+}
+
+/* Marks an operation started and begins polling its target. */
+void background_start(struct job *j)
+{
+	struct device *d = j->dev;
+	struct bg_op *op = j->bg ? j->bg : background_adopt(j);
+	struct mbx_event ev;
+	char where[96];
+
+	if (op && !op->poll_ev)
+		op->poll_ev = evtimer_new(d->broker->base, background_poll_cb, op);
+	if (!op || !op->poll_ev) {
+		log_warnx("device %s: out of memory following a background operation", d->name);
+		if (op)
+			background_op_free(op);
+		if (j->session)
+			session_remove_job(j->session, j);
+		device_job_free(j);
+		return;
+	}
+	op->started = true;
+	op->percent = 0;
+	op->failures = 0;
+	background_device_state(d);
+	bg_target_name(&op->target, where, sizeof(where));
+	log_info("device %s: background operation 0x%04x started at %s by %s (audit %llu)", d->name,
+		 op->opcode, where, j->user, (unsigned long long)j->audit_seq);
+	metrics_background(d, METRICS_BG_STARTED);
+	/* The requester has its RESULT; watchers learn of the start here. */
+	background_event_fill(op, &ev, MBX_EVENT_PROGRESS, 0, 0);
+	background_event_watchers(d, &ev);
+	background_arm(op);
+}
+
+/* Timer: queue one status poll of the operation's target ahead of users' commands. */
+static void background_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bg_op *op = arg;
+	struct device *d = op->dev;
+	uint8_t in[128];
+	uint16_t opcode;
+	struct job *j;
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (op->poll_pending)
+		return;
+	n = bg_wrap(&op->target, CXL_OP_BG_STATUS, in, sizeof(in), &opcode);
+	j = n < 0 ? NULL : device_job_new(d, in, (size_t)n);
+	if (!j) {
+		background_arm(op);
+		return;
+	}
+	j->internal = true;
+	j->cmd.opcode = opcode;
+	j->poll_op = op->id;
+	snprintf(j->user, sizeof(j->user), "mbxd");
+	if (device_enqueue(d, j) < 0) {
+		device_job_free(j);
+		background_arm(op);
+		return;
+	}
+	op->poll_pending = true;
+}
+
+/* The operation a poll job asked about, if it is still followed. */
+static struct bg_op *background_polled(struct job *j)
+{
+	struct bg_op *op;
+
+	TAILQ_FOREACH(op, &j->dev->bg_ops, entry)
+		if (op->id == j->poll_op)
+			return op->started ? op : NULL;
+	return NULL;
+}
+
+/* Counts a failed poll; after too many in a row the operation is lost. */
+static void background_poll_failed(struct bg_op *op)
+{
+	if (++op->failures >= BG_POLL_FAILURES_MAX)
+		background_finish(op, CXL_RC_INTERNAL_ERROR, 0, "lost");
+	else
+		background_arm(op);
 }
 
 /* Reads one status answer: progress, completion, or a failed poll. */
 void background_on_poll(struct job *j)
 {
-	struct device *d = j->dev;
-	const uint8_t *o = j->out;
+	struct bg_op *op = background_polled(j);
+	const uint8_t *o;
 	uint8_t percent;
+	uint16_t rc;
+	size_t n;
 
-	d->bg.poll_pending = false;
-	if (!d->bg.active) {
+	if (!op) {
 		device_job_free(j);
 		return;
 	}
-	if (j->xrc != MBX_XPORT_OK || j->cmd.cxl_rc != CXL_RC_SUCCESS ||
-	    j->cmd.out_len < BG_STATUS_LEN) {
-		if (++d->bg.failures >= BG_POLL_FAILURES_MAX)
-			background_finish(d, CXL_RC_INTERNAL_ERROR, 0, "lost");
-		else
-			background_arm(d);
+	op->poll_pending = false;
+	if (j->xrc != MBX_XPORT_OK ||
+	    bg_unwrap(&op->target, CXL_OP_BG_STATUS, j->cmd.cxl_rc, j->out, j->cmd.out_len, &rc, &o,
+		      &n) < 0 ||
+	    rc != CXL_RC_SUCCESS || n < BG_STATUS_LEN) {
+		background_poll_failed(op);
 		device_job_free(j);
 		return;
 	}
-	d->bg.failures = 0;
+	op->failures = 0;
 	percent = o[0] >> 1;
 	if (percent > 100)
 		percent = 100; /* the device's number, clamped to what the protocol can say */
 	if (!(o[0] & BG_STATUS_RUNNING)) {
-		uint16_t rc = (uint16_t)(o[4] | o[5] << 8);
-
-		background_finish(d, rc, (uint16_t)(o[6] | o[7] << 8),
+		rc = (uint16_t)(o[4] | o[5] << 8);
+		background_finish(op, rc, (uint16_t)(o[6] | o[7] << 8),
 				  rc == CXL_RC_ABORTED ? "aborted" : "completed");
 	} else {
-		if (percent != d->bg.percent) {
-			d->bg.percent = percent;
-			background_event(d, MBX_EVENT_PROGRESS, 0, 0);
+		if (percent != op->percent) {
+			op->percent = percent;
+			background_event(op, MBX_EVENT_PROGRESS, 0, 0);
 		}
-		background_arm(d);
+		background_arm(op);
 	}
 	device_job_free(j);
 }

@@ -111,10 +111,10 @@ void broker_stop(struct broker *b)
 							    "cancelled before it reached the device");
 		if (d->timeout_ms > longest)
 			longest = d->timeout_ms;
-		if (d->bg.active)
+		if (background_current(d))
 			log_warnx("device %s: background operation 0x%04x still running at stop; "
 				  "its completion will not be audited by this run",
-				  d->name, d->bg.opcode);
+				  d->name, background_current(d)->opcode);
 	}
 	b->stop_deadline_us = broker_now_us() + (uint64_t)longest * 1000 + STOP_GRACE_US;
 	b->stop_check = evtimer_new(b->base, broker_stop_check, b);

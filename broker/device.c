@@ -209,6 +209,9 @@ void device_job_free(struct job *j)
 	/* Room its intent held for records that will not come (the daemon stops, say). */
 	if (j->audit_held && j->dev && j->dev->broker && j->dev->broker->audit)
 		audit_release(j->dev->broker->audit, j->audit_held);
+	/* Whatever ends a job ends what the background model knew of it. */
+	background_untrack(j);
+	background_abort_untrack(j);
 	device_caps_free(&j->caps);
 	free(j->in);
 	free(j->out);
@@ -339,7 +342,7 @@ void device_reprobe_done(struct job *j)
 	}
 	device_caps_apply(d, &j->caps);
 	if (d->state == MBX_DEVICE_FAILED)
-		d->state = d->bg.active ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
+		d->state = background_current(d) ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
 	log_info("device %s: back in service; CEL read again: %zu commands, %zu features",
 		 d->name, d->pdev.n_cel, d->pdev.n_features);
 	device_job_free(j);
@@ -371,6 +374,17 @@ bool device_dequeue(struct device *d, struct job *j)
 	}
 	pthread_mutex_unlock(&d->lock);
 	return removed;
+}
+
+/* Whether a job still waits in the queue (the worker has not taken it). */
+bool device_job_queued(struct device *d, const struct job *j)
+{
+	bool queued;
+
+	pthread_mutex_lock(&d->lock);
+	queued = j->state == JOB_QUEUED;
+	pthread_mutex_unlock(&d->lock);
+	return queued;
 }
 
 /* Fails every queued job with status and why, through the usual completion path. */
@@ -473,6 +487,8 @@ int device_open(struct broker *b, const struct config_device *cd, struct device 
 	TAILQ_INIT(&d->ring);
 	TAILQ_INIT(&d->done);
 	TAILQ_INIT(&d->watchers);
+	TAILQ_INIT(&d->bg_ops);
+	TAILQ_INIT(&d->aborts);
 	*out = d;
 
 	rc = device_init_transport(d, cd, err, errlen);
@@ -529,8 +545,7 @@ void device_close(struct device *d)
 		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
 	}
-	if (d->bg.poll_ev)
-		event_free(d->bg.poll_ev);
+	background_close(d);
 	if (d->done_ev)
 		event_free(d->done_ev);
 	if (d->watchdog_ev)

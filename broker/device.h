@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "background.h"
 #include "metrics.h"
 #include "policy.h"
 #include "transport.h"
@@ -71,6 +72,11 @@ struct job {
 	int not_run_status;      /* enum mbx_status when xrc is -1 */
 	uint64_t started_us;
 	uint64_t ended_us;
+	struct bg_op *bg;   /* the background operation it may start or started */
+	uint64_t poll_op;   /* internal: the id of the operation it polls */
+	bool abort_tracked; /* a Request Abort in d->aborts, to abort_target */
+	struct bg_target abort_target;
+	TAILQ_ENTRY(job) aentry;
 };
 
 struct user_queue {
@@ -87,17 +93,6 @@ struct watch {
 	struct device *dev;
 	struct session *session;
 	uint32_t tag; /* the WATCH's tag, echoed in its EVENTs */
-};
-
-/* The background operation a device runs, as the loop thread sees it. */
-struct background {
-	bool active;
-	uint16_t opcode;
-	uint8_t percent;
-	struct job *origin;  /* the job that started it: requester, audit identity */
-	bool poll_pending;   /* a status poll is queued or running */
-	unsigned failures;   /* polls that failed in a row */
-	struct event *poll_ev;
 };
 
 struct device {
@@ -136,7 +131,9 @@ struct device {
 	struct event *watchdog_ev;
 	struct event *reprobe_ev; /* retries a failed re-probe */
 	enum mbx_device_state state;
-	struct background bg;
+	struct bg_ops bg_ops; /* every target's operation, see background.h */
+	uint64_t bg_next_id;
+	TAILQ_HEAD(, job) aborts; /* allowed Request Aborts not yet run */
 	size_t queued; /* jobs queued or running, for orderly stop */
 	TAILQ_HEAD(, watch) watchers;
 	struct metrics_device metrics;
@@ -185,6 +182,8 @@ int device_enqueue(struct device *d, struct job *j);
 bool device_run_inline(struct device *d, struct job *j);
 /* Removes a job that is still queued; false if the worker already took it. */
 bool device_dequeue(struct device *d, struct job *j);
+/* Whether the job still waits in the queue. */
+bool device_job_queued(struct device *d, const struct job *j);
 /* Fails every queued job (not the running one) through the completion path. */
 void device_fail_queued(struct device *d, enum mbx_status status, const char *why);
 

@@ -106,14 +106,16 @@ static void metrics_background_ops(FILE *f, const struct broker *b, const bool *
 	for (size_t i = 0; i < b->n_devices; i++)
 		if (shown[i])
 			fprintf(f, "mbxd_background_active{device=\"%s\"} %d\n",
-				b->devices[i]->name, b->devices[i]->bg.active ? 1 : 0);
+				b->devices[i]->name, background_current(b->devices[i]) ? 1 : 0);
 	metrics_family(f, "mbxd_background_percent", "gauge",
 		       "Progress of the running background operation, 0 to 100.");
-	for (size_t i = 0; i < b->n_devices; i++)
+	for (size_t i = 0; i < b->n_devices; i++) {
+		const struct bg_op *op = background_current(b->devices[i]);
+
 		if (shown[i])
 			fprintf(f, "mbxd_background_percent{device=\"%s\"} %u\n",
-				b->devices[i]->name,
-				b->devices[i]->bg.active ? b->devices[i]->bg.percent : 0);
+				b->devices[i]->name, op ? op->percent : 0);
+	}
 }
 
 /* Per-device gauges and the audit error counter. */

@@ -183,23 +183,27 @@ static bool request_timeout_ok(struct session *s, uint32_t tag, const struct mbx
 	return false;
 }
 
-/* Refuses what the device cannot take right now: failed, or busy with a background op. */
+/* Refuses what the device cannot take right now: failed, or its target busy with an operation. */
 static bool request_device_ready(struct session *s, uint32_t tag, struct device *d,
-				 const struct policy_decision *dec)
+				 const struct policy_decision *dec, const struct bg_target *t)
 {
+	static const char *const states[] = {"queued", "in the worker", "running"};
+	const struct bg_op *op;
+	char name[64], where[96];
+
 	if (d->state == MBX_DEVICE_FAILED) {
 		request_refuse(s, tag, dec->cls, MBX_STATUS_DEVICE_ERROR, 0,
 			       "device %s has failed and is being probed again", d->name);
 		return false;
 	}
-	if (dec->background && d->bg.active) {
-		const struct catalog_entry *e = catalog_lookup(d->bg.opcode);
-
+	if (dec->background && t && (op = bg_find(&d->bg_ops, t))) {
+		policy_opcode_name(s->broker->policy, op->opcode, name, sizeof(name));
+		bg_target_name(t, where, sizeof(where));
 		request_refuse(s, tag, dec->cls, MBX_STATUS_BUSY, 1000,
-			       "device %s is running %s (0x%04x), %u%% done: one background "
-			       "operation at a time",
-			       d->name, e ? e->name : "a background operation", d->bg.opcode,
-			       d->bg.percent);
+			       "device %s: %s (0x%04x) is %s at %s, %u%% done: one background "
+			       "operation at a time per target",
+			       d->name, name, op->opcode, states[bg_op_state(op)], where,
+			       op->percent);
 		return false;
 	}
 	return true;
@@ -279,10 +283,70 @@ static void request_arm_client_timer(struct session *s, struct job *j)
 		evtimer_add(j->client_timer, &tv); /* without: the device's timeout still ends it */
 }
 
+/*
+ * Answers a job that will not run (refused after its decision, or taken
+ * back out of the queue) and closes its records: its intent if one was
+ * written, else a decision record.
+ */
+static void request_pull(struct job *j, enum mbx_status status, const char *why)
+{
+	struct session *s = j->session;
+	struct mbx_result r;
+
+	metrics_failed(j->dev, j->decision.cls);
+	request_result_from_decision(&r, &j->decision);
+	r.status = (uint16_t)status;
+	mbx_strcopy(r.message, sizeof(r.message), why);
+	if (j->audit_seq && j->decision.audited) {
+		r.audit_seq = j->audit_seq;
+		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
+	} else {
+		request_audit(j, AUDIT_DECISION, &r, NULL, &r.audit_seq);
+	}
+	if (s) {
+		session_send_result(s, j->tag, &r);
+		session_remove_job(s, j);
+	}
+	device_job_free(j);
+}
+
+/* Applies a new decision to a queued Request Abort: out of the queue if denied now. */
+void request_redecide(struct job *j, const struct policy_decision *dec)
+{
+	bool had_intent = j->decision.audited;
+	uint64_t seq = j->audit_seq;
+
+	if (dec->decision != MBX_DECISION_ALLOW) {
+		/* Taken by the worker already: it runs before the new operation is queued. */
+		if (!device_dequeue(j->dev, j))
+			return;
+		j->decision = *dec;
+		j->decision.audited = had_intent; /* its intent, if any, is what gets closed */
+		request_pull(j, dec->status, dec->message);
+		return;
+	}
+	if (!device_job_queued(j->dev, j))
+		return;
+	j->decision = *dec;
+	if (had_intent || !dec->audited)
+		return;
+	/* Newly audited as what it would abort: recorded ahead, or not run at all. */
+	if (request_audit(j, AUDIT_INTENT, NULL, NULL, &j->audit_seq) < 0 &&
+	    device_dequeue(j->dev, j)) {
+		j->audit_seq = seq;
+		j->decision.audited = false;
+		request_pull(j, MBX_STATUS_AUDIT_UNAVAILABLE,
+			     "audit log unavailable: the abort is refused until it can be written");
+	}
+}
+
 /* Audits ahead, then queues; answers the client itself on any failure. */
 static void request_dispatch(struct session *s, struct job *j)
 {
+	struct bg_target t;
 	struct mbx_result r;
+	uint16_t inner;
+	bool at;
 	int rc;
 
 	if (j->decision.audited) {
@@ -304,6 +368,13 @@ static void request_dispatch(struct session *s, struct job *j)
 	}
 	if (request_over_byte_limit(s, j))
 		return;
+	/* Tracked before it can run, so an abort at its target is decided against it. */
+	at = bg_target_of(j->cmd.opcode, j->in, j->in_len, &t, &inner) == 0;
+	if (at && j->decision.background && !background_track(j, &t, inner)) {
+		session_add_job(s, j);
+		request_pull(j, MBX_STATUS_BUSY, "mbxd is out of memory");
+		return;
+	}
 	if (device_run_inline(j->dev, j)) {
 		session_add_job(s, j);
 		request_complete(j);
@@ -326,28 +397,21 @@ static void request_dispatch(struct session *s, struct job *j)
 	}
 	session_add_job(s, j);
 	request_arm_client_timer(s, j);
+	if (at && inner == CXL_OP_REQUEST_ABORT)
+		background_abort_track(j, &t);
 }
 
 /*
- * Request Abort (0005h) stops whatever background operation runs, so it is
- * decided as that operation: only someone allowed to run it may stop it.
+ * Request Abort (0005h), direct or tunnelled, stops the operation at its
+ * target, queued, in the worker or running: it is decided as running that
+ * operation, so only someone allowed to run it may stop it.
  */
-static void request_decide_abort(struct broker *b, struct device *d, struct policy_request *pr,
-				 struct policy_decision *dec)
+static void request_decide(struct broker *b, struct device *d, const struct policy_request *pr,
+			   const struct bg_target *t, uint16_t inner, struct policy_decision *dec)
 {
-	const struct job *o = d->bg.origin;
-	struct policy_request as_running = *pr;
-	char why[MBX_MESSAGE_MAX + 128];
-
-	as_running.opcode = d->bg.opcode;
-	as_running.payload = o->in;
-	as_running.payload_len = o->in_len;
-	policy_decide(b->policy, &as_running, dec);
-	snprintf(why, sizeof(why), "aborting %s (0x%04x) is decided as running it: %s", dec->name,
-		 d->bg.opcode, dec->message);
-	snprintf(dec->message, sizeof(dec->message), "%.*s", (int)sizeof(dec->message) - 1, why);
-	snprintf(dec->name, sizeof(dec->name), "Request Abort Background Operation");
-	dec->background = false;
+	if (!t || inner != CXL_OP_REQUEST_ABORT ||
+	    !background_decide_abort(d, t, pr->who, pr->reason, pr->now_ms, dec))
+		policy_decide(b->policy, pr, dec);
 }
 
 /* Handles SUBMIT and EXPLAIN: the edge checks, the decision, then dispatch. */
@@ -356,10 +420,13 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	struct broker *b = s->broker;
 	struct policy_request pr = {0};
 	struct policy_decision dec;
+	struct bg_target t;
 	struct mbx_result r;
 	struct device *d;
+	uint16_t inner = 0;
 	struct job *j;
 	enum mbx_class cls = policy_opcode_class(b->policy, m->opcode);
+	bool at;
 
 	if (b->stopping && !explain) {
 		request_refuse(s, tag, cls, MBX_STATUS_SHUTTING_DOWN, 0, "mbxd is shutting down");
@@ -387,10 +454,8 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	pr.payload_len = m->payload_len;
 	pr.reason = m->reason;
 	pr.now_ms = broker_now_us() / 1000;
-	if (m->opcode == CXL_OP_REQUEST_ABORT && d->bg.active)
-		request_decide_abort(b, d, &pr, &dec);
-	else
-		policy_decide(b->policy, &pr, &dec);
+	at = bg_target_of(m->opcode, m->payload, m->payload_len, &t, &inner) == 0;
+	request_decide(b, d, &pr, at ? &t : NULL, inner, &dec);
 	if (!explain)
 		metrics_decision(d, dec.cls, dec.decision);
 
@@ -406,7 +471,7 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 		session_send_result(s, tag, &r);
 		return;
 	}
-	if (!request_device_ready(s, tag, d, &dec)) {
+	if (!request_device_ready(s, tag, d, &dec, at ? &t : NULL)) {
 		metrics_failed(d, dec.cls);
 		return;
 	}
@@ -531,7 +596,7 @@ void request_complete(struct job *j)
 	if (j->client_timer)
 		evtimer_del(j->client_timer); /* answered in time */
 	request_result_from_job(&r, j);
-	started_bg = r.status == MBX_STATUS_OK && r.cxl_rc == CXL_RC_BACKGROUND_STARTED;
+	started_bg = r.status == MBX_STATUS_OK && background_started(j);
 	if (r.status != MBX_STATUS_OK || (r.cxl_rc != CXL_RC_SUCCESS && !started_bg))
 		metrics_failed(j->dev, j->decision.cls);
 	if (j->decision.audited &&
@@ -541,7 +606,7 @@ void request_complete(struct job *j)
 	if (s)
 		session_send_result(s, j->tag, &r);
 	if (started_bg) {
-		background_start(j->dev, j); /* the job lives on as the operation's origin */
+		background_start(j); /* the job lives on as the operation's origin */
 		return;
 	}
 	if (s)

@@ -10,9 +10,12 @@
 
 #include <mbx/proto.h>
 
+#include "background.h"
+
 struct session;
 struct job;
 struct device;
+struct policy_decision;
 
 /* Handles one SUBMIT (explain false) or EXPLAIN from a session. */
 void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m, bool explain);
@@ -23,15 +26,11 @@ void request_abandon(struct job *j);
 /* Closes the books on a queued job whose client left before it ran. */
 void request_drop(struct job *j);
 
-/* Starts following a background operation the device just began. */
-void background_start(struct device *d, struct job *origin);
-/* Handles the answer to one Background Operation Status poll. */
-void background_on_poll(struct job *j);
-/* Adds s to the device's watchers; -EALREADY when it watches it already. */
-int background_watch(struct session *s, struct device *d, uint32_t tag);
-/* Sends s an EVENT with the progress of the device's running operation, if any. */
-void background_report(struct session *s, struct device *d, uint32_t tag);
-/* Removes every watch of a session that is going away. */
-void background_unwatch_all(struct session *s);
+/*
+ * Applies a new decision to a queued Request Abort (an operation arrived at
+ * its target): a denial takes it out of the queue and answers it; an allow
+ * keeps it, recorded ahead if the new decision is audited.
+ */
+void request_redecide(struct job *j, const struct policy_decision *dec);
 
 #endif

@@ -162,6 +162,7 @@ static void session_devices(struct session *s, uint32_t tag, size_t len)
 	for (size_t i = 0; i < b->n_devices; i++) {
 		struct device *dev = b->devices[i];
 		struct mbx_device_desc *o = &d[n];
+		const struct bg_op *op;
 
 		if (!session_may_see(s, dev))
 			continue;
@@ -172,8 +173,9 @@ static void session_devices(struct session *s, uint32_t tag, size_t len)
 		snprintf(o->model, sizeof(o->model), "%s", dev->info.model);
 		snprintf(o->serial, sizeof(o->serial), "%s", dev->info.serial);
 		o->state = (uint8_t)dev->state;
-		o->bg_opcode = dev->bg.active ? dev->bg.opcode : 0;
-		o->bg_percent = dev->bg.active ? dev->bg.percent : 0;
+		op = background_current(dev);
+		o->bg_opcode = op ? op->opcode : 0;
+		o->bg_percent = op ? op->percent : 0;
 		o->payload_max = dev->info.payload_max;
 	}
 	mbx_wbuf_init(&w);

@@ -389,6 +389,26 @@ The baseline is taken after a warm-up round of both kinds of traffic; the
 test fails if descriptors differ at all or memory ends more than 4 MiB above
 the baseline.
 
+## Background operations at every target (broker/background.c)
+
+A background operation is tracked per target (the device, or a tunnel
+path behind it) from its queue to its end, and a Request Abort to that
+target is decided as running it (docs/policy.md, "Background operations
+and Request Abort"). \`tests/system/test-background.c\` (CTest
+\`test-system-background\`) runs every way an operation is in flight
+(queued behind a command that holds the worker, in the worker, started)
+against every way an abort arrives (direct, tunnelled to the memory device
+behind switch port 1, tunnelled two levels to LD 1 of the sim's
+multi-logical device on port 2), from a user allowed only \`config\`
+(denied, and the operation completes) and a second user allowed to run it
+(the operation ends \`aborted\`); an abort queued before the operation it
+would reach is decided again and taken out of the queue; a tunnelled
+Transfer FW gets its intent, started result and background records, makes
+DEVICES report the switch busy and refuses a second operation there.
+\`tests/unit/test-background.c\` checks the model itself: target paths,
+wrapping of status polls through the sim switch's tunnels, each state's
+abort decision, and the end of a started operation at each depth.
+
 ## Known limits
 
 - A client that sends half a frame and then waits, without closing, holds
