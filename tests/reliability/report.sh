@@ -106,6 +106,7 @@ cd build && ctest -L reliability            # the tests alone; ctest -L fuzz for
 | reliability-test-crash | SIGKILL mid-command, torn tail, one-byte edits, full disk, syslog mirror | $(result reliability-test-crash) |
 | reliability-test-sandbox | confinement of the running daemon; the filter kills what is not listed | $(result reliability-test-sandbox) |
 | reliability-test-load | 10,000 malformed frames against 40,000 valid requests | $(result reliability-test-load) |
+| reliability-test-audit-space | on a small tmpfs, filled mid-command and by a flooding user: every audited command that ran has its result; one without result room is refused before it runs | $(result reliability-test-audit-space) |
 | reliability-test-reload | under the filter, reloads of 1,000 users.d files (inotify and SIGHUP), 10,000 rules, 1,000 opcode overrides; each answered correctly after | $(result reliability-test-reload) |
 EOF
 for t in $targets; do
@@ -328,6 +329,31 @@ Not detected, by design (docs/audit.md says so): records after the last
 checkpoint cut or rewritten, and a checkpoint file rewritten along with the
 log by someone with root; the syslog copies, kept off the host, are the
 anchor for that (\`--checkpoint\` reads collected syslog lines).
+
+### Room for every result, and a flood that cannot fill the log (tests/reliability/test-audit-space.c)
+
+An intent is written only with room held, preallocated past the file's end
+(\`fallocate\`), for the records that will close it, and no other record may
+take that room (docs/audit.md "Room for every result"). Refusal records are
+coalesced per user (docs/audit.md "Coalesced refusals"). The test runs a
+sandboxed mbxd with its log on a small tmpfs; each of the administrator's
+audited Set Timestamps must end one of two ways: told ok with its intent and
+its result in the log, or refused \`audit-unavailable\` with no intent (it
+never reached the device). Never told ok without a result.
+
+| what | measured |
+|---|---|
+| tmpfs filled (dd as root) while the command was in the device, its intent placed so that the result needs a new page | result written: $(fig space.txt disk_filled_mid_command_result_written) |
+| then, on the full disk, 200 more commands | $(fig space.txt disk_full_audited_ran_with_result_then_refused) (the log's own preallocated blocks take the first; none ran without its result) |
+| a user floods denials with coalescing off (\`refused_burst: 0\`, 1 MiB tmpfs) while the administrator sends 40 commands | ran with result: $(fig space.txt flood_uncoalesced_admin_ran_with_result); refused before running: $(fig space.txt flood_uncoalesced_admin_refused_before_running) |
+| the same flood with coalescing on (the default, 512 KiB tmpfs) | ran with result: $(fig space.txt flood_coalesced_admin_ran_with_result); log size $(fig space.txt flood_coalesced_log_bytes) bytes |
+
+The system test tests/system/test-audit-flood.c covers the rest of the
+write path under a flood (coalesced counts that add up exactly, another
+user's records unaffected, flushes on the timer and at rotation, no record
+per poll for unsupported reads) and a log deleted (a new file continues the
+chain), replaced by another file or by a symbolic link (never written, fail
+closed) under a running mbxd.
 
 The crash test holds the command in the device with the sim's fault
 injection (\`fault: hang\`, 6 s, on Set Timestamp only) rather than a global
