@@ -19,7 +19,7 @@
 /* Kinds a user may have counted at once; more fall into one mixed count. */
 #define AUDIT_LIMIT_KEYS 16
 /* Users with counts or spent tokens held at once; past it records are written in full. */
-#define AUDIT_LIMIT_USERS 4096
+#define AUDIT_LIMIT_USERS 1024
 
 struct audit_limit_config {
 	uint32_t burst;      /* records written at once per user; 0: no limit */
