@@ -179,7 +179,8 @@ uint16_t sim_cmd_supported_logs(struct sim_cci *cci, struct sim_req *r)
 void sim_cci_set_cel_effects(struct sim_cci *cci, const struct sim_pair *v, size_t n)
 {
 	cci->n_cel_effects = n < SIM_PAIRS_MAX ? n : SIM_PAIRS_MAX;
-	memcpy(cci->cel_effects, v, cci->n_cel_effects * sizeof(*v));
+	if (cci->n_cel_effects) /* v is NULL without the option: memcpy must not see it */
+		memcpy(cci->cel_effects, v, cci->n_cel_effects * sizeof(*v));
 }
 
 /* The effects the CEL reports for a command: the cel_effects option's, or the table's. */

@@ -79,18 +79,30 @@ class Daemon:
         self.log.seek(0)
         return self.log.read()
 
+    def check_sandbox(self):
+        """Fails when mbxd died of SIGSYS, naming the call its handler wrote."""
+        if self.proc and self.proc.poll() == -signal.SIGSYS:
+            said = [ln for ln in self.logtext().splitlines() if "sandbox: system call" in ln]
+            raise AssertionError("mbxd died of SIGSYS: " +
+                                 (said[-1] if said else "its log does not name the call"))
+
     def stop(self):
+        self.check_sandbox()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             return self.proc.wait(10)
         return None
 
     def cleanup(self):
+        sigsys = self.proc is not None and self.proc.poll() == -signal.SIGSYS
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        said = self.logtext() if sigsys else ""
         self.log.close()
         subprocess.run(["rm", "-rf", self.dir], check=False)
+        if sigsys:
+            raise AssertionError("mbxd died of SIGSYS: " + said)
 
 
 class PythonClient(unittest.TestCase):
