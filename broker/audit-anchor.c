@@ -4,16 +4,22 @@
  * rotation and at a clean stop, to the checkpoint file (replaced atomically)
  * and to syslog. A checkpoint only names records already on disk: the log is
  * synced first, so a power loss never leaves a checkpoint ahead of its log.
+ * With audit.seal_key, the chain is also sealed (audit-seal.c) at start,
+ * every audit.seal_interval_s seconds when the log grew, before a rotation
+ * and at a clean stop, each seal followed by the key's evolution.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "audit-anchor.h"
 #include "broker.h"
@@ -26,6 +32,11 @@ struct audit_anchor {
 	uint64_t ckpt_seq; /* the head the last checkpoint named */
 	bool ckpt_written;
 	bool ckpt_failing; /* warned once; quiet until a checkpoint succeeds again */
+	struct audit_seal_key *seal; /* the current epoch's key; NULL: no sealing */
+	struct event *seal_ev;
+	uint64_t sealed_seq; /* the last seal record (0: none this run) */
+	bool seal_unstored;  /* the evolved key is not on disk yet: no seal until it is */
+	bool seal_failing;
 };
 
 /* The current time as RFC 3339 UTC with microseconds. */
@@ -115,6 +126,97 @@ static void anchor_checkpoint(struct broker *b, const char *why, bool force)
 	an->ckpt_seq = seq;
 }
 
+/* Warns once about a sealing failure (again after it recovered). */
+static void anchor_seal_warn(struct audit_anchor *an, const char *what, const char *err)
+{
+	if (!an->seal_failing)
+		log_warnx("audit seal: %s: %s; records since the last seal stay unsealed", what,
+			  err);
+	an->seal_failing = true;
+}
+
+/* Puts the evolved key on disk; until it is, no seal is written under it. */
+static int anchor_seal_store(struct broker *b)
+{
+	struct audit_anchor *an = b->anchor;
+	char err[512];
+
+	if (audit_seal_key_store(b->cfg->audit_seal_key_path, an->seal, err, sizeof(err)) < 0) {
+		an->seal_unstored = true;
+		anchor_seal_warn(an, "cannot store the evolved key", err);
+		return -EIO;
+	}
+	an->seal_unstored = false;
+	return 0;
+}
+
+/*
+ * Seals the chain under the current epoch's key, then moves to the next
+ * epoch: the old key is erased in memory and overwritten on disk. Nothing
+ * is sealed when no record came since the last seal (unless force).
+ */
+static void anchor_seal(struct broker *b, bool force)
+{
+	struct audit_anchor *an = b->anchor;
+	struct audit_seal_ref ref;
+	struct audit_record r = {.kind = AUDIT_SEAL, .seal = &ref};
+	char hash[AUDIT_HASH_HEX];
+	uint64_t seq;
+	int rc;
+
+	if (!an || !an->seal)
+		return;
+	audit_head(b->audit, &seq, hash);
+	if ((!force && seq == an->sealed_seq) || (an->seal_unstored && anchor_seal_store(b) < 0))
+		return;
+	ref.epoch = an->seal->epoch;
+	ref.key = an->seal->key;
+	if ((rc = audit_write(b->audit, &r, &an->sealed_seq)) < 0) {
+		anchor_seal_warn(an, "cannot write the seal record", strerror(-rc));
+		return;
+	}
+	audit_seal_evolve(an->seal);
+	if (anchor_seal_store(b) < 0)
+		return;
+	if (an->seal_failing)
+		log_info("audit seals are written again (epoch %" PRIu64 ")", an->seal->epoch);
+	an->seal_failing = false;
+}
+
+/* Loads the key as root, hands its file to the run user, who evolves it. */
+static int anchor_seal_open(struct broker *b, uid_t owner, gid_t group, char *err, size_t errlen)
+{
+	const char *path = b->cfg->audit_seal_key_path;
+	struct audit_anchor *an = b->anchor;
+	int rc;
+
+	if (!path)
+		return 0;
+	an->seal = calloc(1, sizeof(*an->seal));
+	if (!an->seal) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((rc = audit_seal_key_load(path, an->seal, err, errlen)) < 0)
+		return rc;
+	log_info("audit sealing with %s at epoch %" PRIu64, path, an->seal->epoch);
+	/* Seal what is there now: records a crash left unsealed get this epoch's seal. */
+	anchor_seal(b, true);
+	if (an->seal_unstored) {
+		/* The key on disk lags the log: a restart would seal that epoch again. */
+		snprintf(err, errlen, "seal key %s: the evolved key cannot be stored", path);
+		return -EIO;
+	}
+	/* After the seal: its evolution wrote a new file, which must be the run user's. */
+	if (fchownat(AT_FDCWD, path, owner, group, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "seal key %s: cannot give it to the run user: %s", path,
+			 strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
 /* Holds the log to its last checkpoint; an empty file continues the chain from it. */
 static int anchor_check_log(struct broker *b, const struct audit_checkpoint *c, char *err,
 			    size_t errlen)
@@ -143,8 +245,8 @@ static int anchor_check_log(struct broker *b, const struct audit_checkpoint *c, 
 	return 0;
 }
 
-/* Checks the log against its checkpoint and writes the start checkpoint. */
-int audit_anchor_open(struct broker *b, char *err, size_t errlen)
+/* Checks the log against its checkpoint, seals, and writes the start checkpoint. */
+int audit_anchor_open(struct broker *b, uid_t owner, gid_t group, char *err, size_t errlen)
 {
 	struct audit_checkpoint *v = NULL;
 	size_t n = 0;
@@ -162,6 +264,8 @@ int audit_anchor_open(struct broker *b, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	if ((rc = anchor_seal_open(b, owner, group, err, errlen)) < 0)
+		return rc;
 	anchor_checkpoint(b, "start", true);
 	return 0;
 }
@@ -174,16 +278,36 @@ static void anchor_tick(evutil_socket_t fd, short what, void *arg)
 	anchor_checkpoint(arg, "periodic", false);
 }
 
-/* Arms the checkpoint timer. */
+/* The seal timer: a seal (and the key's evolution) when the log grew. */
+static void anchor_seal_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	anchor_seal(arg, false);
+}
+
+/* Arms a persistent timer every secs seconds (none for 0). */
+static int anchor_timer(struct broker *b, struct event **ev, uint32_t secs, event_callback_fn fn)
+{
+	struct timeval tv = {.tv_sec = secs};
+
+	if (!secs)
+		return 0;
+	*ev = event_new(b->base, -1, EV_PERSIST, fn, b);
+	return *ev && event_add(*ev, &tv) == 0 ? 0 : -ENOMEM;
+}
+
+/* Arms the checkpoint and seal timers. */
 int audit_anchor_start(struct broker *b)
 {
-	struct timeval tv = {.tv_sec = b->cfg->audit_checkpoint_interval_s};
-
-	if (!b->anchor || !tv.tv_sec)
+	if (!b->anchor)
 		return 0;
-	b->anchor->ckpt_ev = event_new(b->base, -1, EV_PERSIST, anchor_tick, b);
-	if (!b->anchor->ckpt_ev || event_add(b->anchor->ckpt_ev, &tv) < 0)
+	if (anchor_timer(b, &b->anchor->ckpt_ev, b->cfg->audit_checkpoint_interval_s, anchor_tick) <
+	    0)
 		return -ENOMEM;
+	if (b->anchor->seal)
+		return anchor_timer(b, &b->anchor->seal_ev, b->cfg->audit_seal_interval_s,
+				    anchor_seal_tick);
 	return 0;
 }
 
@@ -192,6 +316,8 @@ void audit_anchor_rotate(struct broker *b)
 {
 	char err[256];
 
+	/* The old file ends sealed: its last records do not wait for the next tick. */
+	anchor_seal(b, false);
 	if (audit_reopen(b->audit, err, sizeof(err)) < 0) {
 		log_warnx("audit log reopen failed: %s", err);
 		return;
@@ -206,9 +332,15 @@ void audit_anchor_stop(struct broker *b)
 {
 	if (!b->anchor)
 		return;
+	anchor_seal(b, false);
 	anchor_checkpoint(b, "stop", true);
 	if (b->anchor->ckpt_ev)
 		event_free(b->anchor->ckpt_ev);
+	if (b->anchor->seal_ev)
+		event_free(b->anchor->seal_ev);
+	if (b->anchor->seal)
+		OPENSSL_cleanse(b->anchor->seal, sizeof(*b->anchor->seal));
+	free(b->anchor->seal);
 	free(b->anchor);
 	b->anchor = NULL;
 }

@@ -208,6 +208,13 @@ static int ckpt_sync_dir(const char *path)
 /* Replaces path with data: temp file, fsync, rename, fsync the folder. */
 int audit_file_replace(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
+	return audit_file_replace_with(path, data, len, NULL, NULL, err, errlen);
+}
+
+/* Replaces path with data, calling before(arg) just before the rename. */
+int audit_file_replace_with(const char *path, const void *data, size_t len, int (*before)(void *),
+			    void *arg, char *err, size_t errlen)
+{
 	char tmp[4096];
 	int fd, rc;
 
@@ -227,6 +234,8 @@ int audit_file_replace(const char *path, const void *data, size_t len, char *err
 	}
 	rc = ckpt_write_all(fd, data, len);
 	close(fd);
+	if (rc == 0 && before)
+		rc = before(arg);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc == 0)

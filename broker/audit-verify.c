@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "audit-anchor.h"
@@ -31,6 +32,9 @@ struct verify_line {
 	char kind[16];
 	uint64_t intent_seq;           /* result and background: the intent they close */
 	struct audit_open_intent what; /* intent: what it is about */
+	bool is_seal;
+	uint64_t seal_epoch;
+	char seal_mac[AUDIT_HASH_HEX];
 };
 
 /* Where a verify run stands: the chain so far, across files. */
@@ -43,6 +47,9 @@ struct verify_ctx {
 	struct verify_line last; /* the chain's last good line (lineno 0: none yet) */
 	size_t open_cap;
 	size_t ck; /* the first checkpoint not yet met */
+	bool from_start;           /* the chain began at seq 1 with the zero hash */
+	struct audit_seal_key key; /* the seal key derived so far (epoch forward only) */
+	bool have_key;
 };
 
 static EVP_MD *sha256_md;
@@ -91,6 +98,21 @@ static void verify_copy(json_t *o, const char *key, char *buf, size_t len)
 	snprintf(buf, len, "%s", s ? s : "-");
 }
 
+/* Reads a seal record's epoch and MAC; false when they are not there. */
+static bool verify_parse_seal(json_t *o, struct verify_line *l)
+{
+	json_t *seal = json_object_get(o, "seal"), *epoch = json_object_get(seal, "epoch");
+	const char *mac = json_string_value(json_object_get(seal, "mac"));
+
+	if (!json_is_integer(epoch) || json_integer_value(epoch) < 0 || !mac ||
+	    !verify_is_hash(mac))
+		return false;
+	l->is_seal = true;
+	l->seal_epoch = (uint64_t)json_integer_value(epoch);
+	memcpy(l->seal_mac, mac, AUDIT_HASH_HEX);
+	return true;
+}
+
 /* Reads what the intent/result bookkeeping needs from a parsed record. */
 static void verify_parse_kind(json_t *o, struct verify_line *l)
 {
@@ -136,6 +158,10 @@ static bool verify_parse(const char *text, size_t len, struct verify_line *l, ch
 	}
 	memcpy(l->prev, json_string_value(prev), AUDIT_HASH_HEX);
 	verify_parse_kind(o, l);
+	if (!strcmp(l->kind, "seal") && !verify_parse_seal(o, l)) {
+		snprintf(why, whylen, "a seal record without a valid epoch and mac");
+		goto out;
+	}
 	ok = true;
 out:
 	json_decref(o);
@@ -236,8 +262,8 @@ static int verify_start(struct verify_ctx *c, const struct verify_line *cur)
 
 	if (prev && strcmp(cur->prev, prev) != 0)
 		return verify_fail(c, cur, "prev does not continue the previous file");
-	if (prev || verify_ckpt_start(c->v, cur) ||
-	    (cur->seq == 1 && !strcmp(cur->prev, VERIFY_ZERO_HASH)))
+	c->from_start = !prev && cur->seq == 1 && !strcmp(cur->prev, VERIFY_ZERO_HASH);
+	if (prev || c->from_start || verify_ckpt_start(c->v, cur))
 		return 0;
 	if (c->v->n_ckpts)
 		return verify_fail(c, cur,
@@ -340,6 +366,83 @@ static int verify_ckpt_tail(struct verify_ctx *c)
 	return -EBADMSG;
 }
 
+/* Checks a seal's epoch against the one before: the same or the next, from 0. */
+static int verify_seal_epoch(struct verify_ctx *c, const struct verify_line *cur)
+{
+	struct audit_verify *v = c->v;
+	uint64_t e = cur->seal_epoch;
+
+	if (v->n_seals > 1 && e != v->last_epoch && e != v->last_epoch + 1)
+		return verify_fail(c, cur,
+				   "seal of epoch %" PRIu64 " follows epoch %" PRIu64
+				   ": seals were removed or forged",
+				   e, v->last_epoch);
+	if (v->n_seals == 1 && c->from_start && e != 0)
+		return verify_fail(c, cur,
+				   "the chain's first seal is epoch %" PRIu64 ", not 0: earlier "
+				   "seals were removed or forged (a new chain needs a new key)",
+				   e);
+	if (v->n_seals == 1 && e > 100000000)
+		return verify_fail(c, cur, "seal epoch %" PRIu64 " is implausible", e);
+	if (v->n_seals == 1)
+		v->seal_baseline = !c->from_start;
+	return 0;
+}
+
+/* Holds a seal record to the key of its epoch, derived from the verification key. */
+static int verify_seal(struct verify_ctx *c, const struct verify_line *cur)
+{
+	struct audit_verify *v = c->v;
+	char mac[AUDIT_HASH_HEX];
+	int rc;
+
+	if (!cur->is_seal)
+		return 0;
+	if (!v->n_seals++)
+		v->first_epoch = cur->seal_epoch;
+	if (!v->seal_key) {
+		v->last_epoch = cur->seal_epoch;
+		return 0;
+	}
+	if ((rc = verify_seal_epoch(c, cur)) < 0)
+		return rc;
+	if (!c->have_key) {
+		c->key.epoch = 0;
+		memcpy(c->key.key, v->seal_key, AUDIT_SEAL_KEY_LEN);
+		c->have_key = true;
+	}
+	while (c->key.epoch < cur->seal_epoch)
+		audit_seal_evolve(&c->key);
+	if (audit_seal_mac(c->key.key, cur->seal_epoch, cur->seq, cur->prev, mac) < 0)
+		return verify_fail_file(c, -EIO, "HMAC-SHA-256 unavailable");
+	if (strcmp(mac, cur->seal_mac) != 0)
+		return verify_fail(c, cur,
+				   "seal of epoch %" PRIu64 " does not hold: this record or one "
+				   "before it was altered, or the seal forged",
+				   cur->seal_epoch);
+	v->last_epoch = cur->seal_epoch;
+	v->sealed_seq = cur->seq;
+	return 0;
+}
+
+/* With a verification key: a chain of records holds at least one seal. */
+static int verify_seal_end(struct verify_ctx *c)
+{
+	struct audit_verify *v = c->v;
+
+	if (!v->seal_key || v->n_seals || !c->last.seq || !v->n_parts)
+		return 0;
+	v->bad_part = v->n_parts - 1;
+	v->bad_seq = c->last.seq;
+	snprintf(v->err, sizeof(v->err),
+		 "%s: no seal in these files: a sealing mbxd seals at start, every interval, "
+		 "rotation and stop; seals were removed",
+		 v->parts[v->bad_part].path);
+	v->parts[v->bad_part].rc = -EBADMSG;
+	snprintf(v->parts[v->bad_part].msg, sizeof(v->parts[v->bad_part].msg), "%s", v->err);
+	return -EBADMSG;
+}
+
 /* Walks one file of the chain; returns 0 or the first failure. */
 static int verify_walk(struct verify_ctx *c)
 {
@@ -350,7 +453,7 @@ static int verify_walk(struct verify_ctx *c)
 	c->last.lineno = 0; /* lines count per file; the chain goes on */
 	while ((rc = verify_next(c, &cur, c->last.seq + 1)) == 1) {
 		if ((rc = verify_link(c, &cur)) < 0 || (rc = verify_ckpt_line(c, &cur)) < 0 ||
-		    (rc = verify_track(c, &cur)) < 0)
+		    (rc = verify_seal(c, &cur)) < 0 || (rc = verify_track(c, &cur)) < 0)
 			break;
 		if (!p->count++)
 			p->first_seq = cur.seq;
@@ -415,6 +518,9 @@ int audit_verify_run(struct audit_verify *v, const char *const *paths, size_t n)
 	}
 	if (rc == 0 && n)
 		rc = verify_ckpt_tail(&c);
+	if (rc == 0)
+		rc = verify_seal_end(&c);
+	OPENSSL_cleanse(&c.key, sizeof(c.key));
 	free(c.buf);
 	memcpy(v->last_hash, c.last.hash, AUDIT_HASH_HEX);
 	v->last_seq = c.last.seq;

@@ -66,7 +66,7 @@ static int (*audit_sys_fallocate)(int, int, off_t, off_t) = fallocate;
 
 static const char *const audit_kind_names[] = {
     [AUDIT_DECISION] = "decision",     [AUDIT_INTENT] = "intent",         [AUDIT_RESULT] = "result",
-    [AUDIT_BACKGROUND] = "background", [AUDIT_SUPPRESSED] = "suppressed",
+    [AUDIT_BACKGROUND] = "background", [AUDIT_SUPPRESSED] = "suppressed", [AUDIT_SEAL] = "seal",
 };
 
 /* Finds the last newline before offset end; *pos is -1 when there is none. */
@@ -466,6 +466,24 @@ static bool audit_fields(json_t *o, const struct audit_record *r, uint64_t seq, 
 	return ok;
 }
 
+/* A SEAL record: only its place in the chain, the epoch and the MAC (docs/audit.md). */
+static bool audit_seal_fields(json_t *o, const struct audit_record *r, uint64_t seq,
+			      const char *prev)
+{
+	char mac[AUDIT_HASH_HEX];
+	bool ok = r->seal && audit_seal_mac(r->seal->key, r->seal->epoch, seq, prev, mac) == 0;
+
+	audit_put(o, "seq", json_integer((json_int_t)seq), &ok);
+	audit_put(o, "time", audit_time(), &ok);
+	audit_put(o, "kind", json_string("seal"), &ok);
+	audit_put(o, "seal",
+		  ok ? json_pack("{s:I, s:s}", "epoch", (json_int_t)r->seal->epoch, "mac", mac)
+		     : NULL,
+		  &ok);
+	audit_put(o, "prev", json_string(prev), &ok);
+	return ok;
+}
+
 /* Formats one record as a line with its newline; NULL when out of memory. */
 static char *audit_format(const struct audit_record *r, uint64_t seq, const char *prev, size_t *len)
 {
@@ -473,7 +491,8 @@ static char *audit_format(const struct audit_record *r, uint64_t seq, const char
 	char *line = NULL;
 	size_t n, cap = AUDIT_LINE_GUESS;
 
-	if (!o || !audit_fields(o, r, seq, prev))
+	if (!o || !(r->kind == AUDIT_SEAL ? audit_seal_fields(o, r, seq, prev)
+					  : audit_fields(o, r, seq, prev)))
 		goto out;
 	/* One dump in the common case; a record longer than the guess is dumped again. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -658,7 +677,7 @@ int audit_write(struct audit *a, const struct audit_record *r, uint64_t *seq)
 	char *line;
 	int rc;
 
-	if ((unsigned)r->kind > AUDIT_SUPPRESSED)
+	if ((unsigned)r->kind > AUDIT_SEAL)
 		return -EINVAL;
 	/* Start clean: a failed write may have left bytes the truncate could not cut. */
 	if (a->dirty && audit_sys_truncate(a->fd, a->good_off) < 0)

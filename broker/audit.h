@@ -25,7 +25,25 @@ enum audit_kind {
 	AUDIT_RESULT,     /* the device answered an audited command */
 	AUDIT_BACKGROUND, /* a background operation completed */
 	AUDIT_SUPPRESSED, /* refusal records coalesced by audit-limit.c: a count, not one request */
+	AUDIT_SEAL,       /* a forward-secure seal of the chain so far (audit-seal.c) */
 };
+
+/* Hex SHA-256 plus NUL. */
+#define AUDIT_HASH_HEX 65
+
+/*
+ * What a SEAL record is made with: the epoch and that epoch's key. Its MAC
+ * covers the epoch, the record's seq and its prev (so every record before).
+ */
+struct audit_seal_ref {
+	uint64_t epoch;
+	const uint8_t *key; /* AUDIT_SEAL_KEY_LEN bytes */
+};
+#define AUDIT_SEAL_KEY_LEN 32
+
+/* HMAC-SHA-256 under key of "mbxd-audit-seal-v1 EPOCH SEQ PREV", as hex (audit-seal.c). */
+int audit_seal_mac(const uint8_t key[AUDIT_SEAL_KEY_LEN], uint64_t epoch, uint64_t seq,
+		   const char *prev, char mac[AUDIT_HASH_HEX]);
 
 /* What a SUPPRESSED record counts (docs/audit.md "Coalesced refusals"). */
 struct audit_suppressed {
@@ -64,6 +82,7 @@ struct audit_record {
 	uint32_t duration_us;
 	const char *background; /* "started", "completed", "aborted" or NULL */
 	const struct audit_suppressed *suppressed; /* SUPPRESSED only */
+	const struct audit_seal_ref *seal;         /* SEAL only */
 	/*
 	 * Room in the log for the records that will close an INTENT (its
 	 * result, and the background record when it may start one): an INTENT
@@ -135,9 +154,6 @@ uint64_t audit_last_seq(const struct audit *a);
  */
 size_t audit_torn_bytes(const struct audit *a);
 
-/* Hex SHA-256 plus NUL. */
-#define AUDIT_HASH_HEX 65
-
 /* The chain's head: the last record's seq and line hash (0 and zeros: none yet). */
 void audit_head(const struct audit *a, uint64_t *seq, char hash[AUDIT_HASH_HEX]);
 
@@ -207,6 +223,12 @@ struct audit_verify {
 	const struct audit_checkpoint *ckpts;
 	size_t n_ckpts;
 	size_t ckpts_checked; /* out: how many named a record of the files given */
+	/* In: the verification key (epoch 0's); NULL: seals are counted, not checked. */
+	const uint8_t *seal_key;
+	uint64_t n_seals;    /* out: seal records read */
+	uint64_t sealed_seq; /* out: the last seal that held (checked ones only) */
+	uint64_t first_epoch, last_epoch;
+	bool seal_baseline; /* out: the first seal's epoch was taken as given (mid-chain) */
 	/* Out. */
 	int rc;           /* 0, or the first failure (-EBADMSG, -errno) */
 	size_t bad_part;  /* which file failed */

@@ -248,7 +248,8 @@ int main(int argc, char **argv)
 	if (audit_torn_bytes(b.audit))
 		log_warnx("audit log %s: cut %zu bytes of a torn last record (a crash mid-write)",
 			  b.cfg->audit_path, audit_torn_bytes(b.audit));
-	if (audit_anchor_open(&b, err, sizeof(err)) < 0)
+	if (audit_anchor_open(&b, o.no_sandbox ? (uid_t)-1 : run_as.uid,
+			      o.no_sandbox ? (gid_t)-1 : run_as.gid, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	audit_limit_start(&b);
 	open_devices(&b);

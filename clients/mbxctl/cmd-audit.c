@@ -58,6 +58,13 @@ static void audit_verify_json(const struct audit_verify *v, const char *ckpt)
 		json_array_append_new(open, audit_open_json(&v->open[i]));
 	doc = json_pack("{s:b, s:o, s:o, s:I}", "intact", v->rc == 0, "files", files,
 			"open_intents", open, "last_seq", (json_int_t)v->last_seq);
+	if (doc && v->n_seals)
+		json_object_set_new(
+		    doc, "seals",
+		    json_pack("{s:I, s:b, s:I, s:I, s:I}", "count", (json_int_t)v->n_seals,
+			      "checked", v->seal_key != NULL, "first_epoch",
+			      (json_int_t)v->first_epoch, "last_epoch", (json_int_t)v->last_epoch,
+			      "sealed_seq", (json_int_t)v->sealed_seq));
 	if (doc && ckpt)
 		json_object_set_new(doc, "checkpoint",
 				    json_pack("{s:o, s:I, s:I}", "file", out_jstr(ckpt), "found",
@@ -83,6 +90,28 @@ static void audit_verify_ckpt_text(const struct audit_verify *v, const char *ckp
 		       v->rc == 0 ? ", held" : "");
 }
 
+/* Says what the seals cover: up to which seq, which epochs, what is not sealed. */
+static void audit_verify_seal_text(const struct audit_verify *v)
+{
+	if (!v->seal_key) {
+		if (v->n_seals)
+			printf("seals: %" PRIu64 " (epochs %" PRIu64 " to %" PRIu64
+			       "), not checked: "
+			       "give the verification key with --seal-key\n",
+			       v->n_seals, v->first_epoch, v->last_epoch);
+		return;
+	}
+	printf("seals: %" PRIu64 ", epochs %" PRIu64 " to %" PRIu64 ", all hold: records up to "
+	       "seq %" PRIu64 " are sealed%s\n",
+	       v->n_seals, v->first_epoch, v->last_epoch, v->sealed_seq,
+	       v->seal_baseline ? " (the first epoch taken as given: earlier files not read)" : "");
+	if (v->last_seq > v->sealed_seq)
+		printf("not sealed: seq %" PRIu64 " to %" PRIu64
+		       ", written after the last seal (the "
+		       "current epoch): not protected against someone holding its key\n",
+		       v->sealed_seq + 1, v->last_seq);
+}
+
 /* Prints a verify run as text: a line per file read, a line per open intent. */
 static void audit_verify_text(const struct audit_verify *v, const char *ckpt)
 {
@@ -99,8 +128,10 @@ static void audit_verify_text(const struct audit_verify *v, const char *ckpt)
 		       "result (still in the device, or mbxd stopped before it answered)\n",
 		       v->open[i].seq, v->open[i].device, v->open[i].opcode, v->open[i].name,
 		       v->open[i].user, v->open[i].time);
-	if (v->rc == 0)
+	if (v->rc == 0) {
 		audit_verify_ckpt_text(v, ckpt);
+		audit_verify_seal_text(v);
+	}
 }
 
 /*
@@ -131,13 +162,20 @@ static int audit_load_ckpt(const char *given, const char *last, char *path, size
  * included (a command may be running now); 1 when it is broken or unreadable.
  */
 static int audit_verify_chain(const struct ctl *ctl, const char *prev, const char *ckpt,
-			      char **files, int n)
+			      const char *seal_key, char **files, int n)
 {
 	struct audit_verify v = {.prev = prev};
+	uint8_t key[AUDIT_SEAL_KEY_LEN];
 	struct audit_checkpoint *ck = NULL;
-	char path[4096];
+	char path[4096], err[512];
 	int rc;
 
+	if (seal_key && audit_seal_vkey_read(seal_key, key, err, sizeof(err)) < 0) {
+		out_err("%s", err);
+		return CTL_EXIT_USAGE;
+	}
+	if (seal_key)
+		v.seal_key = key;
 	if (audit_load_ckpt(ckpt, files[n - 1], path, sizeof(path), &ck, &v.n_ckpts) < 0)
 		return CTL_EXIT_DEVICE;
 	v.ckpts = ck;
@@ -148,7 +186,34 @@ static int audit_verify_chain(const struct ctl *ctl, const char *prev, const cha
 		audit_verify_text(&v, path[0] ? path : NULL);
 	audit_verify_free(&v);
 	free(ck);
+	memset(key, 0, sizeof(key));
 	return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_DEVICE;
+}
+
+/* mbxctl audit seal-init KEYFILE: a new sealing key; the verification key is printed. */
+static int audit_seal_init_cmd(const struct ctl *ctl, int argc, char **argv)
+{
+	char vkey[AUDIT_HASH_HEX], err[512];
+
+	if (argc != 2) {
+		out_err("%s", AUDIT_USAGE);
+		return CTL_EXIT_USAGE;
+	}
+	if (audit_seal_init(argv[1], vkey, err, sizeof(err)) < 0) {
+		out_err("%s", err);
+		return CTL_EXIT_DEVICE;
+	}
+	if (ctl->json)
+		out_json(json_pack("{s:o, s:I, s:s}", "key_file", out_jstr(argv[1]), "epoch",
+				   (json_int_t)0, "verification_key", vkey));
+	else
+		printf("sealing key written to %s (epoch 0): name it in mbxd.yaml as "
+		       "audit.seal_key\n"
+		       "verification key: keep it offline, off this host; mbxctl audit verify "
+		       "--seal-key FILE reads it from a file:\n%s\n",
+		       argv[1], vkey);
+	memset(vkey, 0, sizeof(vkey));
+	return CTL_EXIT_OK;
 }
 
 /* A string member of a record, or "-" when null or absent. */
@@ -304,19 +369,22 @@ static int audit_tail(const struct ctl *ctl, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
-/* mbxctl audit verify [--prev HASH] [--checkpoint F] FILE... | audit tail [-f] [-n N] [FILE] */
+/* mbxctl audit verify [--prev HASH] [--checkpoint F] [--seal-key F] FILE... | tail | seal-init */
 int cmd_audit(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"prev", required_argument, NULL, 'p'},
 	    {"checkpoint", required_argument, NULL, 'c'},
+	    {"seal-key", required_argument, NULL, 's'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *prev = NULL, *ckpt = NULL;
+	const char *prev = NULL, *ckpt = NULL, *seal_key = NULL;
 	int opt;
 
 	if (argc >= 2 && strcmp(argv[1], "tail") == 0)
 		return audit_tail(ctl, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "seal-init") == 0)
+		return audit_seal_init_cmd(ctl, argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		out_err("%s", AUDIT_USAGE);
 		return CTL_EXIT_USAGE;
@@ -329,6 +397,8 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 			prev = optarg;
 		} else if (opt == 'c') {
 			ckpt = optarg;
+		} else if (opt == 's') {
+			seal_key = optarg;
 		} else {
 			out_err("%s", AUDIT_USAGE);
 			return CTL_EXIT_USAGE;
@@ -338,5 +408,5 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 		out_err("%s", AUDIT_USAGE);
 		return CTL_EXIT_USAGE;
 	}
-	return audit_verify_chain(ctl, prev, ckpt, argv + optind, argc - optind);
+	return audit_verify_chain(ctl, prev, ckpt, seal_key, argv + optind, argc - optind);
 }

@@ -33,8 +33,10 @@ static const struct ctl_command main_commands[] = {
     {"metrics", cmd_metrics, "metrics [--textfile PATH]",
      "the daemon's counters in the Prometheus text format (--textfile: write PATH atomically)"},
     {"audit", cmd_audit,
-     "audit verify [--prev HASH] [--checkpoint F] FILE...\n  audit tail [-f] [-n N] [FILE]",
+     "audit verify [--prev HASH] [--checkpoint F] [--seal-key F] FILE...\n  audit seal-init "
+     "KEYFILE\n  audit tail [-f] [-n N] [FILE]",
      "check audit files' hash chain, oldest file first (offline; exit 1 if broken);\n"
+     "      make a sealing key (seal-init: prints the verification key to keep offline);\n"
      "      print the last records of an audit file decoded (-f: keep following it)"},
 };
 

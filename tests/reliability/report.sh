@@ -330,6 +330,28 @@ checkpoint cut or rewritten, and a checkpoint file rewritten along with the
 log by someone with root; the syslog copies, kept off the host, are the
 anchor for that (\`--checkpoint\` reads collected syslog lines).
 
+### Anchors: forward-secure seals
+
+With \`audit.seal_key\` (a key file from \`mbxctl audit seal-init\`, which
+prints the verification key to keep offline), mbxd writes a seal record
+(HMAC-SHA-256 of epoch, seq and prev under the epoch's key) at start, every
+\`audit.seal_interval_s\` while records come, before rotation and at stop,
+then evolves the key (key(e+1) = SHA-256(key(e))), overwriting the old one on
+disk and in memory. The test seals with a 1 s interval, rotates, stops, then
+plays someone who got root afterwards and holds the current key file: record
+2 edited, every later hash recomputed, every seal re-made with the stolen
+key, the checkpoint rewritten to match.
+
+| what | measured |
+|---|---|
+| the intact rotated set, \`verify --seal-key\` | \`$(fig anchor.txt sealed_verify)\` |
+| the key file after the run | evolved to epoch $(fig anchor.txt stolen_key_epoch), the run user's, mode 0600, the initial key gone from it, no temp file left |
+| the rewrite, verified without the key | $(fig anchor.txt rewrite_without_key) |
+| the rewrite, verified with the offline key | \`$(fig anchor.txt rewrite_with_stolen_key_found)\` |
+
+Not detected (docs/audit.md): edits in the current epoch (after the last
+seal) by someone holding its key, and a log cut back to any seal.
+
 ### Room for every result, and a flood that cannot fill the log (tests/reliability/test-audit-space.c)
 
 An intent is written only with room held, preallocated past the file's end

@@ -117,14 +117,15 @@ static uint64_t last_seq_of(const char *p)
 	return seq;
 }
 
-/* Waits (up to 5 s) for a checkpoint of the given cause naming seq. */
+/* Waits (up to 5 s) for a checkpoint of the given cause naming seq (UINT64_MAX: any). */
 static struct audit_checkpoint wait_ckpt(const char *why, uint64_t seq)
 {
 	struct timespec pause = {0, 20 * 1000 * 1000};
 	struct audit_checkpoint c = {0};
 
 	for (int i = 0; i < 250; i++) {
-		if (read_ckpt(ckpt, &c) && !strcmp(c.why, why) && c.seq == seq)
+		if (read_ckpt(ckpt, &c) && !strcmp(c.why, why) &&
+		    (c.seq == seq || seq == UINT64_MAX))
 			return c;
 		nanosleep(&pause, NULL);
 	}
@@ -148,8 +149,12 @@ static void put_file(const char *p, const char *text)
 	fclose(f);
 }
 
-/* What an attacker with root does to record e: edit it, recompute every later prev. */
-static char *rechained(const char *text, int e)
+/*
+ * What an attacker with root does to record e: edit it, recompute every
+ * later prev; holding the current seal key (stolen, or NULL), also every
+ * later seal, relabelled with that key's epoch.
+ */
+static char *rechained(const char *text, int e, const struct audit_seal_key *stolen)
 {
 	char *copy = strdup(text), *line, *save = NULL, *out = calloc(1, strlen(text) * 2 + 64);
 	char hash[AUDIT_HASH_HEX];
@@ -160,12 +165,22 @@ static char *rechained(const char *text, int e)
 
 		if (++i >= e) {
 			json_t *o = json_loads(line, 0, NULL);
+			json_t *seal = json_object_get(o, "seal");
+			char mac[AUDIT_HASH_HEX];
 
 			ck_assert(o != NULL);
 			if (i == e)
 				json_object_set_new(o, "user", json_string("mallory"));
 			else
 				json_object_set_new(o, "prev", json_string(hash));
+			if (seal && stolen) {
+				ck_assert_int_eq(audit_seal_mac(stolen->key, stolen->epoch,
+								(uint64_t)i, hash, mac),
+						 0);
+				json_object_set_new(seal, "epoch",
+						    json_integer((json_int_t)stolen->epoch));
+				json_object_set_new(seal, "mac", json_string(mac));
+			}
 			dumped = json_dumps(o, JSON_COMPACT);
 			json_decref(o);
 			ck_assert_int_eq(audit_sha256_hex(dumped, strlen(dumped), hash), 0);
@@ -261,7 +276,7 @@ START_TEST(test_checkpoints_written_and_used)
 	text = harness_read_file(h.audit);
 	expect_damage_found(cut(text, false, 2), "tail removed", "cut_tail_found");
 	expect_damage_found(cut(text, true, 1), "head removed", "removed_head_found");
-	expect_damage_found(rechained(text, 1), "not the record the checkpoint",
+	expect_damage_found(rechained(text, 1, NULL), "not the record the checkpoint",
 			    "rechained_edit_found");
 
 	/* A log cut behind its checkpoint does not start: records are missing. */
@@ -272,6 +287,157 @@ START_TEST(test_checkpoints_written_and_used)
 	ck_assert_msg(strstr(out, "records were removed or altered"), "start: %s", out);
 	figure_line("start_refused_behind_checkpoint", out, "records were removed");
 	free(text);
+}
+END_TEST
+
+/* The seq of the first record, and the text of the last line, of an audit file. */
+static char *last_line_of(const char *p)
+{
+	char *text = harness_read_file(p), *nl;
+
+	ck_assert(text && *text);
+	text[strlen(text) - 1] = '\0';
+	nl = strrchr(text, '\n');
+	memmove(text, nl ? nl + 1 : text, strlen(nl ? nl + 1 : text) + 1);
+	return text;
+}
+
+/* Waits (up to 5 s) until the key file has evolved to at least epoch e. */
+static struct audit_seal_key wait_epoch(const char *key, uint64_t e)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	struct audit_seal_key k = {0};
+	char err[256];
+
+	for (int i = 0; i < 250; i++) {
+		if (audit_seal_key_load(key, &k, err, sizeof(err)) == 0 && k.epoch >= e)
+			return k;
+		nanosleep(&pause, NULL);
+	}
+	ck_abort_msg("the seal key did not reach epoch %llu (at %llu)", (unsigned long long)e,
+		     (unsigned long long)k.epoch);
+	return k;
+}
+
+/* Splits text after n lines into two files. */
+static void split_into(const char *text, int n, const char *f1, const char *f2)
+{
+	const char *p = text;
+	char *first;
+
+	for (int i = 0; i < n; i++)
+		p = strchr(p, '\n') + 1;
+	first = strndup(text, (size_t)(p - text));
+	put_file(f1, first);
+	put_file(f2, p);
+	free(first);
+}
+
+/* Rewrites the checkpoint to match files rewritten by the attacker. */
+static void forge_ckpt(const char *old, const char *cur)
+{
+	struct audit_checkpoint c = {0};
+	char *l1 = last_line_of(old), *l2 = last_line_of(cur), *line;
+
+	c.seq = last_seq_of(cur);
+	c.file_seq = last_seq_of(old) + 1;
+	ck_assert_int_eq(audit_sha256_hex(l2, strlen(l2), c.hash), 0);
+	ck_assert_int_eq(audit_sha256_hex(l1, strlen(l1), c.file_prev), 0);
+	snprintf(c.time, sizeof(c.time), "2026-12-04T20:00:00.000000Z");
+	snprintf(c.why, sizeof(c.why), "stop");
+	line = audit_checkpoint_format(&c);
+	put_file(ckpt, line);
+	free(line);
+	free(l1);
+	free(l2);
+}
+
+START_TEST(test_seal_end_to_end)
+{
+	char key[340], vkey[340], old[340], out[4096], *text, *both, *edited, *last;
+	struct audit_seal_key stolen;
+	struct stat st;
+	int n_old = 0;
+
+	/* The operator makes a key and keeps the verification key offline. */
+	snprintf(key, sizeof(key), "%s/log/seal.key", h.dir);
+	snprintf(vkey, sizeof(vkey), "%s/verification.key", h.dir);
+	anchor_layout("checkpoint_interval_s: 1, seal_interval_s: 1, seal_key: log/seal.key");
+	ck_assert_msg(
+	    harness_mbxctl(&h, "root", out, sizeof(out), "audit", "seal-init", key, NULL) == 0,
+	    "seal-init: %s", out);
+	last = strrchr(out, '\n');
+	*last = '\0';
+	put_file(vkey, strrchr(out, '\n') + 1);
+	rel_start(&h, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(status_as(H_ADMIN, 0x0301, timestamp, sizeof(timestamp)), 0);
+	wait_epoch(key, 2); /* sealed at start, then again once records came */
+	ck_assert_int_eq(status_as(H_OUTSIDER, 0x4000, NULL, 0), MBX_STATUS_DENIED);
+	wait_epoch(key, 3);
+
+	/* Rotation seals the old file's end before the new file opens. */
+	snprintf(old, sizeof(old), "%s.1", h.audit);
+	ck_assert_int_eq(status_as(H_ADMIN, 0x0301, timestamp, sizeof(timestamp)), 0);
+	ck_assert(rename(h.audit, old) == 0);
+	harness_signal(&h, SIGUSR1);
+	ck_assert_uint_eq(wait_ckpt("rotation", UINT64_MAX).seq, last_seq_of(old));
+	last = last_line_of(old);
+	ck_assert_msg(strstr(last, "\"kind\":\"seal\""), "old file ends with %s", last);
+	free(last);
+	ck_assert_int_eq(status_as(H_ADMIN, 0x0301, timestamp, sizeof(timestamp)), 0);
+	ck_assert_int_eq(harness_stop(&h), 0);
+	last = last_line_of(h.audit);
+	ck_assert_msg(strstr(last, "\"kind\":\"seal\""), "the log ends with %s", last);
+	free(last);
+
+	/* The key file evolved in place: the run user's, no old key, no temp file left. */
+	stolen = wait_epoch(key, 5);
+	ck_assert(stat(key, &st) == 0 && st.st_uid == getpwnam("_mbxd")->pw_uid &&
+		  (st.st_mode & 077) == 0);
+	text = harness_read_file(key);
+	last = harness_read_file(vkey);
+	last[strcspn(last, "\n")] = '\0';
+	ck_assert_msg(!strstr(text, last), "the initial key is still in the key file");
+	free(text);
+	free(last);
+	snprintf(out, sizeof(out), "%s.tmp", key);
+	ck_assert_int_eq(access(out, F_OK), -1);
+
+	ck_assert_msg(harness_mbxctl(&h, "root", out, sizeof(out), "audit", "verify", "--seal-key",
+				     vkey, old, h.audit, NULL) == 0 &&
+			  strstr(out, "all hold"),
+		      "intact, sealed: %s", out);
+	figure_line("sealed_verify", out, "seals:");
+
+	/*
+	 * Root, later, with the current key (stolen): record 2 edited, every later
+	 * hash recomputed, every seal re-made with the stolen key, the
+	 * checkpoint rewritten to match.
+	 */
+	text = harness_read_file(old);
+	for (char *p = text; (p = strchr(p, '\n')); p++)
+		n_old++;
+	last = harness_read_file(h.audit);
+	ck_assert(asprintf(&both, "%s%s", text, last) > 0);
+	edited = rechained(both, 2, &stolen);
+	split_into(edited, n_old, old, h.audit);
+	forge_ckpt(old, h.audit);
+	ck_assert_msg(verify(out, sizeof(out), old, h.audit) == 0,
+		      "without the key the rewrite should pass: %s", out);
+	rel_figure("anchor.txt", "rewrite_without_key",
+		   "verify exits 0: chain and checkpoint "
+		   "rewritten to match");
+	ck_assert_msg(harness_mbxctl(&h, "root", out, sizeof(out), "audit", "verify", "--seal-key",
+				     vkey, old, h.audit, NULL) == 1 &&
+			  strstr(out, "forged"),
+		      "rewrite with the stolen key not found: %s", out);
+	figure_line("rewrite_with_stolen_key_found", out, "forged");
+	rel_figure("anchor.txt", "stolen_key_epoch", "%llu", (unsigned long long)stolen.epoch);
+	free(text);
+	free(last);
+	free(both);
+	free(edited);
 }
 END_TEST
 
@@ -286,6 +452,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_checkpoints_written_and_used);
+	tcase_add_test(tc, test_seal_end_to_end);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
