@@ -52,6 +52,8 @@ void broker_reload_policy(struct broker *b)
 		policy_errors_free(&errs);
 		return;
 	}
+	/* Rules that did not change keep their rate-limit buckets: a reload is no reset. */
+	policy_keep_buckets(p, b->policy);
 	/* Decisions copy what they report, so in-flight requests keep their answers. */
 	policy_free(b->policy);
 	b->policy = p;

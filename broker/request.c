@@ -427,6 +427,7 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	struct job *j;
 	enum mbx_class cls = policy_opcode_class(b->policy, m->opcode);
 	bool at;
+	size_t bad = 0;
 
 	if (b->stopping && !explain) {
 		request_refuse(s, tag, cls, MBX_STATUS_SHUTTING_DOWN, 0, "mbxd is shutting down");
@@ -445,6 +446,14 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 		return;
 	}
 	/* A payload beyond the device's mailbox is refused by the classifier, as explain does. */
+	if (!mbx_utf8_valid(m->reason, &bad)) {
+		request_refuse(
+		    s, tag, cls, MBX_STATUS_INVALID, 0,
+		    "the reason is not valid UTF-8 (byte 0x%02x at offset %zu): resend it "
+		    "as UTF-8; nothing was done",
+		    (unsigned char)m->reason[bad], bad);
+		return;
+	}
 	if (!request_timeout_ok(s, tag, m, d))
 		return;
 	pr.who = &s->who.principal;
@@ -454,6 +463,7 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 	pr.payload_len = m->payload_len;
 	pr.reason = m->reason;
 	pr.now_ms = broker_now_us() / 1000;
+	pr.explain = explain; /* asking takes no rate-limit token */
 	at = bg_target_of(m->opcode, m->payload, m->payload_len, &t, &inner) == 0;
 	request_decide(b, d, &pr, at ? &t : NULL, inner, &dec);
 	if (!explain)

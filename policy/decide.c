@@ -503,6 +503,48 @@ static struct policy_bucket *decide_bucket(struct policy *p, uint32_t rule, cons
 	return b;
 }
 
+/* The milliseconds until a bucket holding `tokens` has a whole one again. */
+static uint32_t decide_rate_wait(const struct policy_rule *r, double tokens)
+{
+	double per_ms = (double)r->rate_n / (double)r->rate_period_ms;
+	double wait = (1.0 - tokens) / per_ms;
+
+	return wait < 1.0 ? 1 : (uint32_t)(wait + 0.999);
+}
+
+/* The tokens a bucket would hold at now, refilled, without changing it. */
+static double decide_rate_level(const struct policy_rule *r, const struct policy_bucket *b,
+				uint64_t now)
+{
+	double tokens = b->tokens;
+
+	if (b->seen && now > b->last_ms)
+		tokens +=
+		    (double)(now - b->last_ms) * (double)r->rate_n / (double)r->rate_period_ms;
+	return tokens > r->rate_n ? r->rate_n : tokens;
+}
+
+/*
+ * Looks at the (rule, user) bucket for an EXPLAIN: 0 when a SUBMIT now would
+ * get a token, else the milliseconds until it would. Takes nothing, makes
+ * no bucket: asking what would happen leaves the answer unchanged.
+ */
+static uint32_t decide_rate_peek(const struct policy *p, uint32_t rule, const char *user,
+				 uint64_t now)
+{
+	const struct policy_rule *r = &p->rules[rule];
+	const struct policy_bucket *b;
+	double tokens;
+
+	if (!p->buckets_cap)
+		return 0;
+	b = decide_bucket_slot(p, rule, user ? user : "");
+	if (b->rule == UINT32_MAX)
+		return 0; /* never used: full */
+	tokens = decide_rate_level(r, b, now);
+	return tokens >= 1.0 ? 0 : decide_rate_wait(r, tokens);
+}
+
 /*
  * Takes a token from the (rule, user) bucket; returns 0, or the milliseconds
  * until one is back. A full bucket holds rate_n tokens (a burst of rate_n).
@@ -511,14 +553,10 @@ static uint32_t decide_rate(struct policy *p, uint32_t rule, const char *user, u
 {
 	const struct policy_rule *r = &p->rules[rule];
 	struct policy_bucket *b = decide_bucket(p, rule, user ? user : "");
-	double per_ms = (double)r->rate_n / (double)r->rate_period_ms, wait;
 
 	if (!b)
 		return 1000; /* no memory for the bucket: fail closed, briefly */
-	if (b->seen && now > b->last_ms)
-		b->tokens += (double)(now - b->last_ms) * per_ms;
-	if (b->tokens > r->rate_n)
-		b->tokens = r->rate_n;
+	b->tokens = decide_rate_level(r, b, now);
 	if (!b->seen || now > b->last_ms)
 		b->last_ms = now;
 	b->seen = true;
@@ -526,8 +564,71 @@ static uint32_t decide_rate(struct policy *p, uint32_t rule, const char *user, u
 		b->tokens -= 1.0;
 		return 0;
 	}
-	wait = (1.0 - b->tokens) / per_ms;
-	return wait < 1.0 ? 1 : (uint32_t)(wait + 0.999);
+	return decide_rate_wait(r, b->tokens);
+}
+
+/* Tells whether two string lists hold the same strings in the same order. */
+static bool decide_same_strings(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Tells whether a rule of a reloaded policy is the same rule as before (its line may move). */
+static bool decide_same_rule(const struct policy_rule *a, const struct policy_rule *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->any == b->any &&
+	       (a->owner == NULL) == (b->owner == NULL) &&
+	       (!a->owner || strcmp(a->owner, b->owner) == 0) &&
+	       decide_same_strings(a->users, a->n_users, b->users, b->n_users) &&
+	       decide_same_strings(a->groups, a->n_groups, b->groups, b->n_groups) &&
+	       decide_same_strings(a->devices, a->n_devices, b->devices, b->n_devices) &&
+	       a->allow_cls == b->allow_cls && a->deny_cls == b->deny_cls &&
+	       a->n_allow_ops == b->n_allow_ops && a->n_deny_ops == b->n_deny_ops &&
+	       memcmp(a->allow_ops, b->allow_ops, a->n_allow_ops * sizeof(*a->allow_ops)) == 0 &&
+	       memcmp(a->deny_ops, b->deny_ops, a->n_deny_ops * sizeof(*a->deny_ops)) == 0 &&
+	       a->rate_n == b->rate_n && a->rate_period_ms == b->rate_period_ms &&
+	       a->has_targets == b->has_targets && a->targets_ld_pool == b->targets_ld_pool &&
+	       memcmp(a->targets, b->targets, sizeof(a->targets)) == 0;
+}
+
+/* Finds the rule of p named name, or -1 (names are unique in a policy). */
+static int32_t decide_rule_named(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (strcmp(p->rules[i].name, name) == 0)
+			return (int32_t)i;
+	return -1;
+}
+
+/* Carries the buckets of unchanged rules over to a reloaded policy. */
+void policy_keep_buckets(struct policy *to, struct policy *from)
+{
+	if (!to || !from)
+		return;
+	pthread_mutex_lock(&from->lock);
+	for (size_t k = 0; k < from->buckets_cap; k++) {
+		const struct policy_bucket *old = &from->buckets[k];
+		struct policy_bucket *b;
+		int32_t ri;
+
+		if (old->rule == UINT32_MAX)
+			continue;
+		ri = decide_rule_named(to, from->rules[old->rule].name);
+		if (ri < 0 || !decide_same_rule(&to->rules[ri], &from->rules[old->rule]))
+			continue;
+		b = decide_bucket(to, (uint32_t)ri, old->user);
+		if (!b)
+			break; /* out of memory: the rest start full, as after a restart */
+		b->tokens = old->tokens;
+		b->last_ms = old->last_ms;
+		b->seen = old->seen;
+	}
+	pthread_mutex_unlock(&from->lock);
 }
 
 /* Fills what the classification says, whatever the decision. */
@@ -699,7 +800,10 @@ static void decide_rules(struct policy *p, const struct policy_request *req,
 			      cls, out->name, r->name, r->source);
 		return;
 	}
-	if (r->rate_n && (wait = decide_rate(p, (uint32_t)ri, user, req->now_ms))) {
+	wait = !r->rate_n     ? 0
+	       : req->explain ? decide_rate_peek(p, (uint32_t)ri, user, req->now_ms)
+			      : decide_rate(p, (uint32_t)ri, user, req->now_ms);
+	if (wait) {
 		decide_refuse(out, MBX_STATUS_RATE_LIMITED, r,
 			      "rate limited by rule \"%s\" (%s, %s): retry in %u ms", r->name,
 			      r->source, r->rate_text, wait);

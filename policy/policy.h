@@ -133,6 +133,7 @@ struct policy_request {
 	size_t payload_len;
 	const char *reason; /* NULL or "": none given */
 	uint64_t now_ms;    /* monotonic clock, for rate limits */
+	bool explain;       /* only asked: a rate limit is looked at, no token taken */
 };
 
 struct policy_decision {
@@ -164,6 +165,14 @@ void policy_opcode_name(const struct policy *p, uint16_t opcode, char *buf, size
  * it is classified reports. p may be NULL.
  */
 enum mbx_class policy_opcode_class(const struct policy *p, uint16_t opcode);
+
+/*
+ * Carries the rate-limit buckets of `from` over to `to` (a reloaded policy,
+ * not yet in use) for every rule that did not change: same name, same
+ * principals, devices, classes, opcodes, rate and tunnel_targets. The
+ * buckets of changed, new or removed rules start full, or go.
+ */
+void policy_keep_buckets(struct policy *to, struct policy *from);
 
 /* Classifies and decides one request. Never fails: the worst answer is deny. */
 void policy_decide(struct policy *p, const struct policy_request *req, struct policy_decision *out);

@@ -612,3 +612,44 @@ int mbx_decode_watch(const uint8_t *body, size_t len, struct mbx_watch *m)
 		r_fail(&r);
 	return r_end(&r);
 }
+
+/* The length of the UTF-8 sequence starting at p (at most n bytes), or 0 if it is ill-formed. */
+static size_t proto_utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len = c < 0x80                 ? 1
+		     : c >= 0xc2 && c <= 0xdf ? 2
+		     : c >= 0xe0 && c <= 0xef ? 3
+		     : c >= 0xf0 && c <= 0xf4 ? 4
+					      : 0;
+	/* The second byte's range rules out overlong forms, surrogates and > U+10FFFF. */
+	unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+
+	if (len == 0 || len > n)
+		return 0;
+	if (len > 1 && (p[1] < lo || p[1] > hi))
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* Checks that a string is well-formed UTF-8; *bad is the first offending byte's offset. */
+bool mbx_utf8_valid(const char *s, size_t *bad)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), off = 0, len;
+
+	while (off < n) {
+		len = proto_utf8_seq(p + off, n - off);
+		if (len == 0) {
+			if (bad)
+				*bad = off;
+			return false;
+		}
+		off += len;
+	}
+	return true;
+}

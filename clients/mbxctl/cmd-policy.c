@@ -377,7 +377,8 @@ static int cmd_policy_answer(struct policy *p, const struct cmd_policy_explain *
 				     .opcode = op,
 				     .payload = pl,
 				     .payload_len = len,
-				     .reason = a->reason};
+				     .reason = a->reason,
+				     .explain = true};
 	struct policy_decision d;
 	struct timespec ts;
 

@@ -12,6 +12,7 @@
 #ifndef MBX_PROTO_H
 #define MBX_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -231,6 +232,14 @@ int mbx_encode_devices_req(struct mbx_wbuf *w, uint32_t tag);
 int mbx_encode_devices_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_device_desc *d, size_t n);
 /* type is MBX_MSG_SUBMIT or MBX_MSG_EXPLAIN. */
 int mbx_encode_submit(struct mbx_wbuf *w, uint16_t type, uint32_t tag, const struct mbx_submit *m);
+
+/*
+ * Tells whether s is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). When not, *bad (if not NULL) is the
+ * offset of the first byte that is not. mbxd refuses a SUBMIT or EXPLAIN
+ * whose reason is not: a reason is kept and audited exactly as given.
+ */
+bool mbx_utf8_valid(const char *s, size_t *bad);
 int mbx_encode_result(struct mbx_wbuf *w, uint32_t tag, const struct mbx_result *m);
 int mbx_encode_event(struct mbx_wbuf *w, uint32_t tag, const struct mbx_event *m);
 int mbx_encode_error(struct mbx_wbuf *w, uint32_t tag, const struct mbx_error *m);

@@ -329,6 +329,110 @@ START_TEST(test_decide_generated_agrees)
 }
 END_TEST
 
+/* Loads a policy from text. */
+static struct policy *load_text(const char *text)
+{
+	char path[] = "/tmp/test-decide-XXXXXX";
+	struct policy_errors errs;
+	struct policy *p;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	ck_assert_msg(policy_load(path, NULL, false, &p, &errs) == 0, "%s",
+		      errs.n ? errs.v[0].message : "");
+	unlink(path);
+	return p;
+}
+
+/* Asks (or, explain false, submits) Identify on mem0 as user at now; returns the status. */
+static enum mbx_status ask(struct policy *p, const char *user, uint64_t now, bool explain)
+{
+	struct policy_principal who = {.user = user};
+	struct policy_device dev = {.name = "mem0"};
+	struct policy_request req = {
+	    .who = &who, .dev = &dev, .opcode = 0x0001, .now_ms = now, .explain = explain};
+	struct policy_decision d;
+
+	policy_decide(p, &req, &d);
+	return d.status;
+}
+
+static const char *const rate_policy = "version: 1\nrules:\n"
+				       "  - name: limited\n    who: any\n    allow: [read]\n"
+				       "    rate: 3/second\n";
+
+/*
+ * Random interleavings of EXPLAIN and SUBMIT at random times: an EXPLAIN
+ * answers what a SUBMIT at that moment would get, and takes nothing (a twin
+ * policy that saw only the SUBMITs answers every SUBMIT the same).
+ */
+START_TEST(test_decide_explain_takes_no_token)
+{
+	for (int round = 0; round < 200; round++) {
+		struct policy *p = load_text(rate_policy), *twin = load_text(rate_policy);
+		uint64_t now = 1000;
+
+		for (int i = 0; i < 40; i++) {
+			const char *user = gen(2) ? "alice" : "bob";
+
+			now += gen(3) == 0 ? gen(700) : gen(20);
+			while (gen(2) == 0) {
+				enum mbx_status e = ask(p, user, now, true);
+
+				/* The answer of an EXPLAIN is the SUBMIT's, were it sent now. */
+				ck_assert_int_eq(ask(p, user, now, true), e);
+				ck_assert_int_eq(e, ask(twin, user, now, true));
+			}
+			ck_assert_int_eq(ask(p, user, now, false), ask(twin, user, now, false));
+		}
+		policy_free(p);
+		policy_free(twin);
+	}
+}
+END_TEST
+
+/* A reload keeps the buckets of rules that did not change, wherever they moved. */
+START_TEST(test_decide_reload_keeps_buckets)
+{
+	struct policy *old = load_text("version: 1\nrules:\n"
+				       "  - name: same\n    who: any\n    devices: [mem0]\n"
+				       "    allow: [read]\n    rate: 2/hour\n"
+				       "  - name: changed\n    who: { users: [bob] }\n"
+				       "    allow: [read]\n    rate: 2/hour\n");
+	struct policy *new = load_text("version: 1\nrules:\n"
+				       "  - name: added\n    who: { users: [carol] }\n"
+				       "    allow: [log]\n"
+				       "  - name: changed\n    who: { users: [bob] }\n"
+				       "    allow: [read]\n    rate: 3/hour\n"
+				       "  - name: same\n    who: any\n    devices: [mem0]\n"
+				       "    allow: [read]\n    rate: 2/hour\n");
+
+	/* alice is allowed by "same", bob by "changed" (first in file order of the new file). */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(ask(old, "alice", 1000, false), MBX_STATUS_OK);
+	ck_assert_int_eq(ask(old, "alice", 1000, false), MBX_STATUS_RATE_LIMITED);
+	policy_keep_buckets(new, old);
+	policy_free(old);
+	ck_assert_int_eq(ask(new, "alice", 1001, false), MBX_STATUS_RATE_LIMITED);
+	ck_assert_int_eq(ask(new, "dave", 1001, false), MBX_STATUS_OK); /* his own bucket */
+	policy_free(new);
+
+	/* A rule whose rate changed starts over. */
+	old = load_text("version: 1\nrules:\n  - name: r\n    who: any\n    allow: [read]\n"
+			"    rate: 1/hour\n");
+	new = load_text("version: 1\nrules:\n  - name: r\n    who: any\n    allow: [read]\n"
+			"    rate: 2/hour\n");
+	ck_assert_int_eq(ask(old, "alice", 1000, false), MBX_STATUS_OK);
+	ck_assert_int_eq(ask(old, "alice", 1000, false), MBX_STATUS_RATE_LIMITED);
+	policy_keep_buckets(new, old);
+	policy_free(old);
+	ck_assert_int_eq(ask(new, "alice", 1001, false), MBX_STATUS_OK);
+	policy_free(new);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("decide");
@@ -338,6 +442,8 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_decide_generated_agrees);
+	tcase_add_test(tc, test_decide_explain_takes_no_token);
+	tcase_add_test(tc, test_decide_reload_keeps_buckets);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1529,6 +1529,108 @@ static Suite *client_suite(void)
 	return s;
 }
 
+/* Encodes scalar value c as UTF-8 (RFC 3629) into out; returns the length. */
+static size_t utf8_put(uint32_t c, char *out)
+{
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xc0 | c >> 6);
+		out[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xe0 | c >> 12);
+		out[1] = (char)(0x80 | (c >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | c >> 18);
+	out[1] = (char)(0x80 | (c >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (c >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/*
+ * mbx_utf8_valid accepts exactly the encodings of the Unicode scalar values:
+ * every scalar value's encoding is valid, and every 1- to 3-byte string (and
+ * 4-byte strings with lead bytes F0-F7 and random tails) is valid iff it is
+ * one; the first bad byte's offset is reported.
+ */
+START_TEST(test_utf8_valid_exactly_the_scalars)
+{
+	char buf[16];
+	size_t bad, n;
+	uint64_t rng = 88172645463325252ull;
+
+	for (uint32_t c = 1; c <= 0x10ffff; c++) {
+		if (c >= 0xd800 && c <= 0xdfff)
+			continue;
+		n = utf8_put(c, buf);
+		buf[n] = '\0';
+		if (!mbx_utf8_valid(buf, NULL))
+			ck_abort_msg("U+%04X refused", c);
+	}
+	for (uint32_t v = 0; v < (1u << 24); v += (v < (1u << 16) ? 1 : 7)) {
+		uint8_t b[4] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v, 0};
+		const uint8_t *q = b[0] ? b : b[1] ? b + 1 : b + 2;
+		size_t len = strlen((const char *)q), off = 0;
+		bool want = true;
+
+		if (len == 0)
+			continue;
+		/* Valid iff it splits into encodings of scalar values. */
+		while (off < len && want) {
+			uint32_t c = q[off], need = c < 0x80    ? 0
+						    : c >= 0xf0 ? 3
+						    : c >= 0xe0 ? 2
+								: 1;
+			char enc[4];
+
+			if (c >= 0x80 && c < 0xc0)
+				want = false;
+			for (uint32_t k = 1; want && k <= need; k++) {
+				if (off + k >= len || (q[off + k] & 0xc0) != 0x80)
+					want = false;
+				else
+					c = (k == 1 ? c & (0x3f >> need) : c) << 6 |
+					    (q[off + k] & 0x3f);
+			}
+			if (want && (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+				     utf8_put(c, enc) != need + 1))
+				want = false;
+			off += need + 1;
+		}
+		if (mbx_utf8_valid((const char *)q, &bad) != want)
+			ck_abort_msg("%02x %02x %02x: expected %s", b[0], b[1], b[2],
+				     want ? "valid" : "invalid");
+	}
+	for (int i = 0; i < 200000; i++) {
+		uint32_t c;
+		char enc[8];
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		c = (uint32_t)(rng % 0x10ffff) + 1;
+		if (c >= 0xd800 && c <= 0xdfff)
+			continue;
+		/* A valid prefix, then one bad byte: the offset names the bad byte. */
+		n = utf8_put(c, enc);
+		memcpy(buf, "ok ", 3);
+		memcpy(buf + 3, enc, n);
+		buf[3 + n] = (char)(rng >> 40 & 1 ? 0xff : 0x80);
+		buf[4 + n] = 'x';
+		buf[5 + n] = '\0';
+		if (mbx_utf8_valid(buf, &bad) || bad != 3 + n)
+			ck_abort_msg("U+%04X then a bad byte: offset %zu", c, bad);
+	}
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -1564,6 +1666,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(rej, test_hello_rejects);
 	tcase_add_test(rej, test_devices_rejects);
 	tcase_add_test(rej, test_encoders_refuse);
+	tcase_add_test(rej, test_utf8_valid_exactly_the_scalars);
 	suite_add_tcase(s, rej);
 	return s;
 }
