@@ -203,12 +203,13 @@ an NSS module that does more (sssd, LDAP) must be checked with the learning
 build: \`cmake -DCMAKE_C_FLAGS=-DMBX_SANDBOX_LEARN\` makes the filter log
 (\`dmesg\`: \`audit: type=1326 ... syscall=N\`) instead of stopping mbxd.
 
-The list was checked that way, not guessed: the system and reliability
-tests (reload, users.d inotify, rotation, audit on a full disk, the syslog
-mirror, metrics, WATCH, background operations, a hung device and its
-re-probe, socket activation, orderly stop) and a daemon of 16 devices were
-run against the learning build, and the kernel logged no call of mbxd
-outside the list. One call had been missing: glibc's \`qsort()\` asks
+The list was checked that way, not guessed: every system and reliability
+test (reload of large policies, users.d inotify, rotation, audit on a full
+disk and a flood's coalescing, checkpoints, the syslog mirror, metrics,
+WATCH and observation, background operations, client timeouts, a hung
+device and its re-probe, socket activation, orderly stop) and a daemon of
+16 devices were run one by one against the learning build, and the kernel
+logged no call of mbxd outside the list. One call had been missing: glibc's \`qsort()\` asks
 \`sysinfo\` for the machine's memory before sorting 1 KiB or more, and a
 reload sorts users.d file names and opcode overrides, so a reload with
 about 130 users.d files or 60 overrides killed mbxd. \`sysinfo\` is now
