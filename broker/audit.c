@@ -778,7 +778,12 @@ int audit_file_start(const struct audit *a, uint64_t *seq, char prev[AUDIT_HASH_
 	if (!(buf = malloc(FIRST_MAX)))
 		return -ENOMEM;
 	n = pread(a->fd, buf, FIRST_MAX, 0);
-	nl = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+	if (n < 0) {
+		rc = -errno;
+		free(buf);
+		return rc;
+	}
+	nl = memchr(buf, '\n', (size_t)n);
 	o = nl ? json_loadb(buf, (size_t)(nl - buf), 0, NULL) : NULL;
 	if (json_is_integer(json_object_get(o, "seq")) &&
 	    json_is_string(json_object_get(o, "prev")) &&
@@ -787,8 +792,6 @@ int audit_file_start(const struct audit *a, uint64_t *seq, char prev[AUDIT_HASH_
 		memcpy(prev, json_string_value(json_object_get(o, "prev")), AUDIT_HASH_HEX);
 		rc = 0;
 	}
-	if (n < 0)
-		rc = -errno;
 	json_decref(o);
 	free(buf);
 	return rc;
