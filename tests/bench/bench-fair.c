@@ -54,8 +54,9 @@ static void fair_flood(const char *socket, const struct bench_flooder *f, int re
 	uint32_t tag;
 	double rps;
 
-	if (setgroups(0, NULL) < 0 || setresgid(f->uid, f->uid, f->uid) < 0 ||
-	    setresuid(f->uid, f->uid, f->uid) < 0 || bench_rtt_open(socket, &c) < 0)
+	if ((f->nice && nice(f->nice) == -1) || setgroups(0, NULL) < 0 ||
+	    setresgid(f->uid, f->uid, f->uid) < 0 || setresuid(f->uid, f->uid, f->uid) < 0 ||
+	    bench_rtt_open(socket, &c) < 0)
 		_exit(1);
 	t0 = stats_now_ns();
 	while (done % 16 != 0 || !fair_stop_asked(stop_fd)) {

@@ -6,7 +6,10 @@
  * slow moment of the shared machine lands in both. Reported: the quiet
  * user's p50/p99 both ways, the flood's rate, the audit log's growth per
  * second while the flood ran, and the growth the coalescing rule allows
- * (docs/audit.md "Coalesced refusals", mbxd's default limits).
+ * (docs/audit.md "Coalesced refusals", mbxd's default limits). A second
+ * set of flood rounds runs the flooding client at nice 19: on a machine
+ * with two CPUs it shows how much of the quiet user's p99 is the flooding
+ * client's CPU rather than mbxd's work.
  */
 #include <errno.h>
 #include <math.h>
@@ -120,6 +123,38 @@ static void flood_report(struct stats *alone, struct stats *quiet, double rps,
 	bench_report_set("flood_refusals_counted", counted);
 }
 
+/* The flood rounds again with the flooding client at nice 19, next to fresh alone rounds. */
+static int flood_niced(const struct bench_daemon *d, size_t each, struct stats *alone)
+{
+	struct bench_flooder f = {.uid = FLOOD_UID, .depth = FLOOD_DEPTH, .nice = 19};
+	struct stats quiet;
+	struct flood_quiet qa = {d->socket, each, alone, 0, 0};
+	struct flood_quiet qq = {d->socket, each, &quiet, 0, 0};
+	double rps, rps_sum = 0;
+	int rc = stats_init(&quiet, each * FLOOD_ROUNDS);
+
+	f.req = (struct mbx_request){.device = BENCH_DEVICE,
+				     .opcode = 0x0301,
+				     .payload = flood_ts,
+				     .payload_len = sizeof(flood_ts)};
+	alone->n = 0;
+	for (int r = 0; r < FLOOD_ROUNDS && rc == 0; r++) {
+		rc = flood_quiet_cb(&qa);
+		if (rc == 0)
+			rc = bench_under_flood(d->socket, &f, flood_quiet_cb, &qq, &rps);
+		rps_sum += rps;
+	}
+	if (rc == 0) {
+		bench_report_set("flood_nice_alone_p99_us", stats_pct_us(alone, 99));
+		bench_report_set("flood_nice_quiet_p99_us", stats_pct_us(&quiet, 99));
+		bench_report_set("flood_nice_quiet_p99_ratio",
+				 stats_pct_us(&quiet, 99) / stats_pct_us(alone, 99));
+		bench_report_set("flood_nice_rps", rps_sum / FLOOD_ROUNDS);
+	}
+	stats_free(&quiet);
+	return rc;
+}
+
 int bench_flood_run(const struct bench_daemon *d, const struct bench_sizes *sz)
 {
 	size_t each = (sz->flood + FLOOD_ROUNDS - 1) / FLOOD_ROUNDS;
@@ -154,6 +189,8 @@ int bench_flood_run(const struct bench_daemon *d, const struct bench_sizes *sz)
 	if (rc == 0)
 		flood_report(&alone, &quiet, rps_sum / FLOOD_ROUNDS, &qq, d->audit,
 			     flood_size(d->audit) - size0, (double)(stats_now_ns() - t0) / 1e9);
+	if (rc == 0)
+		rc = flood_niced(d, each, &alone);
 	stats_free(&alone);
 	stats_free(&quiet);
 	return rc;

@@ -82,6 +82,10 @@ static const struct report_row report_rows[] = {
      {"flood_records_full", "flood_records_suppressed", "flood_refusals_counted"},
      ""},
     {"audit flood: uncoalesced it would be", {"flood_uncoalesced_bytes_per_s"}, "B/s"},
+    {"audit flood, flooder at nice 19: p99 alone / under / ratio",
+     {"flood_nice_alone_p99_us", "flood_nice_quiet_p99_us", "flood_nice_quiet_p99_ratio"},
+     "us, x"},
+    {"audit flood, flooder at nice 19: denials/s", {"flood_nice_rps"}, "req/s"},
 };
 
 /* A target of issue 8: a field (or a ratio of two) against a limit. */

@@ -144,6 +144,7 @@ int bench_fair_run(const struct bench_daemon *d, const struct bench_sizes *sz);
 struct bench_flooder {
 	uid_t uid;
 	size_t depth;
+	int nice; /* added to the flooding child's nice value (0: as the bench) */
 	struct mbx_request req;
 };
 /* Runs quiet(arg) while a child floods as f says; the flood's rate in *flood_rps. */
