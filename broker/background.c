@@ -284,18 +284,19 @@ static void background_abort_levels(const struct bg_target *t, struct policy_dec
 	}
 }
 
-/* Decides an abort of op as the request that started op, sent by this principal now. */
+/* Decides an abort of op as the request that started op, sent by the aborter (abort). */
 static void background_decide_as(struct device *d, const struct bg_op *op,
-				 struct policy_request *pr, struct policy_decision *dec)
+				 const struct policy_request *abort, struct policy_decision *dec)
 {
 	static const char *const states[] = {"queued", "in the worker", "running"};
 	const struct job *o = op->origin;
+	struct policy_request pr = *abort;
 	char name[64], where[96], why[MBX_MESSAGE_MAX + 256];
 
-	pr->opcode = o->cmd.opcode;
-	pr->payload = o->in;
-	pr->payload_len = o->in_len;
-	policy_decide(d->broker->policy, pr, dec);
+	pr.opcode = o->cmd.opcode;
+	pr.payload = o->in;
+	pr.payload_len = o->in_len;
+	policy_decide(d->broker->policy, &pr, dec);
 	policy_opcode_name(d->broker->policy, op->opcode, name, sizeof(name));
 	bg_target_name(&op->target, where, sizeof(where));
 	snprintf(why, sizeof(why), "aborting %s (0x%04x, %s at %s) is decided as running it: %s",
@@ -308,16 +309,13 @@ static void background_decide_as(struct device *d, const struct bg_op *op,
 
 /* Decides a Request Abort to t against the operation there, if there is one. */
 bool background_decide_abort(struct device *d, const struct bg_target *t,
-			     const struct policy_principal *who, const char *reason,
-			     uint64_t now_ms, struct policy_decision *dec)
+			     const struct policy_request *pr, struct policy_decision *dec)
 {
-	struct policy_request pr = {
-	    .who = who, .dev = &d->pdev, .reason = reason, .now_ms = now_ms};
 	struct bg_op *op = bg_find(&d->bg_ops, t);
 
 	if (!op)
 		return false;
-	background_decide_as(d, op, &pr, dec);
+	background_decide_as(d, op, pr, dec);
 	return true;
 }
 
@@ -345,18 +343,19 @@ void background_abort_untrack(struct job *j)
  */
 static void background_abort_recheck(struct device *d, const struct bg_op *op)
 {
+	struct policy_request pr = {.dev = &d->pdev, .opcode = CXL_OP_REQUEST_ABORT};
 	struct job *j, *next;
 	struct policy_decision dec;
 
 	for (j = TAILQ_FIRST(&d->aborts); j; j = next) {
 		next = TAILQ_NEXT(j, aentry);
-		if (!bg_target_eq(&j->abort_target, &op->target) || !j->session)
+		/* One the worker has taken runs before op is queued: it cannot reach op. */
+		if (!bg_target_eq(&j->abort_target, &op->target) || !j->session ||
+		    !device_job_queued(d, j))
 			continue;
-		struct policy_request pr = {.who = &j->session->who.principal,
-					    .dev = &d->pdev,
-					    .reason = j->reason,
-					    .now_ms = broker_now_us() / 1000};
-
+		pr.who = &j->session->who.principal;
+		pr.reason = j->reason;
+		pr.now_ms = broker_now_us() / 1000;
 		background_decide_as(d, op, &pr, &dec);
 		request_redecide(j, &dec);
 	}

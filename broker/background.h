@@ -24,7 +24,7 @@
 struct device;
 struct job;
 struct event;
-struct policy_principal;
+struct policy_request;
 struct policy_decision;
 
 /* One tunnel hop: Tunnel Management's target type and port or LD id. */
@@ -120,12 +120,12 @@ void background_report(struct session *s, struct device *d, uint32_t tag);
 void background_unwatch_all(struct session *s);
 
 /*
- * Decides a Request Abort to target t as running each operation there,
- * for this principal and reason; false (dec untouched) when none is there.
+ * Decides a Request Abort to target t as running the operation there: pr
+ * is the abort's request (principal, reason, clock), its opcode and payload
+ * replaced by the operation's. False (dec untouched) when none is there.
  */
 bool background_decide_abort(struct device *d, const struct bg_target *t,
-			     const struct policy_principal *who, const char *reason,
-			     uint64_t now_ms, struct policy_decision *dec);
+			     const struct policy_request *pr, struct policy_decision *dec);
 /* Remembers an allowed abort job until it leaves the queue. */
 void background_abort_track(struct job *j, const struct bg_target *t);
 /* Forgets an abort job (it left the queue, or is being freed). */

@@ -409,8 +409,7 @@ static void request_dispatch(struct session *s, struct job *j)
 static void request_decide(struct broker *b, struct device *d, const struct policy_request *pr,
 			   const struct bg_target *t, uint16_t inner, struct policy_decision *dec)
 {
-	if (!t || inner != CXL_OP_REQUEST_ABORT ||
-	    !background_decide_abort(d, t, pr->who, pr->reason, pr->now_ms, dec))
+	if (!t || inner != CXL_OP_REQUEST_ABORT || !background_decide_abort(d, t, pr, dec))
 		policy_decide(b->policy, pr, dec);
 }
 

@@ -281,8 +281,10 @@ static bool abort_allowed(const struct bg_target *t, const char *user, const cha
 {
 	const char *groups[] = {user};
 	struct policy_principal who = {.uid = 1, .user = user, .groups = groups, .n_groups = 1};
+	struct policy_request pr = {
+	    .who = &who, .dev = &dev.pdev, .opcode = CXL_OP_REQUEST_ABORT, .reason = reason};
 
-	if (!background_decide_abort(&dev, t, &who, reason, 0, dec))
+	if (!background_decide_abort(&dev, t, &pr, dec))
 		return false;
 	return dec->decision == MBX_DECISION_ALLOW;
 }
@@ -313,7 +315,7 @@ START_TEST(test_abort_is_decided_against_every_state)
 			ck_assert_uint_eq(dec.inner[_i - 1].opcode, CXL_OP_REQUEST_ABORT);
 	}
 	/* No operation at another target: the caller decides that abort as itself. */
-	ck_assert(!background_decide_abort(&dev, &other, NULL, NULL, 0, &dec));
+	ck_assert(!background_decide_abort(&dev, &other, NULL, &dec));
 	op->started = false;
 	device_job_free(j);
 	ck_assert(TAILQ_EMPTY(&dev.bg_ops));
