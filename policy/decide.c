@@ -578,6 +578,12 @@ static bool decide_same_strings(char *const *a, size_t na, char *const *b, size_
 	return true;
 }
 
+/* Tells whether two opcode lists are the same (either may be NULL when empty). */
+static bool decide_same_ops(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
 /* Tells whether a rule of a reloaded policy is the same rule as before (its line may move). */
 static bool decide_same_rule(const struct policy_rule *a, const struct policy_rule *b)
 {
@@ -588,9 +594,8 @@ static bool decide_same_rule(const struct policy_rule *a, const struct policy_ru
 	       decide_same_strings(a->groups, a->n_groups, b->groups, b->n_groups) &&
 	       decide_same_strings(a->devices, a->n_devices, b->devices, b->n_devices) &&
 	       a->allow_cls == b->allow_cls && a->deny_cls == b->deny_cls &&
-	       a->n_allow_ops == b->n_allow_ops && a->n_deny_ops == b->n_deny_ops &&
-	       memcmp(a->allow_ops, b->allow_ops, a->n_allow_ops * sizeof(*a->allow_ops)) == 0 &&
-	       memcmp(a->deny_ops, b->deny_ops, a->n_deny_ops * sizeof(*a->deny_ops)) == 0 &&
+	       decide_same_ops(a->allow_ops, a->n_allow_ops, b->allow_ops, b->n_allow_ops) &&
+	       decide_same_ops(a->deny_ops, a->n_deny_ops, b->deny_ops, b->n_deny_ops) &&
 	       a->rate_n == b->rate_n && a->rate_period_ms == b->rate_period_ms &&
 	       a->has_targets == b->has_targets && a->targets_ld_pool == b->targets_ld_pool &&
 	       memcmp(a->targets, b->targets, sizeof(a->targets)) == 0;

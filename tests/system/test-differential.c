@@ -42,6 +42,7 @@
 #define DIFF_RULES    7
 #define DIFF_PAYLOAD  600
 #define DIFF_GROUPS   16
+#define DIFF_INNER    128 /* room for any generated command's payload (Clear Poison: 72) */
 
 static uint64_t rng = 0x6a09e667f3bcc908ull;
 
@@ -197,14 +198,17 @@ static char *diff_policy(void)
 	diff_classes(f);
 	fputs("\n  require_reason: ", f);
 	diff_classes(f);
-	fputs("\nopcodes:\n", f);
-	for (size_t i = 0; i < sizeof(ovr) / sizeof(ovr[0]); i++) {
+	fputc('\n', f);
+	for (size_t i = 0, n = 0; i < sizeof(ovr) / sizeof(ovr[0]); i++) {
 		const struct catalog_entry *e = catalog_lookup(ovr[i]);
 		int lo = e ? (int)e->cls : 0;
 
-		if (gen(2) == 0)
-			fprintf(f, "  0x%04X: { name: op-%04x, class: %s }\n", ovr[i], ovr[i],
-				mbx_class_name(lo + (int)gen((uint32_t)(MBX_CLASS_COUNT - lo))));
+		if (gen(2) != 0)
+			continue;
+		if (n++ == 0)
+			fputs("opcodes:\n", f); /* an empty opcodes: is an error */
+		fprintf(f, "  0x%04X: { name: op-%04x, class: %s }\n", ovr[i], ovr[i],
+			mbx_class_name(lo + (int)gen((uint32_t)(MBX_CLASS_COUNT - lo))));
 	}
 	fputs("rules:\n", f);
 	for (int k = 0, n = 1 + (int)gen(DIFF_RULES); k < n; k++)
@@ -219,8 +223,8 @@ static size_t diff_payload(uint16_t op, uint8_t *pl)
 	const struct catalog_entry *e = catalog_lookup(op);
 	size_t len = e ? e->min_in : gen(5);
 
-	memset(pl, 0, 64);
-	for (size_t i = 0; i < len && i < 64; i++)
+	memset(pl, 0, DIFF_INNER);
+	for (size_t i = 0; i < len && i < DIFF_INNER; i++)
 		pl[i] = (uint8_t)gen(256);
 	if (op == CXL_OP_SET_FEATURE) {
 		memcpy(pl, diff_uuids[gen(4)], 16);
@@ -230,6 +234,7 @@ static size_t diff_payload(uint16_t op, uint8_t *pl)
 	}
 	if (gen(20) == 0)
 		len = len ? len - 1 : 1; /* outside the catalog's bounds, or not */
+	ck_assert_uint_le(len, DIFF_INNER);
 	return len;
 }
 
@@ -278,7 +283,7 @@ static bool diff_background(uint16_t op)
 static void diff_request(struct diff_case *c)
 {
 	static char *const reasons[] = {NULL, "ticket 42", NULL, "change 7"};
-	uint8_t inner[64];
+	uint8_t inner[DIFF_INNER];
 	uint16_t op = gen(3) == 0 ? CXL_OP_TUNNEL : diff_ops[gen(DIFF_N_OPS)];
 
 	memset(c, 0, sizeof(*c));
