@@ -51,10 +51,17 @@ enum {
 static const char *const config_audit_keys[] = {
     "path",       "all_decisions",         "refused_burst", "refused_per_minute", "coalesce_ms",
     "checkpoint", "checkpoint_interval_s", "seal_key",      "seal_interval_s",    NULL};
-static const char *const config_limit_keys[] = {"max_inflight", "max_queue_per_user", "max_clients",
-						"max_queued_kib", "frame_timeout_ms",
-						"hello_timeout_ms", "client_timeout_min_ms",
-						"client_timeout_max_ms", NULL};
+static const char *const config_limit_keys[] = {"max_inflight",
+						"max_queue_per_user",
+						"max_clients",
+						"max_queued_kib",
+						"frame_timeout_ms",
+						"hello_timeout_ms",
+						"client_timeout_min_ms",
+						"client_timeout_max_ms",
+						"max_clients_per_user",
+						"max_pending_kib",
+						NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
 						 NULL};
@@ -72,6 +79,8 @@ static const struct {
     {offsetof(struct config, hello_timeout_ms), 10, 600000},
     {offsetof(struct config, client_timeout_min_ms), 1, CONFIG_TIMEOUT_MAX},
     {offsetof(struct config, client_timeout_max_ms), 1, CONFIG_TIMEOUT_MAX},
+    {offsetof(struct config, max_clients_per_user), 1, 1000000},
+    {offsetof(struct config, max_pending_kib), 64, 1048576},
 };
 
 /* Fills err with "file:line: message" for node n and returns -EINVAL. */
@@ -546,7 +555,9 @@ static int config_defaults(struct config *c, const char *path)
 	c->socket_mode = 0660;
 	c->max_inflight = 64;
 	c->max_queue_per_user = 32;
-	c->max_clients = 16384;
+	c->max_clients = 1024;
+	c->max_clients_per_user = 32;
+	c->max_pending_kib = 1024;
 	c->max_queued_kib = 65536;
 	c->frame_timeout_ms = 10000;
 	c->hello_timeout_ms = 5000;

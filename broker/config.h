@@ -58,7 +58,9 @@ struct config {
 	char *run_user;       /* default "_mbxd" */
 	uint32_t max_inflight;  /* per connection, default 64 */
 	uint32_t max_queue_per_user; /* per device, default 32 */
-	uint32_t max_clients; /* default 16384 */
+	uint32_t max_clients;        /* default 1024 */
+	uint32_t max_clients_per_user; /* connections of one uid, default 32 */
+	uint32_t max_pending_kib; /* per connection: unread answers + open requests, default 1024 */
 	uint32_t frame_timeout_ms; /* each frame must be whole within, from its first byte,
 				      default 10000 */
 	uint32_t client_timeout_min_ms; /* a SUBMIT's timeout_ms, when not 0, within; */

@@ -68,6 +68,7 @@ struct job {
 	struct mbx_transport_cmd cmd; /* cmd.timeout_ms: always the device's */
 	uint32_t client_timeout_ms;   /* the requester's own wait, shorter; 0: none */
 	struct event *client_timer;   /* ends that wait; never the device's health */
+	size_t reserve;               /* held against its session's pending bound */
 	int xrc;                 /* enum mbx_xport_rc, or -1: never ran */
 	int not_run_status;      /* enum mbx_status when xrc is -1 */
 	uint64_t started_us;

@@ -205,7 +205,10 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (b->n_sessions >= b->cfg->max_clients) {
 			log_warnx("refusing a client: %zu clients connected (limit %u)",
 				  b->n_sessions, b->cfg->max_clients);
-			close(fd);
+			session_refuse_fd(fd, MBX_ERROR_LIMIT,
+					  "mbxd has %zu connections open, its limit "
+					  "(limits.max_clients): try again later",
+					  b->n_sessions);
 			continue;
 		}
 		session_new(b, fd);

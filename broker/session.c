@@ -18,14 +18,66 @@
 #include "request.h"
 #include "session.h"
 
-/* Pause reading from a client that does not read its answers. */
-#define OUTPUT_HIGH (8u << 20)
-#define OUTPUT_LOW (1u << 20)
+/*
+ * What one open request may cost beyond its payloads, for the pending bound:
+ * the job and its decision, and the RESULT frame's fixed fields and strings.
+ */
+#define SESSION_JOB_COST 4096u
+/* The most EVENTs held for a client over its bound, per device (watch and own). */
+#define SESSION_HELD_PER_DEVICE 2
 /* How long a closing session's ERROR may wait for a client that does not read. */
 #define SESSION_CLOSE_MS 2000
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_arm(struct session *s, enum session_deadline what, uint32_t ms);
+static void session_flow(struct session *s);
+static bool session_full(const struct session *s);
+static size_t session_pending(const struct session *s);
+
+/* Bytes this client is answerable for: answers it has not read, and what its open requests hold. */
+static size_t session_pending(const struct session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) + s->reserved;
+}
+
+/*
+ * Whether the client is at its bound (limits.max_pending_kib): then mbxd
+ * reads none of its requests until it reads its answers (backpressure), so
+ * a client that never reads costs the bound, not what it could ask for.
+ */
+static bool session_full(const struct session *s)
+{
+	return session_pending(s) >= (size_t)s->broker->cfg->max_pending_kib << 10;
+}
+
+static void session_flush_held(struct session *s);
+
+/*
+ * Pauses reading a client at its bound, resumes it below; held EVENTs go
+ * out first. Resuming only schedules the read callback: this may run inside
+ * it (an answer written while dispatching), which must not be re-entered.
+ */
+static void session_flow(struct session *s)
+{
+	bool full;
+
+	if (s->closing || s->flowing)
+		return;
+	s->flowing = true;
+	if (s->n_held && !session_full(s))
+		session_flush_held(s);
+	s->flowing = false;
+	full = session_full(s);
+	if (full && !s->throttled) {
+		s->throttled = true;
+		bufferevent_disable(s->bev, EV_READ);
+	} else if (!full && s->throttled && !s->closing) {
+		s->throttled = false;
+		bufferevent_enable(s->bev, EV_READ);
+		bufferevent_trigger(s->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
 
 /*
  * Sends an encoded frame. With nothing queued before it and no further
@@ -35,7 +87,7 @@ static void session_arm(struct session *s, enum session_deadline what, uint32_t 
  * together. Whatever the socket does not take is queued, in order. A
  * closing session always queues, so its write callback sees the ERROR out.
  */
-static void session_write(struct session *s, struct mbx_wbuf *w, int rc)
+static void session_write_raw(struct session *s, struct mbx_wbuf *w, int rc)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	size_t sent = 0;
@@ -53,10 +105,13 @@ static void session_write(struct session *s, struct mbx_wbuf *w, int rc)
 		log_warnx("session %llu: cannot encode a frame: %s", (unsigned long long)s->id,
 			  strerror(-rc));
 	mbx_wbuf_free(w);
-	if (!s->throttled && evbuffer_get_length(out) > OUTPUT_HIGH) {
-		s->throttled = true;
-		bufferevent_disable(s->bev, EV_READ);
-	}
+}
+
+/* Sends a frame, then reconsiders whether to read more of this client. */
+static void session_write(struct session *s, struct mbx_wbuf *w, int rc)
+{
+	session_write_raw(s, w, rc);
+	session_flow(s);
 }
 
 /* Sends a RESULT. */
@@ -70,15 +125,54 @@ void session_send_result(struct session *s, uint32_t tag, const struct mbx_resul
 	session_write(s, &w, mbx_encode_result(&w, tag, r));
 }
 
-/* Sends an EVENT. */
+/*
+ * Sends an EVENT, or holds it while the client is over its pending bound
+ * (or has EVENTs held already, which go first): EVENTs come unasked, so a
+ * client that does not read must not make them pile up. A held progress
+ * EVENT is replaced by the next one of its tag and device, so at most a few
+ * per device wait; a completion is never replaced, and a client so far
+ * behind that no room is left is closed with ERROR limit.
+ */
 void session_send_event(struct session *s, uint32_t tag, const struct mbx_event *ev)
 {
+	struct session_held *h = NULL;
 	struct mbx_wbuf w;
 
 	if (s->closing)
 		return;
-	mbx_wbuf_init(&w);
-	session_write(s, &w, mbx_encode_event(&w, tag, ev));
+	if (!s->n_held && !session_full(s)) {
+		mbx_wbuf_init(&w);
+		session_write(s, &w, mbx_encode_event(&w, tag, ev));
+		return;
+	}
+	for (size_t i = s->n_held; i-- > 0 && !h;)
+		if (s->held[i].tag == tag && !strcmp(s->held[i].ev.device, ev->device))
+			h = s->held[i].ev.kind == MBX_EVENT_PROGRESS ? &s->held[i] : NULL;
+	if (!h && s->n_held < s->cap_held)
+		h = &s->held[s->n_held++];
+	if (!h) {
+		session_fail(s, MBX_ERROR_LIMIT,
+			     "%zu EVENTs are waiting while %zu bytes of answers are unread: this "
+			     "client does not read what it asked for",
+			     s->n_held, session_pending(s));
+		return;
+	}
+	h->tag = tag;
+	h->ev = *ev;
+}
+
+/* Sends the held EVENTs, oldest first, while the client stays under its bound. */
+static void session_flush_held(struct session *s)
+{
+	struct mbx_wbuf w;
+	size_t i = 0;
+
+	for (; i < s->n_held && !s->closing && !session_full(s); i++) {
+		mbx_wbuf_init(&w);
+		session_write_raw(s, &w, mbx_encode_event(&w, s->held[i].tag, &s->held[i].ev));
+	}
+	memmove(s->held, s->held + i, (s->n_held - i) * sizeof(*s->held));
+	s->n_held -= i;
 }
 
 /* Sends an ERROR and closes once it is out; the daemon and other clients go on. */
@@ -372,9 +466,12 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 	while (!s->closing && !s->throttled && evbuffer_get_length(in) >= MBX_HEADER_SIZE) {
 		p = evbuffer_pullup(in, MBX_HEADER_SIZE);
 		rc = mbx_decode_header(p, &h);
-		if (rc == -EMSGSIZE) {
-			session_fail(s, MBX_ERROR_TOO_BIG, "frame of %u bytes exceeds the limit of %u",
-				     h.length, MBX_BODY_MAX);
+		if (rc == -EMSGSIZE || (rc == 0 && h.length > s->body_max)) {
+			session_fail(s, MBX_ERROR_TOO_BIG,
+				     "frame of %u bytes exceeds the limit of %zu (the largest "
+				     "mailbox here takes %zu bytes)",
+				     h.length, s->body_max,
+				     s->body_max - (MBX_BODY_MAX - MBX_PAYLOAD_MAX));
 			break;
 		}
 		if (rc < 0) {
@@ -390,24 +487,22 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		s->more_input = false;
 		evbuffer_drain(in, MBX_HEADER_SIZE + (size_t)h.length);
 		boundary = true;
+		session_flow(s); /* a client at its bound is read no further */
 	}
 	session_frame_deadline(s, boundary);
 }
 
-/* Output drained: free a closing session, or resume a throttled one. */
+/* Output drained to the low mark: free a closing session, or reconsider reading. */
 static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	(void)bev;
 	if (s->closing) {
 		session_free(s);
 		return;
 	}
-	if (s->throttled && evbuffer_get_length(bufferevent_get_output(bev)) <= OUTPUT_LOW) {
-		s->throttled = false;
-		bufferevent_enable(bev, EV_READ);
-		session_read_cb(bev, s); /* frames may already be waiting */
-	}
+	session_flow(s); /* the client read some answers: it may be read again */
 }
 
 /* EOF or error: the client is gone. */
@@ -422,10 +517,77 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* Accepts a client whose credentials the kernel can tell; refuses any other. */
+/*
+ * Turns a client away with an ERROR saying why, then closes its socket. The
+ * socket is new, so its buffer takes the short frame at once; a client that
+ * is gone already just misses it.
+ */
+void session_refuse_fd(int fd, uint16_t code, const char *fmt, ...)
+{
+	struct mbx_error e = {.code = code};
+	struct mbx_wbuf w;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	va_end(ap);
+	mbx_wbuf_init(&w);
+	if (mbx_encode_error(&w, 0, &e) == 0 &&
+	    send(fd, w.data, w.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("refused client: %s", strerror(errno));
+	mbx_wbuf_free(&w);
+	close(fd);
+}
+
+/* The sessions of one uid; linear, since it runs once per accepted client. */
+static size_t session_count_uid(const struct broker *b, uid_t uid)
+{
+	const struct session *o;
+	size_t n = 0;
+
+	TAILQ_FOREACH(o, &b->sessions, entry)
+	n += o->who.uid == uid;
+	return n;
+}
+
+/* The largest frame body a client may send: a SUBMIT with the largest mailbox's payload. */
+static size_t session_body_max(const struct broker *b)
+{
+	uint32_t payload = 0;
+
+	for (size_t i = 0; i < b->n_devices; i++)
+		if (b->devices[i]->info.payload_max > payload)
+			payload = b->devices[i]->info.payload_max;
+	return MBX_BODY_MAX - MBX_PAYLOAD_MAX + payload;
+}
+
+/* Sets up a session's buffers, deadlines and bounds; false when memory ran out. */
+static bool session_setup(struct broker *b, struct session *s, int fd)
+{
+	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->timer = evtimer_new(b->base, session_timeout, s);
+	s->cap_held = b->n_devices * SESSION_HELD_PER_DEVICE;
+	s->held = calloc(s->cap_held ? s->cap_held : 1, sizeof(*s->held));
+	if (!s->bev || !s->timer || !s->held)
+		return false;
+	s->broker = b;
+	s->id = ++b->next_session_id;
+	s->body_max = session_body_max(b);
+	TAILQ_INIT(&s->jobs);
+	TAILQ_INIT(&s->watches);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	/* Input holds at most one frame; output wakes us when half the bound is read. */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, MBX_HEADER_SIZE + s->body_max);
+	bufferevent_setwatermark(s->bev, EV_WRITE, (size_t)b->cfg->max_pending_kib << 9, 0);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
+/* Accepts a client whose credentials the kernel can tell, within its uid's limit. */
 int session_new(struct broker *b, int fd)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	uint32_t per_user = b->cfg->max_clients_per_user;
 	int rc;
 
 	if (!s) {
@@ -439,26 +601,30 @@ int session_new(struct broker *b, int fd)
 		close(fd);
 		return rc;
 	}
-	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->timer = evtimer_new(b->base, session_timeout, s);
-	if (!s->bev || !s->timer) {
+	if (session_count_uid(b, s->who.uid) >= per_user) {
+		log_warnx("refusing a client of uid %u (%s) pid %d: %u connections of that user "
+			  "are open (limits.max_clients_per_user)",
+			  (unsigned)s->who.uid, s->who.user, (int)s->who.pid, per_user);
+		session_refuse_fd(fd, MBX_ERROR_LIMIT,
+				  "%s has %u connections open, the most one user may have "
+				  "(limits.max_clients_per_user): close one first",
+				  s->who.user, per_user);
+		identity_clear(&s->who);
+		free(s);
+		return -EUSERS;
+	}
+	if (!session_setup(b, s, fd)) {
 		if (s->timer)
 			event_free(s->timer);
 		if (s->bev)
 			bufferevent_free(s->bev); /* closes fd */
 		else
 			close(fd);
+		free(s->held);
 		identity_clear(&s->who);
 		free(s);
 		return -ENOMEM;
 	}
-	s->broker = b;
-	s->id = ++b->next_session_id;
-	TAILQ_INIT(&s->jobs);
-	TAILQ_INIT(&s->watches);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW, 0);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&b->sessions, s, entry);
 	b->n_sessions++;
 	session_arm(s, SESSION_DEADLINE_HELLO, b->cfg->hello_timeout_ms);
@@ -494,6 +660,9 @@ void session_policy_changed(struct broker *b)
 /* Remembers an open request. */
 void session_add_job(struct session *s, struct job *j)
 {
+	/* Its input, the largest answer it could get, and the rest: held against the bound. */
+	j->reserve = j->in_len + j->dev->info.payload_max + SESSION_JOB_COST;
+	s->reserved += j->reserve;
 	j->session = s;
 	TAILQ_INSERT_TAIL(&s->jobs, j, sentry);
 	s->n_jobs++;
@@ -506,7 +675,10 @@ void session_remove_job(struct session *s, struct job *j)
 		evtimer_del(j->client_timer); /* nobody is waiting any more */
 	TAILQ_REMOVE(&s->jobs, j, sentry);
 	s->n_jobs--;
+	s->reserved -= j->reserve;
+	j->reserve = 0;
 	j->session = NULL;
+	session_flow(s);
 }
 
 /* Frees a session: queued requests are dropped, running ones finish unattended. */
@@ -515,6 +687,7 @@ void session_free(struct session *s)
 	struct broker *b = s->broker;
 	struct job *j;
 
+	s->closing = true; /* nothing more is written or read while it goes */
 	while ((j = TAILQ_FIRST(&s->jobs))) {
 		session_remove_job(s, j);
 		if (device_dequeue(j->dev, j))
@@ -527,5 +700,6 @@ void session_free(struct session *s)
 	event_free(s->timer);
 	bufferevent_free(s->bev);
 	identity_clear(&s->who);
+	free(s->held);
 	free(s);
 }

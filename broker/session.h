@@ -40,6 +40,12 @@ enum session_deadline {
 	SESSION_DEADLINE_CLOSE, /* after an ERROR: freed even if it is never read */
 };
 
+/* An EVENT held for a client that is at its bound (session_send_event). */
+struct session_held {
+	uint32_t tag;
+	struct mbx_event ev;
+};
+
 struct session {
 	TAILQ_ENTRY(session) entry;
 	struct broker *broker;
@@ -47,13 +53,18 @@ struct session {
 	uint64_t id;
 	bool hello_done;
 	bool closing;   /* an ERROR is on its way out; then the session is freed */
-	bool throttled; /* reading paused until the client reads its answers */
+	bool throttled; /* at its pending bound: reading paused until it reads answers */
+	bool flowing;   /* in session_flow: not re-entered from the writes it makes */
 	bool more_input; /* while dispatching: another request is already read */
 	enum session_deadline deadline; /* what the timer is running for */
 	struct event *timer;
 	struct identity who;
 	TAILQ_HEAD(, job) jobs; /* open requests: queued, running, or background */
 	size_t n_jobs;
+	size_t reserved;           /* bytes the open requests hold against the pending bound */
+	size_t body_max;           /* the largest frame body this client may send */
+	struct session_held *held; /* EVENTs waiting while the client is at its bound */
+	size_t n_held, cap_held;
 	TAILQ_HEAD(, watch) watches; /* devices this session follows (WATCH) */
 };
 
@@ -63,6 +74,9 @@ void identity_clear(struct identity *id);
 
 /* Takes a freshly accepted socket; on failure the socket is closed. */
 int session_new(struct broker *b, int fd);
+/* Sends an ERROR on a socket no session owns yet, then closes it. */
+void session_refuse_fd(int fd, uint16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Frees a session now; open requests are dropped or detached. */
 void session_free(struct session *s);
 /* Sends an ERROR frame, then closes the session once it is written. */

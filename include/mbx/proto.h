@@ -109,6 +109,7 @@ enum mbx_error_code {
 	MBX_ERROR_TOO_BIG = 4,  /* frame over MBX_BODY_MAX */
 	MBX_ERROR_SHUTDOWN = 5, /* daemon is stopping */
 	MBX_ERROR_TIMEOUT = 6,  /* a deadline passed: HELLO, or a frame left unfinished */
+	MBX_ERROR_LIMIT = 7,    /* a per-user limit: too many connections, EVENTs unread */
 };
 
 struct mbx_header {

@@ -222,6 +222,10 @@ struct watching {
 	int ready, go, report; /* the parent's ends */
 };
 
+/* The parent's ends of the watchers started so far, which later watchers must not hold. */
+static int open_fds[32];
+static int n_open;
+
 static void watching_start(struct watching *x, const char *user, const char *device)
 {
 	int r[2], g[2], p[2];
@@ -243,6 +247,9 @@ static void watching_start(struct watching *x, const char *user, const char *dev
 	close(r[1]);
 	close(g[0]);
 	close(p[1]);
+	open_fds[n_open++] = r[0];
+	open_fds[n_open++] = g[1];
+	open_fds[n_open++] = p[0];
 	x->ready = r[0];
 	x->go = g[1];
 	x->report = p[0];

@@ -137,7 +137,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->run_user, "_mbxd");
 	ck_assert_uint_eq(c->max_inflight, 64);
 	ck_assert_uint_eq(c->max_queue_per_user, 32);
-	ck_assert_uint_eq(c->max_clients, 16384);
+	ck_assert_uint_eq(c->max_clients, 1024);
+	ck_assert_uint_eq(c->max_clients_per_user, 32);
+	ck_assert_uint_eq(c->max_pending_kib, 1024);
 	ck_assert_uint_eq(c->max_queued_kib, 65536);
 	ck_assert_uint_eq(c->frame_timeout_ms, 10000);
 	ck_assert_uint_eq(c->hello_timeout_ms, 5000);
@@ -215,7 +217,7 @@ static const struct {
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
      "max_clients, max_queued_kib, frame_timeout_ms, hello_timeout_ms, client_timeout_min_ms, "
-     "client_timeout_max_ms)"},
+     "client_timeout_max_ms, max_clients_per_user, max_pending_kib)"},
     {"limits: { client_timeout_min_ms: 5000, client_timeout_max_ms: 4000 }\n"
      "devices:\n  - { name: a, transport: sim }\n",
      "1: limits.client_timeout_min_ms (5000) exceeds limits.client_timeout_max_ms (4000)"},
