@@ -491,7 +491,9 @@ Decision, status, class, rule and every tunnel level must agree; the run
 denied (476 of them \`unsupported\`: allowed by the policy, lacking on the
 device) and 116 invalid cases, 986 of them tunnelled and 2,195 sent with
 SUBMIT. On the code before this change
-it fails at its 25th case. \`tests/system/test-policy-answers.c\` checks
+it fails at its 51st case: a Set Feature mbxd classed \`config\` (the
+Feature's effects lowered it below the catalog's \`data\`) where explain,
+which could not be told the device's Features, said \`data\`. \`tests/system/test-policy-answers.c\` checks
 that an EXPLAIN takes no token and a reload keeps the bucket of an unchanged
 rule, that a user with no rule for a command is told \`denied\` where one
 the policy allows is told \`unsupported\`, that requests refused before
