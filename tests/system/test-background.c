@@ -414,6 +414,28 @@ static int transfer_and_wait(const char *socket, void *arg)
 	return progress ? 0 : 104;
 }
 
+/* As the operator: watches sws; exits 0 once a tunnelled Transfer FW is seen start and end. */
+static int watch_transfer(const char *socket, void *arg)
+{
+	struct mbx_client *cl;
+	struct mbx_event ev;
+	uint32_t tag, wtag;
+	int start = 0;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0 || mbx_watch(cl, "sws", &wtag) < 0)
+		return 100;
+	do {
+		if (mbx_next_event(cl, 10000, &ev, &tag) < 0)
+			return 101;
+		if (tag != wtag || ev.opcode != OP_TRANSFER_FW)
+			return 102;
+		start += ev.kind == MBX_EVENT_PROGRESS;
+	} while (ev.kind != MBX_EVENT_COMPLETE);
+	mbx_close(cl);
+	return start && ev.cxl_rc == 0 ? 0 : 103;
+}
+
 /* As the operator: the state DEVICES reports for sws, and its background opcode. */
 static int devices_state(const char *socket, void *arg)
 {
@@ -439,8 +461,9 @@ static int devices_state(const char *socket, void *arg)
 
 /*
  * Finding (a): a Transfer FW tunnelled through the switch is an operation
- * like a direct one: audited from intent to end, DEVICES says busy, one at
- * a time at its target, and a tunnelled abort allowed only as `config` is
+ * like a direct one: audited from intent to end, DEVICES says busy, its
+ * requester and the device's watchers get its EVENTs, one at a time at its
+ * target, and a tunnelled abort allowed only as `config` is
  * denied. A direct abort to the switch reaches the switch's own CCI, not
  * the memory device behind it, and leaves the transfer alone.
  */
@@ -449,7 +472,7 @@ START_TEST(test_tunnelled_transfer_fw_is_tracked_and_guarded)
 	uint8_t fw[128 + 256] = {0x00, 0x02}; /* Full Transfer into slot 2 */
 	struct call xfer, again, ab, direct;
 	const char *intent, *started, *done;
-	pid_t admin;
+	pid_t admin, watcher;
 	char *audit;
 
 	start(STARTED);
@@ -458,6 +481,8 @@ START_TEST(test_tunnelled_transfer_fw_is_tracked_and_guarded)
 	call_at(&again, "sws", TUNNEL1, OP_SANITIZE, NULL, 0, "CHG-1 wipe");
 	call_at(&ab, "sws", TUNNEL1, OP_ABORT, NULL, 0, NULL);
 	call_at(&direct, "sws", DIRECT, OP_ABORT, NULL, 0, NULL);
+	watcher = spawn_as(H_OPERATOR, watch_transfer, NULL);
+	pause_ms(300);
 	admin = spawn_as(H_ADMIN, transfer_and_wait, &xfer);
 	pause_ms(300);
 	ck_assert_int_eq(harness_as_user(H_OPERATOR, devices_state, h.socket, NULL), 1);
@@ -468,6 +493,7 @@ START_TEST(test_tunnelled_transfer_fw_is_tracked_and_guarded)
 	ck_assert_int_eq(harness_as_user(H_OPERATOR, harness_submit_status, h.socket, &direct.c),
 			 0);
 	ck_assert_int_eq(reap(admin), 0);
+	ck_assert_int_eq(reap(watcher), 0);
 	audit = audit_wait("\"background\":\"completed\"");
 	intent = strstr(audit, "\"kind\":\"intent\"");
 	started = strstr(audit, "\"background\":\"started\"");
