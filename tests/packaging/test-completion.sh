@@ -21,7 +21,9 @@ devices:
   - { name: mem0, transport: sim, options: { model: memdev } }
   - { name: switch0, transport: sim, options: { model: switch } }
 YAML
-printf 'version: 1\nrules: []\n' >"$work/policy.yaml"
+# DEVICES lists only devices the asking user may use, so the devices need a rule.
+printf 'version: 1\nrules:\n  - { name: read-all, who: any, devices: ["*"], allow: [read] }\n' \
+	>"$work/policy.yaml"
 chmod 644 "$work"/*.yaml
 "$mbxd" -d --no-sandbox -f "$work/mbxd.yaml" 2>"$work/mbxd.log" &
 pid=$!
