@@ -512,13 +512,17 @@ connection with 4 KiB mailboxes) plus 4 MiB of allocator slack. A ninth
 connection of each user is refused with ERROR limit, and a fifth user is
 served meanwhile. A second test holds 8 connections that never say HELLO:
 the ninth is refused, another user is served, and all 8 are closed with
-ERROR timeout at the 500 ms HELLO deadline.
+ERROR timeout at the 500 ms HELLO deadline. A third watches mem0, stops
+reading (asking for METRICS until mbxd stops reading it) while the
+administrator's Sanitize runs from start to end, then reads: the EVENTs
+held for it meanwhile end with the completion.
 
 | what | measured |
 |---|---|
 | never-reading clients | $(fig limits.txt never_reading_clients) |
 | requests they wrote | $(fig limits.txt requests_written) |
 | mbxd resident memory growth (KiB) | $(fig limits.txt rss_growth_kib) |
+| EVENTs held for the watcher at its bound | $(fig limits.txt held_events_delivered) |
 
 Before the bound, the same clients grew mbxd by 259 MiB (about 8 MiB each).
 

@@ -48,10 +48,29 @@
 
 static struct harness h;
 
+/* Anyone reads; the admin may also Sanitize (for a background operation to watch). */
+static const char policy_yaml[] = "version: 1\n"
+				  "rules:\n"
+				  "  - name: everyone-reads\n"
+				  "    who: any\n"
+				  "    devices: [\"*\"]\n"
+				  "    allow: [read]\n"
+				  "  - name: admin-data\n"
+				  "    who: { users: [" H_ADMIN "] }\n"
+				  "    devices: [mem0]\n"
+				  "    allow: [data]\n";
+
+static const char devices_yaml[] = "  - name: mem0\n"
+				   "    transport: sim\n"
+				   "    options: { model: memdev, sanitize_ms: 1500 }\n"
+				   "  - name: switch0\n"
+				   "    transport: sim\n"
+				   "    options: { model: switch }\n";
+
 static void setup(void)
 {
 	rel_users();
-	harness_init(&h, rel_devices_yaml, rel_policy_yaml);
+	harness_init(&h, devices_yaml, policy_yaml);
 	h.limits_yaml = "{ max_inflight: 64, max_clients: 200, max_clients_per_user: 8, "
 			"max_pending_kib: 256, hello_timeout_ms: 500 }";
 	harness_write_config(&h);
@@ -312,6 +331,94 @@ START_TEST(test_silent_connections_are_limited_and_timed_out)
 }
 END_TEST
 
+/* As the admin: Sanitize mem0 and wait for its completion EVENT. */
+static int sanitize(const char *socket, void *arg)
+{
+	struct mbx_request req = {.device = "mem0", .opcode = 0x4400, .reason = "CHG-2"};
+	struct mbx_client *cl;
+	struct mbx_reply rep;
+	struct mbx_event ev;
+	uint32_t tag;
+
+	(void)arg;
+	if (mbx_open(socket, &cl) < 0 || mbx_submit(cl, &req, &rep) < 0 ||
+	    rep.result.status != MBX_STATUS_OK || rep.result.cxl_rc != 1)
+		return 100;
+	mbx_reply_free(&rep);
+	do {
+		if (mbx_next_event(cl, 10000, &ev, &tag) < 0)
+			return 101;
+	} while (ev.kind != MBX_EVENT_COMPLETE);
+	mbx_close(cl);
+	return 0;
+}
+
+/*
+ * A watcher that stops reading (and keeps asking until mbxd stops reading
+ * it) while an operation runs from start to end: its EVENTs wait, progress
+ * replaced by progress, and once it reads again the completion is there.
+ */
+START_TEST(test_events_of_a_watcher_at_its_bound_keep_the_completion)
+{
+	struct mbx_watch m = {.device = "mem0"};
+	uint8_t buf[1 << 16];
+	struct mbx_wbuf w;
+	size_t have = 0;
+	int fd = rel_connect(h.socket, true), complete = 0, errors = 0, events = 0;
+	double t0;
+
+	mbx_wbuf_init(&w);
+	ck_assert(mbx_encode_watch(&w, 7, &m) == 0);
+	for (unsigned i = 0; i < 2048; i++)
+		ck_assert(mbx_encode_metrics_req(&w, 100 + i) == 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* Write until mbxd has stopped reading us: no progress for 300 ms. */
+	for (size_t off = 0, idle = 0; off < w.len && idle < 60;) {
+		ssize_t k = send(fd, w.data + off, w.len - off, MSG_DONTWAIT);
+
+		idle = k > 0 ? 0 : idle + 1;
+		off += k > 0 ? (size_t)k : 0;
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	}
+	ck_assert_int_eq(harness_as_user(H_ADMIN, sanitize, h.socket, NULL), 0);
+	/* Now read everything: answers, then the held EVENTs. */
+	t0 = rel_now();
+	while (!complete && rel_now() - t0 < 20) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct mbx_header hd;
+		ssize_t k;
+
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		k = read(fd, buf + have, sizeof(buf) - have);
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+		while (have >= MBX_HEADER_SIZE && mbx_decode_header(buf, &hd) == 0 &&
+		       have >= MBX_HEADER_SIZE + hd.length) {
+			struct mbx_event ev;
+
+			if (hd.type == MBX_MSG_ERROR)
+				errors++;
+			if (hd.type == MBX_MSG_EVENT && hd.tag == 7 &&
+			    mbx_decode_event(buf + MBX_HEADER_SIZE, hd.length, &ev) == 0) {
+				events++;
+				complete += ev.kind == MBX_EVENT_COMPLETE && ev.opcode == 0x4400;
+			}
+			memmove(buf, buf + MBX_HEADER_SIZE + hd.length,
+				have - MBX_HEADER_SIZE - hd.length);
+			have -= MBX_HEADER_SIZE + hd.length;
+		}
+	}
+	rel_figure("limits.txt", "held_events_delivered", "%d, completion %s", events,
+		   complete ? "delivered" : "lost");
+	ck_assert_int_eq(errors, 0);
+	ck_assert_msg(complete == 1, "the completion EVENT never came (%d EVENTs)", events);
+	mbx_wbuf_free(&w);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("limits");
@@ -324,6 +431,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_clients_that_never_read_stay_under_the_bound);
 	tcase_add_test(tc, test_silent_connections_are_limited_and_timed_out);
+	tcase_add_test(tc, test_events_of_a_watcher_at_its_bound_keep_the_completion);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
