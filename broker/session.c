@@ -34,7 +34,7 @@ static void session_flow(struct session *s);
 static bool session_full(const struct session *s);
 static size_t session_pending(const struct session *s);
 
-/* Bytes this client is answerable for: answers it has not read, and what its open requests hold. */
+/* Bytes held for this client: answers it has not read, and what its open requests hold. */
 static size_t session_pending(const struct session *s)
 {
 	return evbuffer_get_length(bufferevent_get_output(s->bev)) + s->reserved;
