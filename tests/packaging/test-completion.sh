@@ -6,7 +6,8 @@ set -eu
 src=$(realpath "$1") mbxd=$(realpath "$2") mbxctl=$(realpath "$3")
 work=$(mktemp -d /tmp/mbxd-completion-XXXXXX)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+# mbxd writes its audit checkpoint as it stops: wait for it before removing the folder.
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "test-completion: $*" >&2; exit 1; }
 
 [ -f /usr/share/bash-completion/bash_completion ] ||
