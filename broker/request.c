@@ -176,7 +176,8 @@ static bool request_timeout_ok(struct session *s, uint32_t tag, const struct mbx
 		return true;
 	request_refuse(s, tag, policy_opcode_class(s->broker->policy, m->opcode),
 		       MBX_STATUS_INVALID, 0,
-		       "timeout_ms %u is outside this server's range of %u to %u ms (0: the "
+		       "timeout_ms %u refused, not clamped: outside this server's range of %u to "
+		       "%u ms (0: the "
 		       "device's timeout, %u ms for %s)",
 		       m->timeout_ms, c->client_timeout_min_ms, c->client_timeout_max_ms,
 		       d->timeout_ms, d->name);

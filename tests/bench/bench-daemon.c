@@ -54,11 +54,13 @@ static int bench_daemon_write_config(const struct bench_daemon *d)
 
 	if (!f)
 		return -errno;
+	/* The idle stage's clients are all one user: its per-user limit is max_clients too. */
 	fprintf(f,
 		"socket: { path: %s, mode: \"0666\" }\n"
 		"policy: %s\n"
 		"audit: { path: %s }\n"
-		"limits: { max_inflight: 256, max_queue_per_user: 4096, max_clients: %u }\n"
+		"limits: { max_inflight: 256, max_queue_per_user: 4096, max_clients: %u, "
+		"max_clients_per_user: %u }\n"
 		"devices:\n"
 		"  - name: " BENCH_DEVICE "\n"
 		"    transport: sim\n"
@@ -66,7 +68,8 @@ static int bench_daemon_write_config(const struct bench_daemon *d)
 		"  - name: " BENCH_SLOW "\n"
 		"    transport: sim\n"
 		"    options: { model: memdev, serial: 0x2222, latency_us: %u }\n",
-		d->socket, d->policy, d->audit, BENCH_MAX_CLIENTS, BENCH_SERVICE_US);
+		d->socket, d->policy, d->audit, BENCH_MAX_CLIENTS, BENCH_MAX_CLIENTS,
+		BENCH_SERVICE_US);
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
