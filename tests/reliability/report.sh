@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates docs/RELIABILITY.md in one command: builds, runs the CTest
-# labels fuzz and reliability, and writes their measured figures into the
+# labels fuzz, reliability and system, and writes their measured figures into the
 # document with the prose around them. Edit this script, not the document.
 #
 # Usage: sudo tests/reliability/report.sh [--no-run] [BUILD_DIR]
@@ -24,7 +24,7 @@ if [ "$run" = 1 ]; then
 	[ "$(id -u)" = 0 ] || { echo "report.sh: run as root (the tests create users, mount a tmpfs)" >&2; exit 2; }
 	"$top/conf/build.sh" "$build"
 	rc=0
-	(cd "$build" && ctest -L 'fuzz|reliability' --output-on-failure) >"$log" 2>&1 || rc=$?
+	(cd "$build" && ctest -L 'fuzz|reliability|system' --output-on-failure) >"$log" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || echo "report.sh: some tests failed (see $log); the document says which" >&2
 fi
 [ -f "$log" ] || { echo "report.sh: no results in $build: run without --no-run first" >&2; exit 2; }
@@ -94,7 +94,7 @@ To measure again (as root: the tests create users, mount a small tmpfs and
 run clients under their uids):
 
 \`\`\`sh
-sudo tests/reliability/report.sh            # build, run labels fuzz + reliability, rewrite this file
+sudo tests/reliability/report.sh            # build, run labels fuzz, reliability, system; rewrite this file
 sudo tests/reliability/report.sh --no-run   # rewrite it from the last results
 cd build && ctest -L reliability            # the tests alone; ctest -L fuzz for the fuzzers
 \`\`\`
@@ -104,15 +104,34 @@ cd build && ctest -L reliability            # the tests alone; ctest -L fuzz for
 | test | what it shows | result |
 |---|---|---|
 | reliability-test-crash | SIGKILL mid-command, torn tail, one-byte edits, full disk, syslog mirror | $(result reliability-test-crash) |
-| reliability-test-sandbox | confinement of the running daemon; the filter kills what is not listed | $(result reliability-test-sandbox) |
+| reliability-test-sandbox | confinement of the running daemon; a call the filter does not list is named and ends mbxd with SIGSYS | $(result reliability-test-sandbox) |
 | reliability-test-load | 10,000 malformed frames against 40,000 valid requests | $(result reliability-test-load) |
 | reliability-test-audit-space | on a small tmpfs, filled mid-command and by a flooding user: every audited command that ran has its result; one without result room is refused before it runs | $(result reliability-test-audit-space) |
 | reliability-test-reload | under the filter, reloads of 1,000 users.d files (inotify and SIGHUP), 10,000 rules, 1,000 opcode overrides; each answered correctly after | $(result reliability-test-reload) |
+| reliability-test-anchor | checkpoints at start, interval, rotation and stop; verify finds a cut tail, a removed head, an edit with every later hash recomputed; forward-secure seals catch the same edit by someone holding the current key | $(result reliability-test-anchor) |
 | reliability-test-limits | 32 clients of 4 users that never read stay under the documented memory bound; connections past a user's limit refused with ERROR limit while another user is served; silent connections closed at the HELLO deadline | $(result reliability-test-limits) |
 EOF
 for t in $targets; do
 	echo "| $t | $(describe_fuzz $t) | $(result $t) |"
 done
+cat <<EOF
+
+System tests of mediation (tests/system; label system): a sandboxed mbxd,
+clients under real, different uids.
+
+| test | what it shows | result |
+|---|---|---|
+| test-identity-nss | a deny rule on a 700-member group still denies; a user whose group lookup fails is refused, named and audited | $(result test-identity-nss) |
+| test-system-background | Request Abort, direct or tunnelled at depth 1 and 2, decided as the operation it would abort whether queued, in the worker or started; tunnelled operations tracked and audited | $(result test-system-background) |
+| test-differential | 2,400 generated cases decided by a live mbxd and by the offline explain: same decision, class, rule and tunnel levels | $(result test-differential) |
+| test-policy-answers | EXPLAIN takes no rate-limit token; a user the policy refuses learns nothing of what the device supports | $(result test-policy-answers) |
+| test-audit-flood | a user's refusals coalesced into chained counts while others keep their own records; a deleted or replaced log noticed; read polls write nothing | $(result test-audit-flood) |
+| test-files | a FIFO, directory, device node or symlink to one as the policy or a users.d file: refused by name on reload, the loop never blocked | $(result test-files) |
+| test-frames | a fast streamer is never cut; a slow frame is cut with an ERROR timed from its first byte | $(result test-frames) |
+| test-timeouts | a client's timeout ends only its own wait; device health follows the device's configured timeout | $(result test-timeouts) |
+| test-observe | DEVICES, METRICS and WATCH show a device only to users the policy lets use it; a reload ends a watch | $(result test-observe) |
+| test-check-config | mbxd -n refuses a bad transport option, naming file, line and key | $(result test-check-config) |
+EOF
 
 cat <<EOF
 
