@@ -14,6 +14,7 @@
 #include <mbx/strcopy.h>
 
 #include "audit-limit.h"
+#include "bucket.h"
 
 /* One kind of refusal of one user: what it was, and how many were counted. */
 struct audit_limit_key {
@@ -35,8 +36,7 @@ struct audit_limit_user {
 	uid_t uid;
 	gid_t gid;
 	char user[64];
-	double tokens;
-	uint64_t last_ms;
+	struct bucket bucket;
 	struct audit_limit_key keys[AUDIT_LIMIT_KEYS];
 	struct audit_limit_key mixed; /* kinds past AUDIT_LIMIT_KEYS */
 };
@@ -130,12 +130,7 @@ static struct audit_limit_key *audit_limit_key(struct audit_limit_user *u,
 static void audit_limit_refill(const struct audit_limit *l, struct audit_limit_user *u,
 			       uint64_t now_ms)
 {
-	if (now_ms > u->last_ms)
-		u->tokens += (double)(now_ms - u->last_ms) * l->cfg.per_minute / 60000.0;
-	if (u->tokens > l->cfg.burst)
-		u->tokens = l->cfg.burst;
-	if (now_ms > u->last_ms)
-		u->last_ms = now_ms;
+	bucket_refill(&u->bucket, l->cfg.per_minute / 60000.0, l->cfg.burst, now_ms);
 }
 
 /* The state of r's user, made with a full bucket if new; NULL when the table is full. */
@@ -150,8 +145,8 @@ static struct audit_limit_user *audit_limit_user(struct audit_limit *l,
 	if (l->n_users == AUDIT_LIMIT_USERS || !(u = calloc(1, sizeof(*u))))
 		return NULL;
 	u->uid = r->uid;
-	u->tokens = l->cfg.burst;
-	u->last_ms = now_ms;
+	u->bucket.tokens = l->cfg.burst;
+	u->bucket.last_ms = now_ms;
 	l->users[l->n_users++] = u;
 	return u;
 }
@@ -191,11 +186,11 @@ int audit_limit_write(struct audit_limit *l, const struct audit_record *r, uint6
 	u->gid = r->gid;
 	mbx_strcopy(u->user, sizeof(u->user), r->user ? r->user : "");
 	k = audit_limit_key(u, r);
-	if (u->tokens < 1.0) {
+	if (u->bucket.tokens < 1.0) {
 		audit_limit_count(l, u, k);
 		return AUDIT_LIMIT_COUNTED;
 	}
-	u->tokens -= 1.0;
+	u->bucket.tokens -= 1.0;
 	rc = audit_write(l->a, r, seq);
 	if (rc == 0 && k) {
 		k->sup.like_seq = *seq;
@@ -254,7 +249,7 @@ static int audit_limit_flush_key(struct audit_limit *l, const struct audit_limit
 /* Whether a user holds nothing worth keeping: no keys, no counts, a full bucket. */
 static bool audit_limit_user_idle(const struct audit_limit *l, const struct audit_limit_user *u)
 {
-	if (u->mixed.sup.count || u->tokens < l->cfg.burst)
+	if (u->mixed.sup.count || u->bucket.tokens < l->cfg.burst)
 		return false;
 	for (size_t i = 0; i < AUDIT_LIMIT_KEYS; i++)
 		if (u->keys[i].used)

@@ -16,6 +16,7 @@ struct config;
 struct policy;
 struct audit;
 struct audit_limit;
+struct refusal_pace;
 struct device;
 struct session;
 
@@ -28,6 +29,7 @@ struct broker {
 	struct audit *audit;
 	struct audit_limit *audit_limit; /* coalesces refusal records (audit-limit.h) */
 	struct event *audit_timer;       /* flushes its counts every audit.coalesce_ms */
+	struct refusal_pace *refusal_pace; /* pauses a user refused too fast (refusal-pace.h) */
 	struct audit_anchor *anchor; /* checkpoints and seals (audit-anchor.c) */
 	struct device **devices;
 	size_t n_devices;

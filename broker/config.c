@@ -61,6 +61,7 @@ static const char *const config_limit_keys[] = {"max_inflight",
 						"client_timeout_max_ms",
 						"max_clients_per_user",
 						"max_pending_kib",
+						"max_refusals_per_s",
 						NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
@@ -81,6 +82,7 @@ static const struct {
     {offsetof(struct config, client_timeout_max_ms), 1, CONFIG_TIMEOUT_MAX},
     {offsetof(struct config, max_clients_per_user), 1, 1000000},
     {offsetof(struct config, max_pending_kib), 64, 1048576},
+    {offsetof(struct config, max_refusals_per_s), 0, 100000000},
 };
 
 /* Fills err with "file:line: message" for node n and returns -EINVAL. */
@@ -558,6 +560,7 @@ static int config_defaults(struct config *c, const char *path)
 	c->max_clients = 1024;
 	c->max_clients_per_user = 32;
 	c->max_pending_kib = 1024;
+	c->max_refusals_per_s = 1000;
 	c->max_queued_kib = 65536;
 	c->frame_timeout_ms = 10000;
 	c->hello_timeout_ms = 5000;

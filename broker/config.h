@@ -61,11 +61,12 @@ struct config {
 	uint32_t max_clients;        /* default 1024 */
 	uint32_t max_clients_per_user; /* connections of one uid, default 32 */
 	uint32_t max_pending_kib; /* per connection: unread answers + open requests, default 1024 */
+	uint32_t max_refusals_per_s; /* per uid, then its reading pauses; 0: never; default 1000 */
 	uint32_t frame_timeout_ms; /* each frame must be whole within, from its first byte,
 				      default 10000 */
 	uint32_t client_timeout_min_ms; /* a SUBMIT's timeout_ms, when not 0, within; */
 	uint32_t client_timeout_max_ms; /* else refused as invalid. Defaults 10, 600000 */
-	uint32_t hello_timeout_ms; /* HELLO must be answered within, from connect, default 5000 */
+	uint32_t hello_timeout_ms; /* HELLO must be answered within, from connect, default 1000 */
 	uint32_t max_queued_kib; /* input payload KiB waiting in all queues, default 65536 */
 	struct config_device *devices;
 	size_t n_devices;

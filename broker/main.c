@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 
 #include "audit-limit.h"
+#include "refusal-pace.h"
 #include "audit-anchor.h"
 #include "audit.h"
 #include "broker.h"
@@ -150,6 +151,9 @@ static void audit_limit_start(struct broker *b)
 	b->audit_timer = event_new(b->base, -1, EV_PERSIST, on_audit_timer, b);
 	if (!b->audit_limit || !b->audit_timer || event_add(b->audit_timer, &tv) < 0)
 		fatalx("cannot start the audit limiter");
+	b->refusal_pace = refusal_pace_new(b->cfg->max_refusals_per_s);
+	if (!b->refusal_pace)
+		fatalx("cannot start the refusal pacer");
 }
 
 static void add_signal(struct broker *b, int sig, struct event **ev)
@@ -303,6 +307,7 @@ int main(int argc, char **argv)
 	event_free(b.audit_timer);
 	/* The last counts are written before the log closes: none is lost at a stop. */
 	audit_limit_free(b.audit_limit, broker_now_us() / 1000);
+	refusal_pace_free(b.refusal_pace);
 	audit_anchor_stop(&b);
 	audit_close(b.audit);
 	policy_free(b.policy);

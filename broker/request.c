@@ -130,7 +130,7 @@ static void request_refuse(struct session *s, uint32_t tag, enum mbx_class cls,
 	va_start(ap, fmt);
 	vsnprintf(r.message, sizeof(r.message), fmt, ap);
 	va_end(ap);
-	session_send_result(s, tag, &r);
+	session_send_refusal(s, tag, &r);
 }
 
 /* A new job carrying the requester's identity and the decision. */
@@ -227,7 +227,7 @@ static bool request_over_byte_limit(struct session *s, struct job *j)
 		 (unsigned long long)b->queued_bytes, b->cfg->max_queued_kib);
 	if (j->decision.audited)
 		request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
-	session_send_result(s, j->tag, &r);
+	session_send_refusal(s, j->tag, &r);
 	device_job_free(j);
 	return true;
 }
@@ -305,7 +305,7 @@ static void request_pull(struct job *j, enum mbx_status status, const char *why)
 		request_audit(j, AUDIT_DECISION, &r, NULL, &r.audit_seq);
 	}
 	if (s) {
-		session_send_result(s, j->tag, &r);
+		session_send_refusal(s, j->tag, &r);
 		session_remove_job(s, j);
 	}
 	device_job_free(j);
@@ -392,7 +392,7 @@ static void request_dispatch(struct session *s, struct job *j)
 			 j->dev->max_queue_per_user);
 		if (j->decision.audited)
 			request_audit(j, AUDIT_RESULT, &r, NULL, NULL);
-		session_send_result(s, j->tag, &r);
+		session_send_refusal(s, j->tag, &r);
 		device_job_free(j);
 		return;
 	}
@@ -478,7 +478,10 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 				device_job_free(j);
 			}
 		}
-		session_send_result(s, tag, &r);
+		if (explain)
+			session_send_result(s, tag, &r);
+		else
+			session_send_refusal(s, tag, &r);
 		return;
 	}
 	if (!request_device_ready(s, tag, d, &dec, at ? &t : NULL)) {

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "refusal-pace.h"
 #include "request.h"
 #include "session.h"
 
@@ -67,7 +68,7 @@ static void session_flow(struct session *s)
 	if (s->n_held && !session_full(s))
 		session_flush_held(s);
 	s->flowing = false;
-	full = session_full(s);
+	full = session_full(s) || s->paced;
 	if (full && !s->throttled) {
 		s->throttled = true;
 		bufferevent_disable(s->bev, EV_READ);
@@ -123,6 +124,52 @@ void session_send_result(struct session *s, uint32_t tag, const struct mbx_resul
 		return;
 	mbx_wbuf_init(&w);
 	session_write(s, &w, mbx_encode_result(&w, tag, r));
+}
+
+/* The pause is over: the client is read again (unless at its pending bound). */
+static void session_pace_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->paced = false;
+	session_flow(s);
+}
+
+/*
+ * Counts a refusal against the user's limits.max_refusals_per_s and, past
+ * it, stops reading this connection for the pause refusal_pace_note asks
+ * (backpressure: what is already read is answered, nothing is dropped or
+ * reordered, the rest waits in the socket). Logged once per episode.
+ */
+static void session_pace(struct session *s)
+{
+	struct broker *b = s->broker;
+	struct timeval tv;
+	uint32_t rate, ms;
+
+	ms = refusal_pace_note(b->refusal_pace, s->who.uid, broker_now_us() / 1000, &rate);
+	if (rate)
+		log_warnx("user %s (uid %u): %u refusals/s, reading paused (limits."
+			  "max_refusals_per_s is %u)",
+			  s->who.user, (unsigned)s->who.uid, rate, b->cfg->max_refusals_per_s);
+	if (ms == 0 || s->closing || s->paced)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (evtimer_add(s->pace_timer, &tv) < 0)
+		return; /* not paced: better than never read again */
+	s->paced = true;
+}
+
+/* Sends the RESULT of a refused request, then paces its user. */
+void session_send_refusal(struct session *s, uint32_t tag, const struct mbx_result *r)
+{
+	if (s->closing)
+		return;
+	session_pace(s);
+	session_send_result(s, tag, r);
 }
 
 /*
@@ -340,7 +387,10 @@ static void session_watch(struct session *s, uint32_t tag, const uint8_t *body, 
 	} else {
 		snprintf(r.message, sizeof(r.message), "watching %s", d->name);
 	}
-	session_send_result(s, tag, &r);
+	if (rc == 0)
+		session_send_result(s, tag, &r);
+	else
+		session_send_refusal(s, tag, &r);
 	/* After the RESULT: EVENTs with this tag follow it. */
 	if (rc == 0)
 		background_report(s, d, tag);
@@ -566,9 +616,10 @@ static bool session_setup(struct broker *b, struct session *s, int fd)
 {
 	s->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->timer = evtimer_new(b->base, session_timeout, s);
+	s->pace_timer = evtimer_new(b->base, session_pace_end, s);
 	s->cap_held = b->n_devices * SESSION_HELD_PER_DEVICE;
 	s->held = calloc(s->cap_held ? s->cap_held : 1, sizeof(*s->held));
-	if (!s->bev || !s->timer || !s->held)
+	if (!s->bev || !s->timer || !s->pace_timer || !s->held)
 		return false;
 	s->broker = b;
 	s->id = ++b->next_session_id;
@@ -616,6 +667,8 @@ int session_new(struct broker *b, int fd)
 	if (!session_setup(b, s, fd)) {
 		if (s->timer)
 			event_free(s->timer);
+		if (s->pace_timer)
+			event_free(s->pace_timer);
 		if (s->bev)
 			bufferevent_free(s->bev); /* closes fd */
 		else
@@ -698,6 +751,7 @@ void session_free(struct session *s)
 	TAILQ_REMOVE(&b->sessions, s, entry);
 	b->n_sessions--;
 	event_free(s->timer);
+	event_free(s->pace_timer);
 	bufferevent_free(s->bev);
 	identity_clear(&s->who);
 	free(s->held);

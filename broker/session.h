@@ -53,7 +53,9 @@ struct session {
 	uint64_t id;
 	bool hello_done;
 	bool closing;   /* an ERROR is on its way out; then the session is freed */
-	bool throttled; /* at its pending bound: reading paused until it reads answers */
+	bool throttled; /* reading paused: at its pending bound, or paced */
+	bool paced;     /* its user is refused too fast: not read until pace_timer fires */
+	struct event *pace_timer;
 	bool flowing;   /* in session_flow: not re-entered from the writes it makes */
 	bool more_input; /* while dispatching: another request is already read */
 	enum session_deadline deadline; /* what the timer is running for */
@@ -84,6 +86,8 @@ void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 void session_send_result(struct session *s, uint32_t tag, const struct mbx_result *r);
+/* Sends the RESULT of a refused request, pausing the client if its user is refused too fast. */
+void session_send_refusal(struct session *s, uint32_t tag, const struct mbx_result *r);
 void session_send_event(struct session *s, uint32_t tag, const struct mbx_event *ev);
 
 /* After a policy reload: ends the watches of devices their sessions may no longer see. */

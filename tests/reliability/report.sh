@@ -398,6 +398,17 @@ per poll for unsupported reads) and a log deleted (a new file continues the
 chain), replaced by another file or by a symbolic link (never written, fail
 closed) under a running mbxd.
 
+A user's refusals cost the loop a bounded share as well as the log a
+bounded size: past \`limits.max_refusals_per_s\` (default 1000) mbxd stops
+reading that user's refused connection for a few milliseconds
+(broker/refusal-pace.c, the audit limiter's token bucket, broker/bucket.h).
+tests/system/test-refusal-flood.c pipelines 2,000 denied requests as a user
+with no rules at a bound of 500/s: every one is answered in full and in
+order, past the burst the answers come at under 3x the bound (about 500/s
+when measured; over 200,000/s without pacing), another user's reads during
+the flood are answered, and the episode is logged once.
+tests/unit/test-refusal-pace.c checks the pacer on a simulated clock.
+
 The crash test holds the command in the device with the sim's fault
 injection (\`fault: hang\`, 6 s, on Set Timestamp only) rather than a global
 latency, which would slow the device probe at every start.

@@ -140,6 +140,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_clients, 1024);
 	ck_assert_uint_eq(c->max_clients_per_user, 32);
 	ck_assert_uint_eq(c->max_pending_kib, 1024);
+	ck_assert_uint_eq(c->max_refusals_per_s, 1000);
 	ck_assert_uint_eq(c->max_queued_kib, 65536);
 	ck_assert_uint_eq(c->frame_timeout_ms, 10000);
 	ck_assert_uint_eq(c->hello_timeout_ms, 5000);
@@ -217,7 +218,7 @@ static const struct {
     {"limits:\n  max_queue: 3\n",
      "2: unknown key \"max_queue\" in limits (known: max_inflight, max_queue_per_user, "
      "max_clients, max_queued_kib, frame_timeout_ms, hello_timeout_ms, client_timeout_min_ms, "
-     "client_timeout_max_ms, max_clients_per_user, max_pending_kib)"},
+     "client_timeout_max_ms, max_clients_per_user, max_pending_kib, max_refusals_per_s)"},
     {"limits: { client_timeout_min_ms: 5000, client_timeout_max_ms: 4000 }\n"
      "devices:\n  - { name: a, transport: sim }\n",
      "1: limits.client_timeout_min_ms (5000) exceeds limits.client_timeout_max_ms (4000)"},
