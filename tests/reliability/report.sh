@@ -131,6 +131,7 @@ clients under real, different uids.
 | test-timeouts | a client's timeout ends only its own wait; device health follows the device's configured timeout | $(result test-timeouts) |
 | test-observe | DEVICES, METRICS and WATCH show a device only to users the policy lets use it; a reload ends a watch | $(result test-observe) |
 | test-check-config | mbxd -n refuses a bad transport option, naming file, line and key | $(result test-check-config) |
+| test-refusal-flood | a user with no rules pipelining 2,000 denied requests is paced at limits.max_refusals_per_s: every answer full and in order, past the burst under 3x the bound, another user answered during the flood, the episode logged once | $(result test-refusal-flood) |
 EOF
 
 cat <<EOF
