@@ -31,7 +31,7 @@ struct audit_anchor {
 	struct event *ckpt_ev;
 	uint64_t ckpt_seq; /* the head the last checkpoint named */
 	bool ckpt_written;
-	bool ckpt_failing; /* warned once; quiet until a checkpoint succeeds again */
+	bool ckpt_failing;           /* warned once; quiet until a checkpoint succeeds again */
 	struct audit_seal_key *seal; /* the current epoch's key; NULL: no sealing */
 	struct event *seal_ev;
 	uint64_t sealed_seq; /* the last seal record (0: none this run) */

@@ -46,7 +46,7 @@ struct verify_ctx {
 	size_t cap;
 	struct verify_line last; /* the chain's last good line (lineno 0: none yet) */
 	size_t open_cap;
-	size_t ck; /* the first checkpoint not yet met */
+	size_t ck;                 /* the first checkpoint not yet met */
 	bool from_start;           /* the chain began at seq 1 with the zero hash */
 	struct audit_seal_key key; /* the seal key derived so far (epoch forward only) */
 	bool have_key;

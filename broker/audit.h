@@ -80,7 +80,7 @@ struct audit_record {
 	uint16_t cxl_rc;
 	uint16_t vendor_status;
 	uint32_t duration_us;
-	const char *background; /* "started", "completed", "aborted" or NULL */
+	const char *background;                    /* "started", "completed", "aborted" or NULL */
 	const struct audit_suppressed *suppressed; /* SUPPRESSED only */
 	const struct audit_seal_ref *seal;         /* SEAL only */
 	/*

@@ -28,7 +28,7 @@
 
 #define BG_POLL_MS 250
 /* Background Operation Status output (CXL r3.1 Table 8-38). */
-#define BG_STATUS_LEN 8
+#define BG_STATUS_LEN     8
 #define BG_STATUS_RUNNING 0x01
 /* Give up following after this many polls fail in a row. */
 #define BG_POLL_FAILURES_MAX 20
@@ -185,8 +185,8 @@ struct bg_op *bg_find(struct bg_ops *ops, const struct bg_target *t)
 	struct bg_op *op;
 
 	TAILQ_FOREACH(op, ops, entry)
-		if (bg_target_eq(&op->target, t))
-			return op;
+	if (bg_target_eq(&op->target, t))
+		return op;
 	return NULL;
 }
 
@@ -196,8 +196,8 @@ const struct bg_op *background_current(const struct device *d)
 	const struct bg_op *op, *best = NULL;
 
 	TAILQ_FOREACH(op, &d->bg_ops, entry)
-		if (op->started && (!best || op->target.depth < best->target.depth))
-			best = op;
+	if (op->started && (!best || op->target.depth < best->target.depth))
+		best = op;
 	return best;
 }
 
@@ -383,7 +383,7 @@ static void background_event_watchers(struct device *d, const struct mbx_event *
 	struct watch *w;
 
 	TAILQ_FOREACH(w, &d->watchers, dentry)
-		session_send_event(w->session, w->tag, ev);
+	session_send_event(w->session, w->tag, ev);
 }
 
 /* Sends an EVENT to the requester, if it is still connected, and to the watchers. */
@@ -404,8 +404,8 @@ int background_watch(struct session *s, struct device *d, uint32_t tag)
 	struct watch *w;
 
 	TAILQ_FOREACH(w, &s->watches, sentry)
-		if (w->dev == d)
-			return -EALREADY;
+	if (w->dev == d)
+		return -EALREADY;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -423,7 +423,8 @@ void background_report(struct session *s, struct device *d, uint32_t tag)
 	struct mbx_event ev;
 	struct bg_op *op;
 
-	TAILQ_FOREACH(op, &d->bg_ops, entry) {
+	TAILQ_FOREACH(op, &d->bg_ops, entry)
+	{
 		if (!op->started)
 			continue;
 		background_event_fill(op, &ev, MBX_EVENT_PROGRESS, 0, 0);
@@ -635,8 +636,8 @@ static struct bg_op *background_polled(struct job *j)
 	struct bg_op *op;
 
 	TAILQ_FOREACH(op, &j->dev->bg_ops, entry)
-		if (op->id == j->poll_op)
-			return op->started ? op : NULL;
+	if (op->id == j->poll_op)
+		return op->started ? op : NULL;
 	return NULL;
 }
 

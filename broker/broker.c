@@ -75,8 +75,8 @@ static bool broker_output_flushed(struct broker *b)
 	struct session *s;
 
 	TAILQ_FOREACH(s, &b->sessions, entry)
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)))
-			return false;
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)))
+		return false;
 	return true;
 }
 
@@ -109,8 +109,9 @@ void broker_stop(struct broker *b)
 	for (size_t i = 0; i < b->n_devices; i++) {
 		struct device *d = b->devices[i];
 
-		device_fail_queued(d, MBX_STATUS_CANCELLED, "mbxd is stopping: the request was "
-							    "cancelled before it reached the device");
+		device_fail_queued(d, MBX_STATUS_CANCELLED,
+				   "mbxd is stopping: the request was "
+				   "cancelled before it reached the device");
 		if (d->timeout_ms > longest)
 			longest = d->timeout_ms;
 		if (background_current(d))

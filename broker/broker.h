@@ -27,10 +27,10 @@ struct broker {
 	struct config *cfg;
 	struct policy *policy;
 	struct audit *audit;
-	struct audit_limit *audit_limit; /* coalesces refusal records (audit-limit.h) */
-	struct event *audit_timer;       /* flushes its counts every audit.coalesce_ms */
+	struct audit_limit *audit_limit;   /* coalesces refusal records (audit-limit.h) */
+	struct event *audit_timer;         /* flushes its counts every audit.coalesce_ms */
 	struct refusal_pace *refusal_pace; /* pauses a user refused too fast (refusal-pace.h) */
-	struct audit_anchor *anchor; /* checkpoints and seals (audit-anchor.c) */
+	struct audit_anchor *anchor;       /* checkpoints and seals (audit-anchor.c) */
 	struct device **devices;
 	size_t n_devices;
 	int listen_fd;

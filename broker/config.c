@@ -51,18 +51,10 @@ enum {
 static const char *const config_audit_keys[] = {
     "path",       "all_decisions",         "refused_burst", "refused_per_minute", "coalesce_ms",
     "checkpoint", "checkpoint_interval_s", "seal_key",      "seal_interval_s",    NULL};
-static const char *const config_limit_keys[] = {"max_inflight",
-						"max_queue_per_user",
-						"max_clients",
-						"max_queued_kib",
-						"frame_timeout_ms",
-						"hello_timeout_ms",
-						"client_timeout_min_ms",
-						"client_timeout_max_ms",
-						"max_clients_per_user",
-						"max_pending_kib",
-						"max_refusals_per_s",
-						NULL};
+static const char *const config_limit_keys[] = {
+    "max_inflight",         "max_queue_per_user", "max_clients",           "max_queued_kib",
+    "frame_timeout_ms",     "hello_timeout_ms",   "client_timeout_min_ms", "client_timeout_max_ms",
+    "max_clients_per_user", "max_pending_kib",    "max_refusals_per_s",    NULL};
 enum { DEV_NAME, DEV_TRANSPORT, DEV_TIMEOUT, DEV_OPTIONS };
 static const char *const config_device_keys[] = {"name", "transport", "timeout_ms", "options",
 						 NULL};

@@ -16,17 +16,17 @@ struct config_device {
 	char *name;
 	char *transport;
 	int line;
-	uint32_t timeout_ms; /* default command timeout, spec: 2000 */
+	uint32_t timeout_ms;                  /* default command timeout, spec: 2000 */
 	struct mbx_transport_option *options; /* keys are the transport's own names */
 	size_t n_options;
 	char *option_text; /* owns the option values (options[i].value points in) */
 };
 
 struct config {
-	char *path;           /* the file read */
+	char *path; /* the file read */
 	char *socket_path;
-	mode_t socket_mode;   /* default 0660 */
-	char *socket_group;   /* NULL: the daemon's group */
+	mode_t socket_mode; /* default 0660 */
+	char *socket_group; /* NULL: the daemon's group */
 	char *policy_path;
 	char *audit_path;
 	/*
@@ -55,19 +55,19 @@ struct config {
 	uint32_t audit_checkpoint_interval_s; /* default 60 */
 	char *audit_seal_key_path;
 	uint32_t audit_seal_interval_s; /* default 900 */
-	char *run_user;       /* default "_mbxd" */
-	uint32_t max_inflight;  /* per connection, default 64 */
-	uint32_t max_queue_per_user; /* per device, default 32 */
-	uint32_t max_clients;        /* default 1024 */
-	uint32_t max_clients_per_user; /* connections of one uid, default 32 */
+	char *run_user;                 /* default "_mbxd" */
+	uint32_t max_inflight;          /* per connection, default 64 */
+	uint32_t max_queue_per_user;    /* per device, default 32 */
+	uint32_t max_clients;           /* default 1024 */
+	uint32_t max_clients_per_user;  /* connections of one uid, default 32 */
 	uint32_t max_pending_kib; /* per connection: unread answers + open requests, default 1024 */
 	uint32_t max_refusals_per_s; /* per uid, then its reading pauses; 0: never; default 1000 */
-	uint32_t frame_timeout_ms; /* each frame must be whole within, from its first byte,
-				      default 10000 */
+	uint32_t frame_timeout_ms;   /* each frame must be whole within, from its first byte,
+					default 10000 */
 	uint32_t client_timeout_min_ms; /* a SUBMIT's timeout_ms, when not 0, within; */
 	uint32_t client_timeout_max_ms; /* else refused as invalid. Defaults 10, 600000 */
 	uint32_t hello_timeout_ms; /* HELLO must be answered within, from connect, default 1000 */
-	uint32_t max_queued_kib; /* input payload KiB waiting in all queues, default 65536 */
+	uint32_t max_queued_kib;   /* input payload KiB waiting in all queues, default 65536 */
 	struct config_device *devices;
 	size_t n_devices;
 };

@@ -12,14 +12,14 @@
 static const uint8_t cel_uuid[16] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
 				     0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17};
 
-#define SUPPORTED_LOGS_HEADER 8 /* le16 count, 6 reserved */
-#define SUPPORTED_LOG_ENTRY 20  /* uuid[16], le32 size */
-#define GET_LOG_INPUT 24        /* uuid[16], le32 offset, le32 length */
-#define CEL_SIZE_MAX (64u * 1024)
+#define SUPPORTED_LOGS_HEADER 8  /* le16 count, 6 reserved */
+#define SUPPORTED_LOG_ENTRY   20 /* uuid[16], le32 size */
+#define GET_LOG_INPUT         24 /* uuid[16], le32 offset, le32 length */
+#define CEL_SIZE_MAX          (64u * 1024)
 /* Get Supported Features (CXL r3.1 Tables 8-95..8-97). */
-#define FEATURES_INPUT 8   /* le32 count, le16 start index, 2 reserved */
-#define FEATURES_HEADER 8   /* le16 entries here, le16 device total, 4 reserved */
-#define FEATURES_MAX 1024
+#define FEATURES_INPUT  8 /* le32 count, le16 start index, 2 reserved */
+#define FEATURES_HEADER 8 /* le16 entries here, le16 device total, 4 reserved */
+#define FEATURES_MAX    1024
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -37,21 +37,22 @@ static int probe_command(struct device *d, uint16_t opcode, const uint8_t *in, s
 			 size_t *out_len, char *err, size_t errlen)
 {
 	struct mbx_transport_cmd cmd = {
-		.opcode = opcode,
-		.in = in,
-		.in_len = in_len,
-		.out = d->outbuf,
-		.out_cap = d->info.payload_max,
-		.timeout_ms = d->timeout_ms,
+	    .opcode = opcode,
+	    .in = in,
+	    .in_len = in_len,
+	    .out = d->outbuf,
+	    .out_cap = d->info.payload_max,
+	    .timeout_ms = d->timeout_ms,
 	};
 	int xrc = d->ops->submit(d->priv, &cmd);
 
-	/* A command the kernel will not pass (RAW disabled) is, for the probe, one the device lacks. */
+	/* A command the kernel will not pass (RAW disabled) is, for the probe, one the device
+	 * lacks. */
 	if (xrc == MBX_XPORT_UNSUPPORTED || xrc == MBX_XPORT_RAW_DISABLED)
 		return CXL_RC_UNSUPPORTED;
 	if (xrc != MBX_XPORT_OK) {
-		snprintf(err, errlen, "device %s: opcode 0x%04x failed at open: %s", d->name, opcode,
-			 cmd.error[0] ? cmd.error : "transport error");
+		snprintf(err, errlen, "device %s: opcode 0x%04x failed at open: %s", d->name,
+			 opcode, cmd.error[0] ? cmd.error : "transport error");
 		return -EIO;
 	}
 	if (cmd.out_len > cmd.out_cap) {
@@ -72,7 +73,8 @@ static uint32_t probe_cel_size(const uint8_t *out, size_t len)
 		return 0;
 	n = out[0] | out[1] << 8;
 	if (n > (len - SUPPORTED_LOGS_HEADER) / SUPPORTED_LOG_ENTRY)
-		n = (len - SUPPORTED_LOGS_HEADER) / SUPPORTED_LOG_ENTRY; /* believe only what arrived */
+		n = (len - SUPPORTED_LOGS_HEADER) /
+		    SUPPORTED_LOG_ENTRY; /* believe only what arrived */
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = out + SUPPORTED_LOGS_HEADER + i * SUPPORTED_LOG_ENTRY;
 
@@ -101,8 +103,9 @@ static int probe_read_cel(struct device *d, uint32_t size, uint8_t *cel, char *e
 			snprintf(err, errlen, "device %s: Get Log (CEL) answered %s", d->name,
 				 cxl_rc_name((uint16_t)rc));
 		else if (rc == 0 && got != want)
-			snprintf(err, errlen, "device %s: Get Log (CEL) returned %zu bytes, asked %u",
-				 d->name, got, want);
+			snprintf(err, errlen,
+				 "device %s: Get Log (CEL) returned %zu bytes, asked %u", d->name,
+				 got, want);
 		if (rc != 0 || got != want)
 			return rc < 0 ? rc : -EIO;
 		memcpy(cel + off, d->outbuf, want);
@@ -238,7 +241,7 @@ int device_probe(struct device *d, char *err, size_t errlen)
 	d->pdev.kernel_owned = d->info.kernel_owned;
 	d->pdev.routed = d->info.routed;
 	d->pdev.n_routed = d->info.n_routed < MBX_TRANSPORT_ROUTED_MAX ? d->info.n_routed
-								 : MBX_TRANSPORT_ROUTED_MAX;
+								       : MBX_TRANSPORT_ROUTED_MAX;
 	d->pdev.payload_max = d->info.payload_max;
 	rc = device_probe_read(d, &c, err, errlen);
 	if (rc < 0)

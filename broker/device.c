@@ -15,7 +15,7 @@
 #include "log.h"
 #include "request.h"
 
-#define WATCHDOG_MS 250
+#define WATCHDOG_MS       250
 #define WATCHDOG_GRACE_MS 1000
 
 /*
@@ -62,8 +62,8 @@ static void device_run(struct device *d, struct job *j)
 	if (j->reprobe) {
 		cmd->error[0] = '\0';
 		j->xrc = device_probe_read(d, &j->caps, cmd->error, sizeof(cmd->error)) < 0
-				 ? MBX_XPORT_IO
-				 : MBX_XPORT_OK;
+			     ? MBX_XPORT_IO
+			     : MBX_XPORT_OK;
 		return;
 	}
 	cmd->in = j->in;
@@ -223,8 +223,8 @@ static struct user_queue *device_user_queue(struct device *d, uid_t uid)
 	struct user_queue *uq;
 
 	TAILQ_FOREACH(uq, &d->ring, ring)
-		if (uq->uid == uid)
-			return uq;
+	if (uq->uid == uid)
+		return uq;
 	return NULL;
 }
 
@@ -343,8 +343,8 @@ void device_reprobe_done(struct job *j)
 	device_caps_apply(d, &j->caps);
 	if (d->state == MBX_DEVICE_FAILED)
 		d->state = background_current(d) ? MBX_DEVICE_BACKGROUND : MBX_DEVICE_READY;
-	log_info("device %s: back in service; CEL read again: %zu commands, %zu features",
-		 d->name, d->pdev.n_cel, d->pdev.n_features);
+	log_info("device %s: back in service; CEL read again: %zu commands, %zu features", d->name,
+		 d->pdev.n_cel, d->pdev.n_features);
 	device_job_free(j);
 }
 
@@ -446,7 +446,8 @@ static int device_init_transport(struct device *d, const struct config_device *c
 
 	d->ops = transport_find(cd->transport);
 	if (!d->ops) {
-		snprintf(err, errlen, "device %s: unknown transport \"%s\"", cd->name, cd->transport);
+		snprintf(err, errlen, "device %s: unknown transport \"%s\"", cd->name,
+			 cd->transport);
 		return -EINVAL;
 	}
 	d->priv = calloc(1, d->ops->priv_size ? d->ops->priv_size : 1);
@@ -460,8 +461,9 @@ static int device_init_transport(struct device *d, const struct config_device *c
 	}
 	d->ops->describe(d->priv, &d->info);
 	if (d->info.payload_max < 256 || d->info.payload_max > MBX_PAYLOAD_MAX) {
-		snprintf(err, errlen, "device %s: transport reports payload size %u, outside 256..%u",
-			 cd->name, d->info.payload_max, MBX_PAYLOAD_MAX);
+		snprintf(err, errlen,
+			 "device %s: transport reports payload size %u, outside 256..%u", cd->name,
+			 d->info.payload_max, MBX_PAYLOAD_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -516,7 +518,8 @@ int device_start(struct device *d, char *err, size_t errlen)
 	if (rc == 0)
 		rc = event_add(d->watchdog_ev, &tv) < 0 ? ENOMEM : 0;
 	if (rc) {
-		snprintf(err, errlen, "device %s: cannot start worker thread: %s", d->name, strerror(rc));
+		snprintf(err, errlen, "device %s: cannot start worker thread: %s", d->name,
+			 strerror(rc));
 		return -rc;
 	}
 	d->thread_started = true;

@@ -59,18 +59,18 @@ struct job {
 	char user[64];
 	char reason[MBX_REASON_MAX];
 	struct policy_decision decision;
-	uint64_t audit_seq;      /* its INTENT record, or its DECISION record with
-				    audit.all_decisions; 0 when none */
-	unsigned audit_held;     /* log room its INTENT holds for its closing records */
-	uint8_t *in;             /* owned copy of the input payload */
+	uint64_t audit_seq;  /* its INTENT record, or its DECISION record with
+				audit.all_decisions; 0 when none */
+	unsigned audit_held; /* log room its INTENT holds for its closing records */
+	uint8_t *in;         /* owned copy of the input payload */
 	size_t in_len;
-	uint8_t *out;            /* owned output, set by the worker */
+	uint8_t *out;                 /* owned output, set by the worker */
 	struct mbx_transport_cmd cmd; /* cmd.timeout_ms: always the device's */
 	uint32_t client_timeout_ms;   /* the requester's own wait, shorter; 0: none */
 	struct event *client_timer;   /* ends that wait; never the device's health */
 	size_t reserve;               /* held against its session's pending bound */
-	int xrc;                 /* enum mbx_xport_rc, or -1: never ran */
-	int not_run_status;      /* enum mbx_status when xrc is -1 */
+	int xrc;                      /* enum mbx_xport_rc, or -1: never ran */
+	int not_run_status;           /* enum mbx_status when xrc is -1 */
 	uint64_t started_us;
 	uint64_t ended_us;
 	struct bg_op *bg;   /* the background operation it may start or started */
@@ -135,7 +135,7 @@ struct device {
 	struct bg_ops bg_ops; /* every target's operation, see background.h */
 	uint64_t bg_next_id;
 	TAILQ_HEAD(, job) aborts; /* allowed Request Aborts not yet run */
-	size_t queued; /* jobs queued or running, for orderly stop */
+	size_t queued;            /* jobs queued or running, for orderly stop */
 	TAILQ_HEAD(, watch) watchers;
 	struct metrics_device metrics;
 };

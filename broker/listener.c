@@ -47,16 +47,16 @@ static int listener_take_passed(const struct config *cfg, char *err, size_t errl
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	if (strcmp(fds, "1") != 0) {
-		snprintf(err, errlen, "the service manager passed %s sockets; mbxd takes exactly one",
-			 fds);
+		snprintf(err, errlen,
+			 "the service manager passed %s sockets; mbxd takes exactly one", fds);
 		return -EINVAL;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
 	    type != SOCK_STREAM || !listening) {
-		snprintf(err, errlen, "the passed descriptor %d is not a listening Unix stream socket",
-			 fd);
+		snprintf(err, errlen,
+			 "the passed descriptor %d is not a listening Unix stream socket", fd);
 		return -EINVAL;
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
@@ -67,7 +67,8 @@ static int listener_take_passed(const struct config *cfg, char *err, size_t errl
 	if (len <= offsetof(struct sockaddr_un, sun_path) ||
 	    strncmp(sun.sun_path, cfg->socket_path, sizeof(sun.sun_path)) != 0)
 		log_warnx("the passed socket is not %s, the path in %s: clients using the "
-			  "configured path will not find mbxd", cfg->socket_path, cfg->path);
+			  "configured path will not find mbxd",
+			  cfg->socket_path, cfg->path);
 	listener_passed = true;
 	return fd;
 }
@@ -218,7 +219,8 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 /* Starts accepting on the loop. */
 int listener_start(struct broker *b)
 {
-	b->accept_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, listener_accept_cb, b);
+	b->accept_ev =
+	    event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, listener_accept_cb, b);
 	if (!b->accept_ev)
 		return -ENOMEM;
 	return event_add(b->accept_ev, NULL);

@@ -53,8 +53,8 @@ static void usage(void)
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"no-sandbox", no_argument, NULL, 'S'},
-		{NULL, 0, NULL, 0},
+	    {"no-sandbox", no_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 

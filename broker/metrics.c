@@ -12,32 +12,32 @@
 #include "metrics.h"
 
 static const char *const metrics_outcome_names[METRICS_OUTCOME_COUNT] = {
-	[METRICS_ALLOWED] = "allowed",
-	[METRICS_DENIED] = "denied",
-	[METRICS_INVALID] = "invalid",
-	[METRICS_FAILED] = "failed",
+    [METRICS_ALLOWED] = "allowed",
+    [METRICS_DENIED] = "denied",
+    [METRICS_INVALID] = "invalid",
+    [METRICS_FAILED] = "failed",
 };
 
 static const char *const metrics_bg_names[METRICS_BG_COUNT] = {
-	[METRICS_BG_STARTED] = "started",
-	[METRICS_BG_COMPLETED] = "completed",
-	[METRICS_BG_ABORTED] = "aborted",
-	[METRICS_BG_LOST] = "lost",
+    [METRICS_BG_STARTED] = "started",
+    [METRICS_BG_COMPLETED] = "completed",
+    [METRICS_BG_ABORTED] = "aborted",
+    [METRICS_BG_LOST] = "lost",
 };
 
 static const char *const metrics_state_names[] = {
-	[MBX_DEVICE_READY] = "ready",
-	[MBX_DEVICE_BACKGROUND] = "background",
-	[MBX_DEVICE_FAILED] = "failed",
+    [MBX_DEVICE_READY] = "ready",
+    [MBX_DEVICE_BACKGROUND] = "background",
+    [MBX_DEVICE_FAILED] = "failed",
 };
 
 /* Counts a policy decision; an out-of-range class or decision is a bug, not counted. */
 void metrics_decision(struct device *d, unsigned cls, unsigned decision)
 {
 	static const enum metrics_outcome outcome[] = {
-		[MBX_DECISION_ALLOW] = METRICS_ALLOWED,
-		[MBX_DECISION_DENY] = METRICS_DENIED,
-		[MBX_DECISION_INVALID] = METRICS_INVALID,
+	    [MBX_DECISION_ALLOW] = METRICS_ALLOWED,
+	    [MBX_DECISION_DENY] = METRICS_DENIED,
+	    [MBX_DECISION_INVALID] = METRICS_INVALID,
 	};
 
 	if (cls < MBX_CLASS_COUNT && decision < sizeof(outcome) / sizeof(outcome[0]))
@@ -98,9 +98,11 @@ static void metrics_background_ops(FILE *f, const struct broker *b, const bool *
 		       "and event: started, completed, aborted, lost.");
 	for (size_t i = 0; i < b->n_devices; i++)
 		for (unsigned e = 0; shown[i] && e < METRICS_BG_COUNT; e++)
-			fprintf(f, "mbxd_background_operations_total{device=\"%s\",event=\"%s\"} %llu\n",
-				b->devices[i]->name, metrics_bg_names[e],
-				(unsigned long long)b->devices[i]->metrics.background[e]);
+			fprintf(
+			    f,
+			    "mbxd_background_operations_total{device=\"%s\",event=\"%s\"} %llu\n",
+			    b->devices[i]->name, metrics_bg_names[e],
+			    (unsigned long long)b->devices[i]->metrics.background[e]);
 	metrics_family(f, "mbxd_background_active", "gauge",
 		       "1 while a background operation runs on the device.");
 	for (size_t i = 0; i < b->n_devices; i++)

@@ -19,8 +19,8 @@
 
 /* Editors write in bursts (temp file, rename, chmod): reload once it settles. */
 #define WATCH_SETTLE_MS 200
-#define WATCH_EVENTS                                                                           \
-	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |    \
+#define WATCH_EVENTS                                                                               \
+	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |        \
 	 IN_DELETE_SELF | IN_MOVE_SELF)
 
 struct policy_watch {
@@ -88,7 +88,8 @@ int policy_watch_start(struct broker *b)
 	watch.dir = strdup(dir);
 	watch.read_ev = event_new(b->base, watch.fd, EV_READ | EV_PERSIST, policy_watch_read, b);
 	watch.settle_ev = evtimer_new(b->base, policy_watch_settled, b);
-	if (!watch.dir || !watch.read_ev || !watch.settle_ev || event_add(watch.read_ev, NULL) < 0) {
+	if (!watch.dir || !watch.read_ev || !watch.settle_ev ||
+	    event_add(watch.read_ev, NULL) < 0) {
 		policy_watch_stop(b);
 		return -ENOMEM;
 	}

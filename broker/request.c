@@ -45,31 +45,31 @@ static int request_audit(struct job *j, enum audit_kind kind, const struct mbx_r
 			 const char *background, uint64_t *seq)
 {
 	struct audit_record rec = {
-		.kind = kind,
-		.intent_seq = j->audit_seq,
-		.uid = j->uid,
-		.gid = j->gid,
-		.pid = j->pid,
-		.user = j->user,
-		.device = j->dev->name,
-		.transport = j->dev->transport_name,
-		.opcode = j->cmd.opcode,
-		.opcode_name = j->decision.name,
-		.inner = j->decision.inner,
-		.n_inner = j->decision.n_inner,
-		.cls = j->decision.cls,
-		.decision = j->decision.decision,
-		.status = r ? (enum mbx_status)r->status : j->decision.status,
-		.rule = j->decision.rule[0] ? j->decision.rule : NULL,
-		.source = j->decision.source[0] ? j->decision.source : NULL,
-		.reason = j->reason[0] ? j->reason : NULL,
-		.payload = j->in,
-		.payload_len = j->in_len,
-		.have_rc = r && r->status == MBX_STATUS_OK,
-		.cxl_rc = r ? r->cxl_rc : 0,
-		.vendor_status = r ? r->vendor_status : 0,
-		.duration_us = r ? r->duration_us : 0,
-		.background = background,
+	    .kind = kind,
+	    .intent_seq = j->audit_seq,
+	    .uid = j->uid,
+	    .gid = j->gid,
+	    .pid = j->pid,
+	    .user = j->user,
+	    .device = j->dev->name,
+	    .transport = j->dev->transport_name,
+	    .opcode = j->cmd.opcode,
+	    .opcode_name = j->decision.name,
+	    .inner = j->decision.inner,
+	    .n_inner = j->decision.n_inner,
+	    .cls = j->decision.cls,
+	    .decision = j->decision.decision,
+	    .status = r ? (enum mbx_status)r->status : j->decision.status,
+	    .rule = j->decision.rule[0] ? j->decision.rule : NULL,
+	    .source = j->decision.source[0] ? j->decision.source : NULL,
+	    .reason = j->reason[0] ? j->reason : NULL,
+	    .payload = j->in,
+	    .payload_len = j->in_len,
+	    .have_rc = r && r->status == MBX_STATUS_OK,
+	    .cxl_rc = r ? r->cxl_rc : 0,
+	    .vendor_status = r ? r->vendor_status : 0,
+	    .duration_us = r ? r->duration_us : 0,
+	    .background = background,
 	};
 	struct broker *b = j->dev->broker;
 	uint64_t dummy;
@@ -501,14 +501,14 @@ void request_submit(struct session *s, uint32_t tag, const struct mbx_submit *m,
 static void request_result_from_job(struct mbx_result *r, const struct job *j)
 {
 	static const enum mbx_status xport_status[] = {
-		[MBX_XPORT_OK] = MBX_STATUS_OK,
-		[MBX_XPORT_TIMEOUT] = MBX_STATUS_TIMEOUT,
-		[MBX_XPORT_IO] = MBX_STATUS_DEVICE_ERROR,
-		[MBX_XPORT_UNSUPPORTED] = MBX_STATUS_UNSUPPORTED,
-		[MBX_XPORT_KERNEL_OWNED] = MBX_STATUS_KERNEL_OWNED,
-		[MBX_XPORT_RAW_DISABLED] = MBX_STATUS_RAW_DISABLED,
-		[MBX_XPORT_TOO_BIG] = MBX_STATUS_INVALID,
-		[MBX_XPORT_BAD_RESPONSE] = MBX_STATUS_DEVICE_ERROR,
+	    [MBX_XPORT_OK] = MBX_STATUS_OK,
+	    [MBX_XPORT_TIMEOUT] = MBX_STATUS_TIMEOUT,
+	    [MBX_XPORT_IO] = MBX_STATUS_DEVICE_ERROR,
+	    [MBX_XPORT_UNSUPPORTED] = MBX_STATUS_UNSUPPORTED,
+	    [MBX_XPORT_KERNEL_OWNED] = MBX_STATUS_KERNEL_OWNED,
+	    [MBX_XPORT_RAW_DISABLED] = MBX_STATUS_RAW_DISABLED,
+	    [MBX_XPORT_TOO_BIG] = MBX_STATUS_INVALID,
+	    [MBX_XPORT_BAD_RESPONSE] = MBX_STATUS_DEVICE_ERROR,
 	};
 
 	request_result_from_decision(r, &j->decision);
@@ -520,7 +520,8 @@ static void request_result_from_job(struct mbx_result *r, const struct job *j)
 	}
 	if (j->xrc >= (int)(sizeof(xport_status) / sizeof(xport_status[0]))) {
 		r->status = MBX_STATUS_DEVICE_ERROR;
-		snprintf(r->message, sizeof(r->message), "transport returned unknown code %d", j->xrc);
+		snprintf(r->message, sizeof(r->message), "transport returned unknown code %d",
+			 j->xrc);
 		return;
 	}
 	r->status = (uint16_t)xport_status[j->xrc];
@@ -614,8 +615,9 @@ void request_complete(struct job *j)
 		metrics_failed(j->dev, j->decision.cls);
 	if (j->decision.audited &&
 	    request_audit(j, AUDIT_RESULT, &r, started_bg ? "started" : NULL, NULL) < 0)
-		log_warnx("device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
-			  j->dev->name, j->cmd.opcode, (unsigned long long)j->audit_seq);
+		log_warnx(
+		    "device %s: cannot record the result of audited opcode 0x%04x (intent %llu)",
+		    j->dev->name, j->cmd.opcode, (unsigned long long)j->audit_seq);
 	if (s)
 		session_send_result(s, j->tag, &r);
 	if (started_bg) {

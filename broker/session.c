@@ -94,8 +94,8 @@ static void session_write_raw(struct session *s, struct mbx_wbuf *w, int rc)
 	size_t sent = 0;
 
 	if (rc == 0 && !s->closing && !s->more_input && evbuffer_get_length(out) == 0) {
-		ssize_t n = send(bufferevent_getfd(s->bev), w->data, w->len,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(bufferevent_getfd(s->bev), w->data, w->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n > 0)
 			sent = (size_t)n; /* errors: the read side sees the client go */
@@ -261,8 +261,10 @@ static void session_hello(struct session *s, uint32_t tag, const uint8_t *body, 
 		return;
 	}
 	if (req.version_min > MBX_PROTO_VERSION || req.version_max < MBX_PROTO_VERSION) {
-		session_fail(s, MBX_ERROR_VERSION, "no common protocol version: client speaks %u..%u, "
-			     "server %u", req.version_min, req.version_max, MBX_PROTO_VERSION);
+		session_fail(s, MBX_ERROR_VERSION,
+			     "no common protocol version: client speaks %u..%u, "
+			     "server %u",
+			     req.version_min, req.version_max, MBX_PROTO_VERSION);
 		return;
 	}
 	session_arm(s, SESSION_DEADLINE_NONE, 0); /* the HELLO deadline is met */
@@ -382,8 +384,9 @@ static void session_watch(struct session *s, uint32_t tag, const uint8_t *body, 
 	} else if (rc < 0) {
 		r.status = MBX_STATUS_INVALID;
 		r.decision = MBX_DECISION_INVALID;
-		snprintf(r.message, sizeof(r.message), "%s", rc == -EALREADY ?
-			 "this connection watches the device already" : strerror(-rc));
+		snprintf(r.message, sizeof(r.message), "%s",
+			 rc == -EALREADY ? "this connection watches the device already"
+					 : strerror(-rc));
 	} else {
 		snprintf(r.message, sizeof(r.message), "watching %s", d->name);
 	}
@@ -434,7 +437,8 @@ static void session_dispatch(struct session *s, const struct mbx_header *h, cons
 		session_watch(s, h->tag, body, h->length);
 		break;
 	default:
-		session_fail(s, MBX_ERROR_PROTOCOL, "message type %u is not sent by clients", h->type);
+		session_fail(s, MBX_ERROR_PROTOCOL, "message type %u is not sent by clients",
+			     h->type);
 		break;
 	}
 }
@@ -526,7 +530,8 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (rc < 0) {
 			session_fail(s, MBX_ERROR_PROTOCOL,
-				     "malformed frame header (type %u, flags 0x%x)", h.type, h.flags);
+				     "malformed frame header (type %u, flags 0x%x)", h.type,
+				     h.flags);
 			break;
 		}
 		if (evbuffer_get_length(in) < MBX_HEADER_SIZE + (size_t)h.length)

@@ -56,7 +56,7 @@ struct session {
 	bool throttled; /* reading paused: at its pending bound, or paced */
 	bool paced;     /* its user is refused too fast: not read until pace_timer fires */
 	struct event *pace_timer;
-	bool flowing;   /* in session_flow: not re-entered from the writes it makes */
+	bool flowing;    /* in session_flow: not re-entered from the writes it makes */
 	bool more_input; /* while dispatching: another request is already read */
 	enum session_deadline deadline; /* what the timer is running for */
 	struct event *timer;
@@ -83,7 +83,7 @@ void session_refuse_fd(int fd, uint16_t code, const char *fmt, ...)
 void session_free(struct session *s);
 /* Sends an ERROR frame, then closes the session once it is written. */
 void session_fail(struct session *s, uint16_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 void session_send_result(struct session *s, uint32_t tag, const struct mbx_result *r);
 /* Sends the RESULT of a refused request, pausing the client if its user is refused too fast. */

@@ -17,7 +17,7 @@
 
 #include "syslog-dgram.h"
 
-#define SYSLOG_PATH "/dev/log"
+#define SYSLOG_PATH    "/dev/log"
 #define SYSLOG_RETRY_S 10
 
 /* Worker threads log too (a re-probe), so the socket is shared under a lock. */

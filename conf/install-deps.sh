@@ -3,13 +3,13 @@
 # Used by the README's two commands; safe to run again. clang and
 # libclang-rt-14-dev (libFuzzer) build the fuzz targets in tests/fuzz; python3,
 # systemd (systemd-analyze), groff, dpkg-dev and debhelper run tests/packaging;
-# tests/lint checks the shell scripts with shellcheck.
+# tests/lint checks the shell scripts with shellcheck and the C with clang-format.
 set -eu
 pkgs="build-essential cmake pkg-config libevent-dev libyaml-dev libseccomp-dev check
       libssl-dev libjansson-dev passwd util-linux libsystemd-dev dbus
       clang libclang-rt-14-dev
       python3 systemd groff-base man-db binutils dpkg-dev debhelper bash-completion
-      shellcheck"
+      shellcheck clang-format"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

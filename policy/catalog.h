@@ -15,12 +15,12 @@
 
 struct catalog_entry {
 	uint16_t opcode;
-	const char *name;   /* "Get Health Info" */
+	const char *name; /* "Get Health Info" */
 	enum mbx_class cls;
-	bool background;    /* may run as a background operation */
-	bool kernel_owned;  /* the Linux driver reserves it when bound */
-	uint32_t min_in;    /* input payload bounds in bytes */
-	uint32_t max_in;    /* CATALOG_SIZE_VARIABLE: up to the mailbox size */
+	bool background;   /* may run as a background operation */
+	bool kernel_owned; /* the Linux driver reserves it when bound */
+	uint32_t min_in;   /* input payload bounds in bytes */
+	uint32_t max_in;   /* CATALOG_SIZE_VARIABLE: up to the mailbox size */
 };
 
 /* The entry for opcode, or NULL when the catalog does not know it. */
@@ -29,18 +29,18 @@ size_t catalog_count(void);
 const struct catalog_entry *catalog_at(size_t i);
 
 /* Well-known opcodes the broker itself sends. */
-#define CXL_OP_IDENTIFY 0x0001
-#define CXL_OP_BG_STATUS 0x0002
-#define CXL_OP_REQUEST_ABORT 0x0005
-#define CXL_OP_GET_SUPPORTED_LOGS 0x0400
-#define CXL_OP_GET_LOG 0x0401
+#define CXL_OP_IDENTIFY               0x0001
+#define CXL_OP_BG_STATUS              0x0002
+#define CXL_OP_REQUEST_ABORT          0x0005
+#define CXL_OP_GET_SUPPORTED_LOGS     0x0400
+#define CXL_OP_GET_LOG                0x0401
 #define CXL_OP_GET_SUPPORTED_FEATURES 0x0500
-#define CXL_OP_SET_FEATURE 0x0502
-#define CXL_OP_IDENTIFY_MEMDEV 0x4000
-#define CXL_OP_GET_HEALTH_INFO 0x4200
-#define CXL_OP_SANITIZE 0x4400
-#define CXL_OP_IDENTIFY_SWITCH 0x5100
-#define CXL_OP_TUNNEL 0x5300
+#define CXL_OP_SET_FEATURE            0x0502
+#define CXL_OP_IDENTIFY_MEMDEV        0x4000
+#define CXL_OP_GET_HEALTH_INFO        0x4200
+#define CXL_OP_SANITIZE               0x4400
+#define CXL_OP_IDENTIFY_SWITCH        0x5100
+#define CXL_OP_TUNNEL                 0x5300
 
 /* CXL return codes (CXL r3.1 Table 8-34), named in one place. */
 enum cxl_rc {

@@ -5,7 +5,7 @@
 
 #include "policy-internal.h"
 
-#define CEL_ENTRY_SIZE 4
+#define CEL_ENTRY_SIZE  4
 #define FEATURES_HEADER 8  /* le16 entries here, le16 device total, 4 reserved */
 #define FEATURE_ENTRY   48 /* uuid[16] ... le16 Set Feature Effects at 28 */
 #define FEATURE_EFFECTS 28

@@ -16,8 +16,8 @@
 #include "cci.h"
 #include "policy-internal.h"
 
-#define FM_API_SET_FIRST       0x51
-#define FM_API_SET_LAST        0x59
+#define FM_API_SET_FIRST 0x51
+#define FM_API_SET_LAST  0x59
 
 /* Orders overrides by opcode for bsearch. */
 static int classify_ovr_cmp(const void *key, const void *elem)

@@ -16,8 +16,8 @@
 #include "cci.h"
 #include "policy-internal.h"
 
-#define SUBJECT_ANY  0
-#define DEVTABS_MAX  256  /* device names cached before the cache starts over */
+#define SUBJECT_ANY 0
+#define DEVTABS_MAX 256 /* device names cached before the cache starts over */
 /* Subjects of one principal: any, its user, and every group (policy_decide refuses more). */
 #define SUBJECTS_MAX (POLICY_PRINCIPAL_GROUPS_MAX + 2)
 

@@ -60,10 +60,10 @@ struct policy_rule {
 	uint32_t rate_n; /* 0: no limit */
 	uint64_t rate_period_ms;
 	char rate_text[32];
-	bool has_targets;    /* tunnel_targets: given */
-	uint8_t targets[32]; /* bitmap of port/LD ids tunnels may go to */
+	bool has_targets;     /* tunnel_targets: given */
+	uint8_t targets[32];  /* bitmap of port/LD ids tunnels may go to */
 	bool targets_ld_pool; /* ...and whether they may go to the LD Pool CCI */
-	uint32_t *subjects;  /* subject ids this rule applies to */
+	uint32_t *subjects;   /* subject ids this rule applies to */
 	size_t n_subjects;
 };
 
@@ -128,7 +128,7 @@ struct policy {
 struct policy_level {
 	uint16_t opcode;
 	enum mbx_class cls;
-	uint16_t target; /* port or LD id it was tunnelled to (levels >= 1) */
+	uint16_t target;     /* port or LD id it was tunnelled to (levels >= 1) */
 	uint8_t target_type; /* CCI_TUNNEL_TARGET_*: a port or LD, or the LD Pool CCI */
 	char name[64];
 };
@@ -140,13 +140,12 @@ struct policy_class {
 	   (beyond its mailbox); answered only to whom the policy allows the request. */
 	enum mbx_status dev_status;
 	char dev_message[MBX_MESSAGE_MAX];
-	enum mbx_class cls;     /* the most dangerous level */
+	enum mbx_class cls; /* the most dangerous level */
 	bool background;
 	char message[MBX_MESSAGE_MAX]; /* why, when status is not OK */
 	size_t n_levels;
 	struct policy_level level[1 + POLICY_TUNNEL_DEPTH_MAX];
 };
-
 
 /* classify.c */
 void policy_classify(const struct policy *p, const struct policy_device *dev, uint16_t opcode,

@@ -85,13 +85,13 @@ int policy_features_parse(const uint8_t *buf, size_t len, struct policy_feature 
 /* What the policy knows of a device, from its transport at open. */
 struct policy_device {
 	const char *name;
-	bool have_cel;                /* false: no CEL read, nothing is marked unsupported */
+	bool have_cel; /* false: no CEL read, nothing is marked unsupported */
 	const struct cel_entry *cel;
 	size_t n_cel;
-	bool kernel_owned;            /* a kernel driver owns it: kernel-owned opcodes refused */
-	const uint16_t *routed;       /* ...except these, which the transport routes through */
-	size_t n_routed;              /* the kernel's own interfaces (sysfs); see transport.h */
-	uint32_t payload_max;         /* 0: no device limit beyond the catalog's */
+	bool kernel_owned;      /* a kernel driver owns it: kernel-owned opcodes refused */
+	const uint16_t *routed; /* ...except these, which the transport routes through */
+	size_t n_routed;        /* the kernel's own interfaces (sysfs); see transport.h */
+	uint32_t payload_max;   /* 0: no device limit beyond the catalog's */
 	/*
 	 * Set Feature (0502h) is raised by the effects of the Feature it sets
 	 * (never lowered below its catalog class, data): with have_features,
@@ -119,10 +119,10 @@ struct policy_device {
 struct policy_principal {
 	uid_t uid;
 	gid_t gid;
-	const char *user;              /* name of uid */
-	const char *const *groups;     /* names of gid and supplementary groups */
+	const char *user;          /* name of uid */
+	const char *const *groups; /* names of gid and supplementary groups */
 	size_t n_groups;
-	const char *unresolved;        /* NULL, or which lookup failed and why */
+	const char *unresolved; /* NULL, or which lookup failed and why */
 };
 
 struct policy_request {
@@ -141,13 +141,13 @@ struct policy_decision {
 	enum mbx_status status; /* OK when allowed; DENIED, INVALID, UNSUPPORTED,
 				   KERNEL_OWNED or RATE_LIMITED otherwise */
 	enum mbx_class cls;
-	char name[64];          /* the opcode's name */
-	char rule[MBX_RULE_MAX];     /* "" for the default deny */
-	char source[MBX_SOURCE_MAX]; /* "file:line", "" for the default deny */
+	char name[64];                 /* the opcode's name */
+	char rule[MBX_RULE_MAX];       /* "" for the default deny */
+	char source[MBX_SOURCE_MAX];   /* "file:line", "" for the default deny */
 	char message[MBX_MESSAGE_MAX]; /* a sentence for the person refused */
-	bool audited;           /* write-ahead audit before the device */
+	bool audited;                  /* write-ahead audit before the device */
 	bool reason_required;
-	bool background;        /* may start a background operation */
+	bool background; /* may start a background operation */
 	uint32_t retry_after_ms;
 	size_t n_inner;
 	struct mbx_inner inner[MBX_INNER_MAX];

@@ -12,22 +12,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CCI_HEADER_SIZE 12
-#define CCI_PAYLOAD_MAX ((1u << 20) - 1) /* 20-bit length field */
-#define CCI_CATEGORY_REQUEST 0
+#define CCI_HEADER_SIZE       12
+#define CCI_PAYLOAD_MAX       ((1u << 20) - 1) /* 20-bit length field */
+#define CCI_CATEGORY_REQUEST  0
 #define CCI_CATEGORY_RESPONSE 1
 
 /* Tunnel Management Command (5300h): header before the inner message. */
-#define CCI_TUNNEL_REQ_HEADER 4 /* u8 port or LD id, u8 target type, le16 size */
-#define CCI_TUNNEL_REP_HEADER 4 /* le16 size, 2 reserved */
+#define CCI_TUNNEL_REQ_HEADER        4 /* u8 port or LD id, u8 target type, le16 size */
+#define CCI_TUNNEL_REP_HEADER        4 /* le16 size, 2 reserved */
 #define CCI_TUNNEL_TARGET_PORT_OR_LD 0
 #define CCI_TUNNEL_TARGET_LD_POOL    1 /* the LD Pool CCI of a multi-headed device */
 
 struct cci_msg {
 	uint8_t category; /* CCI_CATEGORY_* */
 	uint8_t tag;
-	uint16_t opcode;  /* command set << 8 | command */
-	bool background;  /* BO bit of a response */
+	uint16_t opcode; /* command set << 8 | command */
+	bool background; /* BO bit of a response */
 	bool reserved; /* a reserved header bit is set (byte 0 bits 7:4, byte 2, byte 7 bits 6:4) */
 	uint16_t rc;
 	uint16_t vendor_status;
@@ -36,9 +36,9 @@ struct cci_msg {
 };
 
 struct cci_tunnel_req {
-	uint8_t target;      /* port or LD id */
+	uint8_t target; /* port or LD id */
 	uint8_t target_type;
-	const uint8_t *msg;  /* the inner CCI message, msg_len bytes */
+	const uint8_t *msg; /* the inner CCI message, msg_len bytes */
 	uint16_t msg_len;
 };
 

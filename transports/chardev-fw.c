@@ -14,37 +14,37 @@
 
 #include "chardev-fw.h"
 
-#define FW_ACTION_FULL 0x00
+#define FW_ACTION_FULL     0x00
 #define FW_ACTION_INITIATE 0x01
 #define FW_ACTION_CONTINUE 0x02
-#define FW_ACTION_END 0x03
-#define FW_ACTION_ABORT 0x04
-#define FW_ALIGN 128u /* offsets are in units of 128 bytes */
+#define FW_ACTION_END      0x03
+#define FW_ACTION_ABORT    0x04
+#define FW_ALIGN           128u /* offsets are in units of 128 bytes */
 
-#define FW_RC_SUCCESS 0x00
-#define FW_RC_BACKGROUND 0x01
-#define FW_RC_INVALID_INPUT 0x02
-#define FW_RC_INTERNAL 0x04
-#define FW_RC_BUSY 0x06
-#define FW_RC_IN_PROGRESS 0x08
-#define FW_RC_OUT_OF_ORDER 0x09
-#define FW_RC_VERIFY_FAILED 0x0a
-#define FW_RC_INVALID_SLOT 0x0b
-#define FW_RC_ABORTED 0x12
+#define FW_RC_SUCCESS        0x00
+#define FW_RC_BACKGROUND     0x01
+#define FW_RC_INVALID_INPUT  0x02
+#define FW_RC_INTERNAL       0x04
+#define FW_RC_BUSY           0x06
+#define FW_RC_IN_PROGRESS    0x08
+#define FW_RC_OUT_OF_ORDER   0x09
+#define FW_RC_VERIFY_FAILED  0x0a
+#define FW_RC_INVALID_SLOT   0x0b
+#define FW_RC_ABORTED        0x12
 #define FW_RC_PAYLOAD_LENGTH 0x16
-#define FW_BG_STATUS_SIZE 8
+#define FW_BG_STATUS_SIZE    8
 
 /* The class's attributes, and whether mbxd writes or reads each. */
 static const struct {
 	const char *name;
 	int flags;
 } fw_attrs[CHARDEV_FW_N_ATTRS] = {
-	[CHARDEV_FW_LOADING] = {"loading", O_WRONLY},
-	[CHARDEV_FW_DATA] = {"data", O_WRONLY},
-	[CHARDEV_FW_STATUS] = {"status", O_RDONLY},
-	[CHARDEV_FW_REMAINING] = {"remaining_size", O_RDONLY},
-	[CHARDEV_FW_ERROR] = {"error", O_RDONLY},
-	[CHARDEV_FW_CANCEL] = {"cancel", O_WRONLY},
+    [CHARDEV_FW_LOADING] = {"loading", O_WRONLY},
+    [CHARDEV_FW_DATA] = {"data", O_WRONLY},
+    [CHARDEV_FW_STATUS] = {"status", O_RDONLY},
+    [CHARDEV_FW_REMAINING] = {"remaining_size", O_RDONLY},
+    [CHARDEV_FW_ERROR] = {"error", O_RDONLY},
+    [CHARDEV_FW_CANCEL] = {"cancel", O_WRONLY},
 };
 
 /* The kernel's upload errors (drivers/base/firmware_loader/sysfs_upload.c) as CXL codes. */
@@ -52,15 +52,15 @@ static const struct {
 	const char *error;
 	uint16_t rc;
 } fw_errors[] = {
-	{"none", FW_RC_SUCCESS},
-	{"hw-error", FW_RC_INTERNAL},
-	{"timeout", FW_RC_INTERNAL},
-	{"user-abort", FW_RC_ABORTED},
-	{"device-busy", FW_RC_BUSY},
-	{"invalid-file-size", FW_RC_PAYLOAD_LENGTH},
-	{"read-write-error", FW_RC_INTERNAL},
-	{"flash-wearout", FW_RC_INTERNAL},
-	{"firmware-invalid", FW_RC_VERIFY_FAILED},
+    {"none", FW_RC_SUCCESS},
+    {"hw-error", FW_RC_INTERNAL},
+    {"timeout", FW_RC_INTERNAL},
+    {"user-abort", FW_RC_ABORTED},
+    {"device-busy", FW_RC_BUSY},
+    {"invalid-file-size", FW_RC_PAYLOAD_LENGTH},
+    {"read-write-error", FW_RC_INTERNAL},
+    {"flash-wearout", FW_RC_INTERNAL},
+    {"firmware-invalid", FW_RC_VERIFY_FAILED},
 };
 
 /* Sets every descriptor to -1, the route to missing (ENODEV), nothing held. */
@@ -151,7 +151,8 @@ static int fw_write_data(struct chardev_fw *fw, const uint8_t *data, size_t len,
 	ssize_t n;
 
 	while (done < len) {
-		n = pwrite(fw->fd[CHARDEV_FW_DATA], data + done, len - done, (off_t)offset + (off_t)done);
+		n = pwrite(fw->fd[CHARDEV_FW_DATA], data + done, len - done,
+			   (off_t)offset + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -194,25 +195,29 @@ uint16_t chardev_fw_error_rc(const char *error)
 static int fw_missing(const struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 {
 	if (!fw->enabled)
-		transport_msg(cmd->error, sizeof(cmd->error),
-		       "firmware update through the kernel's firmware upload class is off for %s: "
-		       "set \"firmware_upload: true\" on the device (mbxd then keeps CAP_SYS_RAWIO, "
-		       "which the kernel checks on every write of the image)",
-		       fw->memdev);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "firmware update through the kernel's firmware upload class is off for %s: "
+		    "set \"firmware_upload: true\" on the device (mbxd then keeps CAP_SYS_RAWIO, "
+		    "which the kernel checks on every write of the image)",
+		    fw->memdev);
 	else if (fw->open_err == ENOENT)
-		transport_msg(cmd->error, sizeof(cmd->error),
-		       "firmware update through the kernel is not offered for %s: its sysfs folder "
-		       "has no firmware/ upload class (Linux 6.5+, with Get FW Info)",
-		       fw->memdev);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "firmware update through the kernel is not offered for %s: its sysfs folder "
+		    "has no firmware/ upload class (Linux 6.5+, with Get FW Info)",
+		    fw->memdev);
 	else if (fw->open_err == ENODEV)
-		transport_msg(cmd->error, sizeof(cmd->error),
-		       "firmware update through the kernel cannot be reached: %s has no sysfs folder",
-		       fw->memdev);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "firmware update through the kernel cannot be reached: %s has no sysfs folder",
+		    fw->memdev);
 	else
-		transport_msg(cmd->error, sizeof(cmd->error),
-		       "firmware update through the kernel: %s could not be opened when mbxd "
-		       "started: %s",
-		       fw->dir, strerror(fw->open_err));
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "firmware update through the kernel: %s could not be opened when mbxd "
+		    "started: %s",
+		    fw->dir, strerror(fw->open_err));
 	return MBX_XPORT_UNSUPPORTED;
 }
 
@@ -222,10 +227,12 @@ static int fw_errno(const struct chardev_fw *fw, const char *attr, int err,
 {
 	if (err == EPERM)
 		transport_msg(cmd->error, sizeof(cmd->error),
-		       "%s/%s: the kernel refused the write: mbxd lacks CAP_SYS_RAWIO", fw->dir, attr);
+			      "%s/%s: the kernel refused the write: mbxd lacks CAP_SYS_RAWIO",
+			      fw->dir, attr);
 	else
-		transport_msg(cmd->error, sizeof(cmd->error), "%s/%s: the kernel refused the write: %s",
-		       fw->dir, attr, strerror(err));
+		transport_msg(cmd->error, sizeof(cmd->error),
+			      "%s/%s: the kernel refused the write: %s", fw->dir, attr,
+			      strerror(err));
 	return err == EBUSY ? MBX_XPORT_KERNEL_OWNED : MBX_XPORT_IO;
 }
 
@@ -274,15 +281,17 @@ static int fw_check_slot(struct chardev_fw *fw, uint8_t slot, chardev_fw_slots_f
 		return MBX_XPORT_IO;
 	if (s.n == 0 || s.active == 0 || s.active > s.n) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-		       "%s: Get FW Info reports active slot %u of %u slots", fw->memdev, s.active, s.n);
+			      "%s: Get FW Info reports active slot %u of %u slots", fw->memdev,
+			      s.active, s.n);
 		return MBX_XPORT_BAD_RESPONSE;
 	}
 	next = (uint8_t)(s.active % s.n + 1);
 	if (slot != next)
-		return fw_answer(cmd, FW_RC_INVALID_SLOT,
-				 "the kernel's firmware upload writes slot %u (the one after active "
-				 "slot %u of %u), not slot %u",
-				 next, s.active, s.n, slot);
+		return fw_answer(
+		    cmd, FW_RC_INVALID_SLOT,
+		    "the kernel's firmware upload writes slot %u (the one after active "
+		    "slot %u of %u), not slot %u",
+		    next, s.active, s.n, slot);
 	fw->slot = slot;
 	*ok = true;
 	return MBX_XPORT_OK;
@@ -326,10 +335,11 @@ static int fw_start(struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 	}
 	fw->size = fw->received;
 	fw->state = CHARDEV_FW_RUNNING;
-	return fw_answer(cmd, FW_RC_BACKGROUND,
-			 "the kernel transfers the %u-byte image to slot %u, then activates slot %u "
-			 "for the next cold reset",
-			 fw->size, fw->slot, fw->slot);
+	return fw_answer(
+	    cmd, FW_RC_BACKGROUND,
+	    "the kernel transfers the %u-byte image to slot %u, then activates slot %u "
+	    "for the next cold reset",
+	    fw->size, fw->slot, fw->slot);
 }
 
 /* Checks a part's place in the sequence; false with the device's answer set. */
@@ -381,8 +391,8 @@ int chardev_fw_transfer(struct chardev_fw *fw, chardev_fw_slots_fn slots, void *
 		return fw_answer(cmd, FW_RC_PAYLOAD_LENGTH, "Transfer FW needs a %u-byte header",
 				 CHARDEV_FW_HEADER);
 	action = in[0];
-	offset = (uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 |
-		 (uint32_t)in[7] << 24;
+	offset =
+	    (uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 | (uint32_t)in[7] << 24;
 	if (action == FW_ACTION_ABORT)
 		return chardev_fw_abort(fw, cmd);
 	if (fw->state == CHARDEV_FW_RUNNING)
@@ -477,13 +487,13 @@ int chardev_fw_bg_status(struct chardev_fw *fw, struct mbx_transport_cmd *cmd)
 	cmd->out_len = 0;
 	if (cmd->out_cap < FW_BG_STATUS_SIZE) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-		       "Background Operation Status needs %u output bytes, not %zu", FW_BG_STATUS_SIZE,
-		       cmd->out_cap);
+			      "Background Operation Status needs %u output bytes, not %zu",
+			      FW_BG_STATUS_SIZE, cmd->out_cap);
 		return MBX_XPORT_TOO_BIG;
 	}
 	if ((err = chardev_pread_attr(fw->fd[CHARDEV_FW_STATUS], status, sizeof(status))) < 0) {
-		transport_msg(cmd->error, sizeof(cmd->error), "%s/status: cannot read it: %s", fw->dir,
-		       strerror(-err));
+		transport_msg(cmd->error, sizeof(cmd->error), "%s/status: cannot read it: %s",
+			      fw->dir, strerror(-err));
 		return MBX_XPORT_IO;
 	}
 	running = strcmp(status, "idle") != 0;

@@ -28,8 +28,8 @@
 #include "transport.h"
 
 #define CHARDEV_FW_OP_TRANSFER 0x0201
-#define CHARDEV_FW_HEADER 128u   /* Transfer FW input before the data (CXL r3.1 Table 8-57) */
-#define CHARDEV_FW_PART_IDLE_S 30 /* a multi-part transfer silent this long is dropped */
+#define CHARDEV_FW_HEADER      128u /* Transfer FW input before the data (CXL r3.1 Table 8-57) */
+#define CHARDEV_FW_PART_IDLE_S 30   /* a multi-part transfer silent this long is dropped */
 
 enum chardev_fw_attr {
 	CHARDEV_FW_LOADING,
@@ -58,15 +58,15 @@ typedef int (*chardev_fw_slots_fn)(void *ctx, struct chardev_fw_slots *out, char
 				   size_t errlen);
 
 struct chardev_fw {
-	bool enabled;                      /* the device set firmware_upload: true */
-	char dir[PATH_MAX];                /* the upload folder; "" if not found */
-	const char *memdev;                /* /dev/cxl/memN, for messages */
-	int fd[CHARDEV_FW_N_ATTRS];        /* opened at open(), before the drop; -1 */
-	int open_err;                      /* why the route is missing (errno); 0 if usable */
+	bool enabled;               /* the device set firmware_upload: true */
+	char dir[PATH_MAX];         /* the upload folder; "" if not found */
+	const char *memdev;         /* /dev/cxl/memN, for messages */
+	int fd[CHARDEV_FW_N_ATTRS]; /* opened at open(), before the drop; -1 */
+	int open_err;               /* why the route is missing (errno); 0 if usable */
 	enum chardev_fw_state state;
-	uint32_t received;                 /* bytes of the image in `data` so far */
-	uint32_t size;                     /* the image handed to the kernel */
-	uint8_t slot;                      /* the slot it goes to */
+	uint32_t received; /* bytes of the image in `data` so far */
+	uint32_t size;     /* the image handed to the kernel */
+	uint8_t slot;      /* the slot it goes to */
 	struct timespec last_part;
 };
 

@@ -42,30 +42,31 @@
 #include "chardev-fw.h"
 #include "transport.h"
 
-#define CHARDEV_VARIABLE 0xffffffffu /* the kernel's "variable size" in size_in/size_out */
-#define CHARDEV_IDS 64u              /* ids we keep query results for */
-#define CHARDEV_QUERY_MAX 256u       /* more entries than any kernel has: a broken answer */
-#define CHARDEV_PAYLOAD_MIN 256u     /* the smallest mailbox the spec allows (8.2.8.4.3) */
-#define CHARDEV_DEV_DIR "/dev/cxl"
-#define CHARDEV_SYSFS_ROOT "/sys"
+#define CHARDEV_VARIABLE    0xffffffffu /* the kernel's "variable size" in size_in/size_out */
+#define CHARDEV_IDS         64u         /* ids we keep query results for */
+#define CHARDEV_QUERY_MAX   256u        /* more entries than any kernel has: a broken answer */
+#define CHARDEV_PAYLOAD_MIN 256u        /* the smallest mailbox the spec allows (8.2.8.4.3) */
+#define CHARDEV_DEV_DIR     "/dev/cxl"
+#define CHARDEV_SYSFS_ROOT  "/sys"
 
-#define CHARDEV_OP_IDENTIFY 0x0001       /* generic Identify: RAW only */
-#define CHARDEV_OP_IDENTIFY_MEMDEV 0x4000
-#define CHARDEV_IDENTIFY_SIZE 18         /* CXL r3.1 Table 8-37 */
+#define CHARDEV_OP_IDENTIFY          0x0001 /* generic Identify: RAW only */
+#define CHARDEV_OP_IDENTIFY_MEMDEV   0x4000
+#define CHARDEV_IDENTIFY_SIZE        18   /* CXL r3.1 Table 8-37 */
 #define CHARDEV_IDENTIFY_MEMDEV_SIZE 0x43 /* CXL r3.1 Table 8-127 */
-#define CHARDEV_FW_REVISION_SIZE 16
+#define CHARDEV_FW_REVISION_SIZE     16
 
-#define CHARDEV_OP_BG_STATUS 0x0002       /* Background Operation Status */
+#define CHARDEV_OP_BG_STATUS     0x0002 /* Background Operation Status */
 #define CHARDEV_OP_REQUEST_ABORT 0x0005
-#define CHARDEV_OP_FW_INFO 0x0200
-#define CHARDEV_FW_INFO_SIZE 0x50        /* CXL r3.1 Table 8-56 */
-#define CHARDEV_BG_STATUS_SIZE 8         /* CXL r3.1 Table 8-37 */
-#define CHARDEV_RC_BACKGROUND 0x0001     /* Background Command Started */
-#define CHARDEV_RC_BUSY 0x0006
-#define CHARDEV_ESTIMATE_HALF_S 30       /* the estimate says 50% after this long */
+#define CHARDEV_OP_FW_INFO       0x0200
+#define CHARDEV_FW_INFO_SIZE     0x50   /* CXL r3.1 Table 8-56 */
+#define CHARDEV_BG_STATUS_SIZE   8      /* CXL r3.1 Table 8-37 */
+#define CHARDEV_RC_BACKGROUND    0x0001 /* Background Command Started */
+#define CHARDEV_RC_BUSY          0x0006
+#define CHARDEV_ESTIMATE_HALF_S  30 /* the estimate says 50% after this long */
 
-#define CHARDEV_MSG_RAW "raw commands disabled in this kernel (CONFIG_CXL_MEM_RAW_COMMANDS / lockdown)"
-#define CHARDEV_MSG_OWNED "command owned by the kernel driver"
+#define CHARDEV_MSG_RAW                                                                            \
+	"raw commands disabled in this kernel (CONFIG_CXL_MEM_RAW_COMMANDS / lockdown)"
+#define CHARDEV_MSG_OWNED       "command owned by the kernel driver"
 #define CHARDEV_MSG_UNSUPPORTED "not supported by this device"
 
 /*
@@ -80,25 +81,25 @@ struct chardev_named {
 };
 
 static const struct chardev_named chardev_named[] = {
-	{CXL_MEM_COMMAND_ID_IDENTIFY, 0x4000, "Identify Memory Device"},
-	{CXL_MEM_COMMAND_ID_GET_SUPPORTED_LOGS, 0x0400, "Get Supported Logs"},
-	{CXL_MEM_COMMAND_ID_GET_FW_INFO, 0x0200, "Get FW Info"},
-	{CXL_MEM_COMMAND_ID_GET_PARTITION_INFO, 0x4100, "Get Partition Info"},
-	{CXL_MEM_COMMAND_ID_GET_LSA, 0x4102, "Get LSA"},
-	{CXL_MEM_COMMAND_ID_GET_HEALTH_INFO, 0x4200, "Get Health Info"},
-	{CXL_MEM_COMMAND_ID_GET_LOG, 0x0401, "Get Log"},
-	{CXL_MEM_COMMAND_ID_SET_PARTITION_INFO, 0x4101, "Set Partition Info"},
-	{CXL_MEM_COMMAND_ID_SET_LSA, 0x4103, "Set LSA"},
-	{CXL_MEM_COMMAND_ID_GET_ALERT_CONFIG, 0x4201, "Get Alert Configuration"},
-	{CXL_MEM_COMMAND_ID_SET_ALERT_CONFIG, 0x4202, "Set Alert Configuration"},
-	{CXL_MEM_COMMAND_ID_GET_SHUTDOWN_STATE, 0x4203, "Get Shutdown State"},
-	{CXL_MEM_COMMAND_ID_SET_SHUTDOWN_STATE, 0x4204, "Set Shutdown State"},
-	{CXL_MEM_COMMAND_ID_GET_POISON, 0x4300, "Get Poison List"},
-	{CXL_MEM_COMMAND_ID_INJECT_POISON, 0x4301, "Inject Poison"},
-	{CXL_MEM_COMMAND_ID_CLEAR_POISON, 0x4302, "Clear Poison"},
-	{CXL_MEM_COMMAND_ID_GET_SCAN_MEDIA_CAPS, 0x4303, "Get Scan Media Capabilities"},
-	{CXL_MEM_COMMAND_ID_SCAN_MEDIA, 0x4304, "Scan Media"},
-	{CXL_MEM_COMMAND_ID_GET_SCAN_MEDIA, 0x4305, "Get Scan Media Results"},
+    {CXL_MEM_COMMAND_ID_IDENTIFY, 0x4000, "Identify Memory Device"},
+    {CXL_MEM_COMMAND_ID_GET_SUPPORTED_LOGS, 0x0400, "Get Supported Logs"},
+    {CXL_MEM_COMMAND_ID_GET_FW_INFO, 0x0200, "Get FW Info"},
+    {CXL_MEM_COMMAND_ID_GET_PARTITION_INFO, 0x4100, "Get Partition Info"},
+    {CXL_MEM_COMMAND_ID_GET_LSA, 0x4102, "Get LSA"},
+    {CXL_MEM_COMMAND_ID_GET_HEALTH_INFO, 0x4200, "Get Health Info"},
+    {CXL_MEM_COMMAND_ID_GET_LOG, 0x0401, "Get Log"},
+    {CXL_MEM_COMMAND_ID_SET_PARTITION_INFO, 0x4101, "Set Partition Info"},
+    {CXL_MEM_COMMAND_ID_SET_LSA, 0x4103, "Set LSA"},
+    {CXL_MEM_COMMAND_ID_GET_ALERT_CONFIG, 0x4201, "Get Alert Configuration"},
+    {CXL_MEM_COMMAND_ID_SET_ALERT_CONFIG, 0x4202, "Set Alert Configuration"},
+    {CXL_MEM_COMMAND_ID_GET_SHUTDOWN_STATE, 0x4203, "Get Shutdown State"},
+    {CXL_MEM_COMMAND_ID_SET_SHUTDOWN_STATE, 0x4204, "Set Shutdown State"},
+    {CXL_MEM_COMMAND_ID_GET_POISON, 0x4300, "Get Poison List"},
+    {CXL_MEM_COMMAND_ID_INJECT_POISON, 0x4301, "Inject Poison"},
+    {CXL_MEM_COMMAND_ID_CLEAR_POISON, 0x4302, "Clear Poison"},
+    {CXL_MEM_COMMAND_ID_GET_SCAN_MEDIA_CAPS, 0x4303, "Get Scan Media Capabilities"},
+    {CXL_MEM_COMMAND_ID_SCAN_MEDIA, 0x4304, "Scan Media"},
+    {CXL_MEM_COMMAND_ID_GET_SCAN_MEDIA, 0x4305, "Get Scan Media Results"},
 };
 
 #define CHARDEV_N_NAMED (sizeof(chardev_named) / sizeof(chardev_named[0]))
@@ -112,16 +113,16 @@ struct chardev_sysfs {
 	uint16_t opcode;
 	const char *name;
 	const char *attr;
-	const char *what;  /* for messages: "sanitize through sysfs ..." */
-	bool background;   /* the write returns at once; security/state says "sanitize" until done */
+	const char *what; /* for messages: "sanitize through sysfs ..." */
+	bool background;  /* the write returns at once; security/state says "sanitize" until done */
 };
 
 static const struct chardev_sysfs chardev_sysfs[] = {
-	{0x4400, "Sanitize", "security/sanitize", "sanitize", true},
-	{0x4401, "Secure Erase", "security/erase", "secure erase", false},
+    {0x4400, "Sanitize", "security/sanitize", "sanitize", true},
+    {0x4401, "Secure Erase", "security/erase", "secure erase", false},
 };
 
-#define CHARDEV_N_SYSFS (sizeof(chardev_sysfs) / sizeof(chardev_sysfs[0]))
+#define CHARDEV_N_SYSFS    (sizeof(chardev_sysfs) / sizeof(chardev_sysfs[0]))
 #define CHARDEV_STATE_ATTR "security/state"
 
 /* What the running kernel said about one command id. */
@@ -134,9 +135,9 @@ struct chardev_kcmd {
 
 /* How one opcode reaches the kernel. */
 struct chardev_route {
-	uint32_t id;          /* a named id, or CXL_MEM_COMMAND_ID_RAW */
-	const char *name;     /* the named command, or "RAW" */
-	uint32_t size_in;     /* CHARDEV_VARIABLE unless the kernel fixes it */
+	uint32_t id;      /* a named id, or CXL_MEM_COMMAND_ID_RAW */
+	const char *name; /* the named command, or "RAW" */
+	uint32_t size_in; /* CHARDEV_VARIABLE unless the kernel fixes it */
 };
 
 struct chardev {
@@ -151,7 +152,7 @@ struct chardev {
 	int state_fd;                   /* security/state; -1 */
 	uint16_t bg_opcode;             /* the routed background operation running; 0 none */
 	struct timespec bg_start;
-	struct chardev_fw fw;           /* Transfer FW by the firmware upload class */
+	struct chardev_fw fw; /* Transfer FW by the firmware upload class */
 };
 
 static const char *const chardev_options[] = {"path", "serial", "sysfs_root", "firmware_upload",
@@ -241,7 +242,8 @@ static int chardev_find_serial(const char *sysfs_root, uint64_t serial, char *na
 	if (!d) {
 		int rc = -errno;
 
-		transport_msg(err, errlen, "%s: %s (is the cxl_mem driver loaded?)", devices, strerror(-rc));
+		transport_msg(err, errlen, "%s: %s (is the cxl_mem driver loaded?)", devices,
+			      strerror(-rc));
 		return rc;
 	}
 	while ((e = readdir(d))) {
@@ -250,7 +252,8 @@ static int chardev_find_serial(const char *sysfs_root, uint64_t serial, char *na
 		if (!chardev_is_memdev_name(e->d_name))
 			continue;
 		seen++;
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", devices, e->d_name) >= sizeof(dir) ||
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", devices, e->d_name) >=
+			sizeof(dir) ||
 		    chardev_read_u64(dir, "serial", &s) < 0 || s != serial)
 			continue;
 		if (found++ == 0 && (size_t)snprintf(name, len, "%s", e->d_name) >= len)
@@ -260,11 +263,13 @@ static int chardev_find_serial(const char *sysfs_root, uint64_t serial, char *na
 	if (found == 1)
 		return 0;
 	if (found > 1)
-		transport_msg(err, errlen, "%s: %u memory devices report serial 0x%" PRIx64 "; use path:",
-			 devices, found, serial);
+		transport_msg(err, errlen,
+			      "%s: %u memory devices report serial 0x%" PRIx64 "; use path:",
+			      devices, found, serial);
 	else
-		transport_msg(err, errlen, "%s: no memory device with serial 0x%" PRIx64 " (%u seen)",
-			 devices, serial, seen);
+		transport_msg(err, errlen,
+			      "%s: no memory device with serial 0x%" PRIx64 " (%u seen)", devices,
+			      serial, seen);
 	return found > 1 ? -EEXIST : -ENODEV;
 }
 
@@ -357,7 +362,8 @@ static int chardev_query(struct chardev *c, char *err, size_t errlen)
 	if (ioctl(c->fd, CXL_MEM_QUERY_COMMANDS, &head) < 0) {
 		int rc = -errno;
 
-		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
+		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path,
+			      strerror(-rc));
 		return rc;
 	}
 	n = head.n_commands;
@@ -372,7 +378,8 @@ static int chardev_query(struct chardev *c, char *err, size_t errlen)
 	if (ioctl(c->fd, CXL_MEM_QUERY_COMMANDS, q) < 0) {
 		int rc = -errno;
 
-		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path, strerror(-rc));
+		transport_msg(err, errlen, "%s: CXL_MEM_QUERY_COMMANDS: %s", c->path,
+			      strerror(-rc));
 		free(q);
 		return rc;
 	}
@@ -395,41 +402,42 @@ static struct chardev_route chardev_route_for(const struct chardev *c, uint16_t 
 }
 
 /* Describes a failed ioctl: the kernel's refusals by name, anything else as I/O. */
-static int chardev_errno_rc(const struct chardev *c, const struct chardev_route *r,
-			    uint16_t opcode, int err, char *msg, size_t len)
+static int chardev_errno_rc(const struct chardev *c, const struct chardev_route *r, uint16_t opcode,
+			    int err, char *msg, size_t len)
 {
 	bool raw = r->id == CXL_MEM_COMMAND_ID_RAW;
 
 	switch (err) {
 	case EPERM:
 		if (raw) {
-			transport_msg(msg, len, "%s: opcode 0x%04x has no named command in %s's kernel",
-				 CHARDEV_MSG_RAW, opcode, c->path);
+			transport_msg(msg, len,
+				      "%s: opcode 0x%04x has no named command in %s's kernel",
+				      CHARDEV_MSG_RAW, opcode, c->path);
 			return MBX_XPORT_RAW_DISABLED;
 		}
 		transport_msg(msg, len, "%s: the kernel refused %s (0x%04x) with EPERM",
-			 CHARDEV_MSG_OWNED, r->name, opcode);
+			      CHARDEV_MSG_OWNED, r->name, opcode);
 		return MBX_XPORT_KERNEL_OWNED;
 	case EBUSY:
-		transport_msg(msg, len, "%s: %s answered EBUSY to %s (0x%04x)", CHARDEV_MSG_OWNED, c->path,
-			 r->name, opcode);
+		transport_msg(msg, len, "%s: %s answered EBUSY to %s (0x%04x)", CHARDEV_MSG_OWNED,
+			      c->path, r->name, opcode);
 		return MBX_XPORT_KERNEL_OWNED;
 	case ENOTTY:
-		transport_msg(msg, len, "%s: %s answered ENOTTY to %s (0x%04x)", CHARDEV_MSG_UNSUPPORTED,
-			 c->path, r->name, opcode);
+		transport_msg(msg, len, "%s: %s answered ENOTTY to %s (0x%04x)",
+			      CHARDEV_MSG_UNSUPPORTED, c->path, r->name, opcode);
 		return MBX_XPORT_UNSUPPORTED;
 	case ENOMEM:
 	case EINVAL:
 		transport_msg(msg, len, "%s refused the sizes of %s (0x%04x): %s", c->path, r->name,
-			 opcode, strerror(err));
+			      opcode, strerror(err));
 		return MBX_XPORT_TOO_BIG;
 	case ETIMEDOUT:
-		transport_msg(msg, len, "%s: the kernel's mailbox timed out on %s (0x%04x)", c->path,
-			 r->name, opcode);
+		transport_msg(msg, len, "%s: the kernel's mailbox timed out on %s (0x%04x)",
+			      c->path, r->name, opcode);
 		return MBX_XPORT_TIMEOUT;
 	default:
-		transport_msg(msg, len, "%s: CXL_MEM_SEND_COMMAND %s (0x%04x): %s", c->path, r->name,
-			 opcode, strerror(err));
+		transport_msg(msg, len, "%s: CXL_MEM_SEND_COMMAND %s (0x%04x): %s", c->path,
+			      r->name, opcode, strerror(err));
 		return MBX_XPORT_IO;
 	}
 }
@@ -440,14 +448,14 @@ static int chardev_check_sizes(const struct chardev *c, const struct chardev_rou
 {
 	if (cmd->in_len > c->info.payload_max) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "%zu input bytes exceed %s's %u-byte mailbox", cmd->in_len, c->path,
-			 c->info.payload_max);
+			      "%zu input bytes exceed %s's %u-byte mailbox", cmd->in_len, c->path,
+			      c->info.payload_max);
 		return MBX_XPORT_TOO_BIG;
 	}
 	if (r->size_in != CHARDEV_VARIABLE && cmd->in_len != r->size_in) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "the kernel's %s (0x%04x) takes exactly %u input bytes, not %zu", r->name,
-			 cmd->opcode, r->size_in, cmd->in_len);
+			      "the kernel's %s (0x%04x) takes exactly %u input bytes, not %zu",
+			      r->name, cmd->opcode, r->size_in, cmd->in_len);
 		return MBX_XPORT_TOO_BIG;
 	}
 	return MBX_XPORT_OK;
@@ -468,25 +476,28 @@ static int chardev_sysfs_missing(const struct chardev *c, const struct chardev_s
 {
 	if (err == ENOENT && !c->security_dir) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s through sysfs is not offered by this kernel (no %s)", r->what, r->attr);
+			      "%s through sysfs is not offered by this kernel (no %s)", r->what,
+			      r->attr);
 		return MBX_XPORT_UNSUPPORTED;
 	}
 	if (err == ENOENT) {
-		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s through sysfs is not offered for %s (no %s: the kernel shows it only "
-			    "when the device's CEL lists %s)",
-			    r->what, c->path, r->attr, r->name);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "%s through sysfs is not offered for %s (no %s: the kernel shows it only "
+		    "when the device's CEL lists %s)",
+		    r->what, c->path, r->attr, r->name);
 		return MBX_XPORT_UNSUPPORTED;
 	}
 	if (err == ENODEV) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s through sysfs cannot be reached: %s has no sysfs folder", r->what,
-			    c->path);
+			      "%s through sysfs cannot be reached: %s has no sysfs folder", r->what,
+			      c->path);
 		return MBX_XPORT_UNSUPPORTED;
 	}
-	transport_msg(cmd->error, sizeof(cmd->error),
-		    "%s through sysfs: %s's %s could not be opened for writing when mbxd started: %s",
-		    r->what, c->path, r->attr, strerror(err));
+	transport_msg(
+	    cmd->error, sizeof(cmd->error),
+	    "%s through sysfs: %s's %s could not be opened for writing when mbxd started: %s",
+	    r->what, c->path, r->attr, strerror(err));
 	return MBX_XPORT_IO;
 }
 
@@ -496,23 +507,25 @@ static int chardev_sysfs_errno(const struct chardev *c, const struct chardev_sys
 {
 	switch (err) {
 	case EBUSY:
-		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s: the kernel refused %s with EBUSY (%s's %s): the memory is in use "
-			    "(committed decoders) or another operation is running",
-			    CHARDEV_MSG_OWNED, r->what, c->path, r->attr);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "%s: the kernel refused %s with EBUSY (%s's %s): the memory is in use "
+		    "(committed decoders) or another operation is running",
+		    CHARDEV_MSG_OWNED, r->what, c->path, r->attr);
 		return MBX_XPORT_KERNEL_OWNED;
 	case ETIMEDOUT:
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s: the kernel's mailbox timed out on %s (%s)", c->path, r->what, r->attr);
+			      "%s: the kernel's mailbox timed out on %s (%s)", c->path, r->what,
+			      r->attr);
 		return MBX_XPORT_TIMEOUT;
 	case ENOTTY:
 	case EOPNOTSUPP:
 		transport_msg(cmd->error, sizeof(cmd->error), "%s: %s's %s answered %s",
-			    CHARDEV_MSG_UNSUPPORTED, c->path, r->attr, strerror(err));
+			      CHARDEV_MSG_UNSUPPORTED, c->path, r->attr, strerror(err));
 		return MBX_XPORT_UNSUPPORTED;
 	default:
 		transport_msg(cmd->error, sizeof(cmd->error), "%s's %s: the kernel refused %s: %s",
-			    c->path, r->attr, r->what, strerror(err));
+			      c->path, r->attr, r->what, strerror(err));
 		return MBX_XPORT_IO;
 	}
 }
@@ -527,8 +540,8 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 	cmd->out_len = 0;
 	if (cmd->in_len) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "the kernel's %s route (%s) takes no input, not %zu bytes", r->what,
-			    r->attr, cmd->in_len);
+			      "the kernel's %s route (%s) takes no input, not %zu bytes", r->what,
+			      r->attr, cmd->in_len);
 		return MBX_XPORT_TOO_BIG;
 	}
 	if (c->sysfs_fd[i] < 0)
@@ -545,8 +558,8 @@ static int chardev_sysfs_submit(struct chardev *c, const struct chardev_sysfs *r
 	if (n < 0)
 		return chardev_sysfs_errno(c, r, errno, cmd);
 	if (n != 2) {
-		transport_msg(cmd->error, sizeof(cmd->error), "%s's %s took %zd of 2 bytes", c->path,
-			    r->attr, n);
+		transport_msg(cmd->error, sizeof(cmd->error), "%s's %s took %zd of 2 bytes",
+			      c->path, r->attr, n);
 		return MBX_XPORT_IO;
 	}
 	cmd->cxl_rc = 0;
@@ -597,15 +610,15 @@ static int chardev_bg_status(struct chardev *c, struct mbx_transport_cmd *cmd)
 	cmd->out_len = 0;
 	if (cmd->out_cap < CHARDEV_BG_STATUS_SIZE) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "Background Operation Status needs %u output bytes, not %zu",
-			    CHARDEV_BG_STATUS_SIZE, cmd->out_cap);
+			      "Background Operation Status needs %u output bytes, not %zu",
+			      CHARDEV_BG_STATUS_SIZE, cmd->out_cap);
 		return MBX_XPORT_TOO_BIG;
 	}
 	rc = chardev_state(c, state, sizeof(state));
 	if (rc < 0) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			    "%s: cannot read %s to follow opcode 0x%04x: %s", c->path,
-			    CHARDEV_STATE_ATTR, c->bg_opcode, strerror(-rc));
+			      "%s: cannot read %s to follow opcode 0x%04x: %s", c->path,
+			      CHARDEV_STATE_ATTR, c->bg_opcode, strerror(-rc));
 		return MBX_XPORT_IO;
 	}
 	running = strcmp(state, "sanitize") == 0;
@@ -647,8 +660,8 @@ static int chardev_submit_ioctl(struct chardev *c, struct mbx_transport_cmd *cmd
 	if (rc < 0)
 		return chardev_errno_rc(c, &r, cmd->opcode, errno, cmd->error, sizeof(cmd->error));
 	if (s.retval > UINT16_MAX) {
-		transport_msg(cmd->error, sizeof(cmd->error), "%s: return code %u is not a CXL code",
-			 c->path, s.retval);
+		transport_msg(cmd->error, sizeof(cmd->error),
+			      "%s: return code %u is not a CXL code", c->path, s.retval);
 		return MBX_XPORT_BAD_RESPONSE;
 	}
 	cmd->cxl_rc = (uint16_t)s.retval;
@@ -695,10 +708,11 @@ static int chardev_submit(void *priv, struct mbx_transport_cmd *cmd)
 		/* Busy now, as a device answers, rather than an ioctl that waits seconds. */
 		cmd->out_len = 0;
 		cmd->cxl_rc = CHARDEV_RC_BUSY;
-		transport_msg(cmd->error, sizeof(cmd->error),
-			    "the kernel holds %s's mailbox for its firmware upload; retry when it "
-			    "completes",
-			    c->path);
+		transport_msg(
+		    cmd->error, sizeof(cmd->error),
+		    "the kernel holds %s's mailbox for its firmware upload; retry when it "
+		    "completes",
+		    c->path);
 		return MBX_XPORT_OK;
 	}
 	return chardev_submit_ioctl(c, cmd);
@@ -725,9 +739,10 @@ static int chardev_fw_slots(void *ctx, struct chardev_fw_slots *out, char *err, 
 	size_t n = 0;
 
 	if (chardev_open_command(c, CHARDEV_OP_FW_INFO, info, sizeof(info), &n) < 0 || n < 2) {
-		transport_msg(err, errlen, "%s: Get FW Info failed, so the slot the kernel writes "
-				 "is not known",
-			    c->path);
+		transport_msg(err, errlen,
+			      "%s: Get FW Info failed, so the slot the kernel writes "
+			      "is not known",
+			      c->path);
 		return -EIO;
 	}
 	out->n = info[0];
@@ -802,10 +817,10 @@ static void chardev_learn(struct chardev *c)
 	if (chardev_open_command(c, CHARDEV_OP_IDENTIFY_MEMDEV, id, sizeof(id), &n) == 0 &&
 	    n >= CHARDEV_IDENTIFY_MEMDEV_SIZE)
 		chardev_fw_revision(id, fw, sizeof(fw));
-	len = chardev_pci_ids(c, &vendor, &device)
-		      ? snprintf(info->model, sizeof(info->model), "CXL memdev %04x:%04x", vendor,
-				 device)
-		      : snprintf(info->model, sizeof(info->model), "CXL memdev");
+	len =
+	    chardev_pci_ids(c, &vendor, &device)
+		? snprintf(info->model, sizeof(info->model), "CXL memdev %04x:%04x", vendor, device)
+		: snprintf(info->model, sizeof(info->model), "CXL memdev");
 	if (fw[0] && len > 0 && (size_t)len < sizeof(info->model))
 		transport_msg(info->model + len, sizeof(info->model) - (size_t)len, " fw %s", fw);
 }
@@ -825,7 +840,8 @@ static int chardev_check_node(struct chardev *c, const char *sysfs_root, char *e
 		return 0; /* no sysfs: describe() reports less, the device still works */
 	snprintf(want, sizeof(want), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
 	if (strcmp(dev, want) != 0) {
-		transport_msg(err, errlen, "%s: device %s does not match sysfs (%s)", c->path, want, dev);
+		transport_msg(err, errlen, "%s: device %s does not match sysfs (%s)", c->path, want,
+			      dev);
 		return -ENODEV;
 	}
 	return 0;
@@ -839,12 +855,12 @@ static void chardev_open_sysfs(struct chardev *c)
 
 	if (!c->sysdir[0])
 		return; /* every route stays missing with ENODEV */
-	c->security_dir = (size_t)snprintf(path, sizeof(path), "%s/security", c->sysdir) <
-				  sizeof(path) &&
-			  stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	c->security_dir =
+	    (size_t)snprintf(path, sizeof(path), "%s/security", c->sysdir) < sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 	for (size_t i = 0; i < CHARDEV_N_SYSFS; i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->sysdir, chardev_sysfs[i].attr) >=
-		    sizeof(path)) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->sysdir,
+				     chardev_sysfs[i].attr) >= sizeof(path)) {
 			c->sysfs_err[i] = ENAMETOOLONG;
 			continue;
 		}
@@ -874,7 +890,8 @@ static void chardev_reset(struct chardev *c)
 static void chardev_close(void *priv);
 
 /* Opens the memdev, learns the kernel's command table and the device's identity. */
-static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char *err, size_t errlen)
+static int chardev_open(void *priv, const struct mbx_transport_config *cfg, char *err,
+			size_t errlen)
 {
 	struct chardev *c = priv;
 	const char *sysfs_root = transport_option(cfg, "sysfs_root");

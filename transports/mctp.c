@@ -158,13 +158,16 @@ static void mctp_send_error(const struct mctp *m, struct mbx_transport_cmd *cmd,
 	mctp_peer_name(m, peer, sizeof(peer));
 	if (e == EACCES || e == EPERM)
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "mctp: sending to %s needs CAP_NET_RAW, which this process lacks", peer);
+			      "mctp: sending to %s needs CAP_NET_RAW, which this process lacks",
+			      peer);
 	else if (e == EHOSTUNREACH || e == ENETUNREACH)
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "mctp: no route to %s (add one with rtnetlink, or set interface)", peer);
+			      "mctp: no route to %s (add one with rtnetlink, or set interface)",
+			      peer);
 	else
-		transport_msg(cmd->error, sizeof(cmd->error), "mctp: sending opcode %04xh to %s: %s",
-			 cmd->opcode, peer, strerror(e));
+		transport_msg(cmd->error, sizeof(cmd->error),
+			      "mctp: sending opcode %04xh to %s: %s", cmd->opcode, peer,
+			      strerror(e));
 }
 
 /* Sleeps ms milliseconds, resuming after signals. */
@@ -197,8 +200,8 @@ static int mctp_send_request(struct mctp *m, struct mbx_transport_cmd *cmd, uint
 			return MBX_XPORT_OK;
 		if (n >= 0) {
 			transport_msg(cmd->error, sizeof(cmd->error),
-				 "mctp: short send of opcode %04xh: %zd of %zu bytes", cmd->opcode,
-				 n, len);
+				      "mctp: short send of opcode %04xh: %zd of %zu bytes",
+				      cmd->opcode, n, len);
 			return MBX_XPORT_IO;
 		}
 		if (errno == EINTR)
@@ -210,9 +213,9 @@ static int mctp_send_request(struct mctp *m, struct mbx_transport_cmd *cmd, uint
 		if (errno == EBUSY || errno == EAGAIN) {
 			mctp_peer_name(m, peer, sizeof(peer));
 			transport_msg(cmd->error, sizeof(cmd->error),
-				 "mctp: no free MCTP tag for %s within %" PRIu32
-				 " ms (earlier requests still await answers)",
-				 peer, cmd->timeout_ms);
+				      "mctp: no free MCTP tag for %s within %" PRIu32
+				      " ms (earlier requests still await answers)",
+				      peer, cmd->timeout_ms);
 			return MBX_XPORT_TIMEOUT;
 		}
 		mctp_send_error(m, cmd, errno);
@@ -241,9 +244,9 @@ static int mctp_deliver(const struct mctp *m, struct mbx_transport_cmd *cmd,
 	if (rsp->payload_len > cmd->out_cap) {
 		mctp_peer_name(m, peer, sizeof(peer));
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "mctp: %s answered opcode %04xh with %" PRIu32
-			 " payload bytes, more than the %zu-byte buffer",
-			 peer, cmd->opcode, rsp->payload_len, cmd->out_cap);
+			      "mctp: %s answered opcode %04xh with %" PRIu32
+			      " payload bytes, more than the %zu-byte buffer",
+			      peer, cmd->opcode, rsp->payload_len, cmd->out_cap);
 		return MBX_XPORT_BAD_RESPONSE;
 	}
 	if (rsp->payload_len)
@@ -277,8 +280,8 @@ static int mctp_judge(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 	case CCI_MATCH_MALFORMED:
 		mctp_peer_name(m, peer, sizeof(peer));
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "mctp: malformed answer from %s to opcode %04xh (%zu bytes): %s", peer,
-			 cmd->opcode, n, why);
+			      "mctp: malformed answer from %s to opcode %04xh (%zu bytes): %s",
+			      peer, cmd->opcode, n, why);
 		return MBX_XPORT_BAD_RESPONSE;
 	case CCI_MATCH_OTHER:
 		break;
@@ -294,14 +297,14 @@ static int mctp_timeout(const struct mctp *m, struct mbx_transport_cmd *cmd, uin
 
 	mctp_peer_name(m, peer, sizeof(peer));
 	transport_msg(cmd->error, sizeof(cmd->error),
-		 "mctp: no answer from %s to opcode %04xh within %" PRIu32 " ms", peer, cmd->opcode,
-		 ms);
+		      "mctp: no answer from %s to opcode %04xh within %" PRIu32 " ms", peer,
+		      cmd->opcode, ms);
 	if (m->discarded) {
 		size_t used = strlen(cmd->error);
 
 		transport_msg(cmd->error + used, sizeof(cmd->error) - used,
-			 " (%" PRIu64 " late or unmatched messages discarded so far)",
-			 m->discarded);
+			      " (%" PRIu64 " late or unmatched messages discarded so far)",
+			      m->discarded);
 	}
 	return MBX_XPORT_TIMEOUT;
 }
@@ -322,7 +325,8 @@ static int mctp_await(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 			return mctp_timeout(m, cmd, ms);
 		rc = poll(&p, 1, (int)(deadline - now));
 		if (rc < 0 && errno != EINTR) {
-			transport_msg(cmd->error, sizeof(cmd->error), "mctp: poll: %s", strerror(errno));
+			transport_msg(cmd->error, sizeof(cmd->error), "mctp: poll: %s",
+				      strerror(errno));
 			return MBX_XPORT_IO;
 		}
 		if (rc <= 0)
@@ -333,7 +337,7 @@ static int mctp_await(struct mctp *m, struct mbx_transport_cmd *cmd, uint8_t tag
 			continue;
 		if (n < 0) {
 			transport_msg(cmd->error, sizeof(cmd->error), "mctp: receiving: %s",
-				 strerror(errno));
+				      strerror(errno));
 			return MBX_XPORT_IO;
 		}
 		rc = mctp_judge(m, cmd, tag, &from, fromlen, (size_t)n);
@@ -357,9 +361,9 @@ static int mctp_submit(void *priv, struct mbx_transport_cmd *cmd)
 	cmd->error[0] = '\0';
 	if (cmd->in_len > m->info.payload_max) {
 		transport_msg(cmd->error, sizeof(cmd->error),
-			 "mctp: %zu-byte input payload exceeds the %" PRIu32
-			 "-byte maximum message size of this endpoint",
-			 cmd->in_len, m->info.payload_max);
+			      "mctp: %zu-byte input payload exceeds the %" PRIu32
+			      "-byte maximum message size of this endpoint",
+			      cmd->in_len, m->info.payload_max);
 		return MBX_XPORT_TOO_BIG;
 	}
 	rc = mctp_send_request(m, cmd, tag, deadline);
@@ -432,18 +436,19 @@ static int mctp_open_socket(struct mctp *m, const struct mbx_transport_config *c
 	if (m->fd < 0) {
 		e = errno;
 		if (e == EAFNOSUPPORT)
-			transport_msg(err, errlen,
-				 "device %s: this kernel has no MCTP sockets (CONFIG_MCTP is off)",
-				 cfg->device_name);
+			transport_msg(
+			    err, errlen,
+			    "device %s: this kernel has no MCTP sockets (CONFIG_MCTP is off)",
+			    cfg->device_name);
 		else
-			transport_msg(err, errlen, "device %s: socket(AF_MCTP): %s", cfg->device_name,
-				 strerror(e));
+			transport_msg(err, errlen, "device %s: socket(AF_MCTP): %s",
+				      cfg->device_name, strerror(e));
 		return -e;
 	}
 	if (m->ifindex && setsockopt(m->fd, SOL_MCTP, MCTP_OPT_ADDR_EXT, &one, sizeof(one)) < 0) {
 		e = errno;
-		transport_msg(err, errlen, "device %s: MCTP extended addressing: %s", cfg->device_name,
-			 strerror(e));
+		transport_msg(err, errlen, "device %s: MCTP extended addressing: %s",
+			      cfg->device_name, strerror(e));
 		return -e;
 	}
 	return 0;
@@ -460,25 +465,25 @@ static int mctp_learn(struct mctp *m, const uint8_t *id, const char *device, cha
 	mctp_peer_name(m, peer, sizeof(peer));
 	if (id[17] != MCTP_COMPONENT_SWITCH && id[17] != MCTP_COMPONENT_TYPE3) {
 		transport_msg(err, errlen,
-			 "device %s: %s is component type %02xh, not a switch or a "
-			 "Type 3 device",
-			 device, peer, id[17]);
+			      "device %s: %s is component type %02xh, not a switch or a "
+			      "Type 3 device",
+			      device, peer, id[17]);
 		return -ENODEV;
 	}
 	if (shift < 8 || shift > 20) {
 		transport_msg(err, errlen,
-			 "device %s: %s reports a maximum message size of 2^%u "
-			 "(CXL allows 2^8 to 2^20)",
-			 device, peer, shift);
+			      "device %s: %s reports a maximum message size of 2^%u "
+			      "(CXL allows 2^8 to 2^20)",
+			      device, peer, shift);
 		return -EPROTO;
 	}
 	for (int i = 7; i >= 0; i--)
 		serial = serial << 8 | id[8 + i];
 	memset(&m->info, 0, sizeof(m->info));
 	transport_msg(m->info.kind, sizeof(m->info.kind), "%s",
-		 id[17] == MCTP_COMPONENT_SWITCH ? "switch" : "memdev");
+		      id[17] == MCTP_COMPONENT_SWITCH ? "switch" : "memdev");
 	transport_msg(m->info.model, sizeof(m->info.model), "%04x:%04x at %s",
-		 (unsigned)(id[0] | id[1] << 8), (unsigned)(id[2] | id[3] << 8), peer);
+		      (unsigned)(id[0] | id[1] << 8), (unsigned)(id[2] | id[3] << 8), peer);
 	transport_msg(m->info.serial, sizeof(m->info.serial), "0x%016" PRIx64, serial);
 	m->info.payload_max = 1u << shift < MCTP_PAYLOAD_LIMIT ? 1u << shift : MCTP_PAYLOAD_LIMIT;
 	return 0;
@@ -499,14 +504,15 @@ static int mctp_identify(struct mctp *m, const char *device, char *err, size_t e
 	m->info.payload_max = MCTP_PAYLOAD_MIN; /* enough for Identify's empty input */
 	rc = mctp_submit(m, &cmd);
 	if (rc != MBX_XPORT_OK) {
-		transport_msg(err, errlen, "device %s: Identify failed at open: %s", device, cmd.error);
+		transport_msg(err, errlen, "device %s: Identify failed at open: %s", device,
+			      cmd.error);
 		return rc == MBX_XPORT_TIMEOUT ? -ETIMEDOUT : -EIO;
 	}
 	if (cmd.cxl_rc != 0 || cmd.out_len != MCTP_IDENTIFY_SIZE) {
 		transport_msg(err, errlen,
-			 "device %s: Identify answered return code %04xh with %zu bytes "
-			 "(want 0000h and %d)",
-			 device, cmd.cxl_rc, cmd.out_len, MCTP_IDENTIFY_SIZE);
+			      "device %s: Identify answered return code %04xh with %zu bytes "
+			      "(want 0000h and %d)",
+			      device, cmd.cxl_rc, cmd.out_len, MCTP_IDENTIFY_SIZE);
 		return -EPROTO;
 	}
 	return mctp_learn(m, id, device, err, errlen);

@@ -15,11 +15,7 @@ extern const struct mbx_transport_ops vfio_transport_ops;
 
 /* Adding a transport: one new file and one row here. */
 const struct mbx_transport_ops *const transport_registry[] = {
-	&sim_transport_ops,
-	&chardev_transport_ops,
-	&mctp_transport_ops,
-	&vfio_transport_ops,
-	NULL,
+    &sim_transport_ops, &chardev_transport_ops, &mctp_transport_ops, &vfio_transport_ops, NULL,
 };
 
 /* Finds a transport by name. */

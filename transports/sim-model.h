@@ -218,12 +218,12 @@ struct sim_switch;
 struct sim_switch_config {
 	uint64_t serial;
 	uint32_t payload_max;
-	unsigned ports;       /* physical ports; port 0 is the upstream port */
-	unsigned tunnel_port; /* the downstream port with the memory device */
-	uint64_t sanitize_ms; /* of the memory device behind it */
+	unsigned ports;                     /* physical ports; port 0 is the upstream port */
+	unsigned tunnel_port;               /* the downstream port with the memory device */
+	uint64_t sanitize_ms;               /* of the memory device behind it */
 	const struct sim_pair *cel_effects; /* effects the switch's CEL reports instead */
 	size_t n_cel_effects;
-	unsigned ld_count;    /* 0, or an MLD with this many LDs on port tunnel_port + 1 */
+	unsigned ld_count; /* 0, or an MLD with this many LDs on port tunnel_port + 1 */
 };
 
 /* Copies the cel_effects of a model's config into its CCI. */

@@ -23,8 +23,9 @@
 #define SIM_REGS_NO_IDENTIFY      (1u << 4) /* 0001h unsupported (QEMU's cxl-type3) */
 #define SIM_REGS_NO_BG_STATUS     (1u << 5) /* 0002h unsupported: only the register tells */
 #define SIM_REGS_CEL_DUPLICATES   (1u << 6) /* each reset appends the CEL again (QEMU 7.2) */
-#define SIM_REGS_SPLIT_COMMAND    (1u << 7) /* a 32-bit write zeroes the command register (QEMU 7.2) \
-					     */
+#define SIM_REGS_SPLIT_COMMAND                                                                     \
+	(1u << 7) /* a 32-bit write zeroes the command register (QEMU 7.2)                         \
+		   */
 
 struct sim_regs_config {
 	const char *model;     /* "memdev" (default) or "switch" */

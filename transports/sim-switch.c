@@ -74,8 +74,8 @@ struct sim_switch {
 	unsigned tunnel_port;
 	unsigned mld_port; /* 0: no MLD */
 	struct sim_port ports[SIM_SWITCH_PORTS_MAX];
-	struct sim_memdev *ld;  /* the memory device behind tunnel_port */
-	struct sim_mld *mld;    /* the MLD behind mld_port, or NULL */
+	struct sim_memdev *ld;       /* the memory device behind tunnel_port */
+	struct sim_mld *mld;         /* the MLD behind mld_port, or NULL */
 	struct sim_tunnel_bufs bufs; /* for the answers of what is behind a port */
 };
 

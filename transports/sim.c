@@ -252,11 +252,10 @@ struct sim {
 };
 
 static const char *const sim_options[] = {
-    "model",          "serial",      "latency_us",  "sanitize_ms",
-    "ports",          "tunnel_port", "payload_max", "fault_opcode",
-    "fault",          "fault_count", "hang_ms",     "fw_slots",
-    "fw_transfer_ms", "omit_opcode", "cel_effects", "feature_effects",
-    "features_twice", "ld_count", NULL,
+    "model",           "serial",         "latency_us",     "sanitize_ms", "ports",
+    "tunnel_port",     "payload_max",    "fault_opcode",   "fault",       "fault_count",
+    "hang_ms",         "fw_slots",       "fw_transfer_ms", "omit_opcode", "cel_effects",
+    "feature_effects", "features_twice", "ld_count",       NULL,
 };
 
 #define SIM_DEFAULT_PAYLOAD       4096u

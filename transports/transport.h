@@ -34,14 +34,14 @@ struct mbx_transport_config {
 
 /* What submit returns: whether the device answered, and if not, why. */
 enum mbx_xport_rc {
-	MBX_XPORT_OK = 0,          /* the device answered: see cmd->cxl_rc */
-	MBX_XPORT_TIMEOUT,         /* no answer within cmd->timeout_ms */
-	MBX_XPORT_IO,              /* the transport failed: see cmd->error */
-	MBX_XPORT_UNSUPPORTED,     /* not supported by this device (e.g. ENOTTY) */
-	MBX_XPORT_KERNEL_OWNED,    /* the kernel driver owns this command (EBUSY) */
-	MBX_XPORT_RAW_DISABLED,    /* the kernel refuses raw commands (EPERM) */
-	MBX_XPORT_TOO_BIG,         /* payload over the device's mailbox size */
-	MBX_XPORT_BAD_RESPONSE,    /* the device's answer failed validation */
+	MBX_XPORT_OK = 0,       /* the device answered: see cmd->cxl_rc */
+	MBX_XPORT_TIMEOUT,      /* no answer within cmd->timeout_ms */
+	MBX_XPORT_IO,           /* the transport failed: see cmd->error */
+	MBX_XPORT_UNSUPPORTED,  /* not supported by this device (e.g. ENOTTY) */
+	MBX_XPORT_KERNEL_OWNED, /* the kernel driver owns this command (EBUSY) */
+	MBX_XPORT_RAW_DISABLED, /* the kernel refuses raw commands (EPERM) */
+	MBX_XPORT_TOO_BIG,      /* payload over the device's mailbox size */
+	MBX_XPORT_BAD_RESPONSE, /* the device's answer failed validation */
 };
 
 /* One mailbox command. The caller owns in and out. */
@@ -49,13 +49,13 @@ struct mbx_transport_cmd {
 	uint16_t opcode;
 	const uint8_t *in;
 	size_t in_len;
-	uint8_t *out;      /* room for out_cap bytes */
+	uint8_t *out; /* room for out_cap bytes */
 	size_t out_cap;
-	size_t out_len;    /* set by submit */
-	uint16_t cxl_rc;   /* set by submit when it returns MBX_XPORT_OK */
+	size_t out_len;  /* set by submit */
+	uint16_t cxl_rc; /* set by submit when it returns MBX_XPORT_OK */
 	uint16_t vendor_status;
 	uint32_t timeout_ms;
-	char error[160];   /* set by submit on failure: names the cause */
+	char error[160]; /* set by submit on failure: names the cause */
 };
 
 #define MBX_TRANSPORT_ROUTED_MAX 8
@@ -65,8 +65,8 @@ struct mbx_transport_info {
 	char kind[MBX_KIND_MAX]; /* "memdev" or "switch" */
 	char model[MBX_MODEL_MAX];
 	char serial[MBX_SERIAL_MAX];
-	uint32_t payload_max;    /* the mailbox payload size in bytes */
-	bool kernel_owned;       /* a kernel driver owns the device */
+	uint32_t payload_max; /* the mailbox payload size in bytes */
+	bool kernel_owned;    /* a kernel driver owns the device */
 	/*
 	 * submit never waits (an in-process model with no latency): the broker
 	 * may run it on the event loop instead of handing it to the worker.

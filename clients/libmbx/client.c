@@ -229,7 +229,8 @@ static const char *client_type_name(uint16_t type)
 	return "unknown";
 }
 
-/* The type of the answer to a request: DEVICES and METRICS answer in kind, the rest with a RESULT. */
+/* The type of the answer to a request: DEVICES and METRICS answer in kind, the rest with a RESULT.
+ */
 static uint16_t client_reply_type(uint16_t request)
 {
 	return request == MBX_MSG_DEVICES || request == MBX_MSG_METRICS ? request : MBX_MSG_RESULT;
@@ -675,7 +676,8 @@ static int client_send_encoded(struct mbx_client *c, uint32_t tag, uint16_t type
 
 /* Sends a request with an empty body (DEVICES, METRICS) and waits for its reply. */
 static int client_ask_empty(struct mbx_client *c, uint16_t type,
-			    int (*encode)(struct mbx_wbuf *w, uint32_t tag), struct client_msg **reply)
+			    int (*encode)(struct mbx_wbuf *w, uint32_t tag),
+			    struct client_msg **reply)
 {
 	uint32_t tag;
 	int r;

@@ -4,33 +4,32 @@
 #include <mbx/proto.h>
 
 static const char *const status_names[MBX_STATUS_COUNT] = {
-	[MBX_STATUS_OK] = "ok",
-	[MBX_STATUS_DENIED] = "denied",
-	[MBX_STATUS_INVALID] = "invalid",
-	[MBX_STATUS_BUSY] = "busy",
-	[MBX_STATUS_TIMEOUT] = "timeout",
-	[MBX_STATUS_DEVICE_ERROR] = "device-error",
-	[MBX_STATUS_NO_DEVICE] = "no-such-device",
-	[MBX_STATUS_UNSUPPORTED] = "unsupported",
-	[MBX_STATUS_AUDIT_UNAVAILABLE] = "audit-unavailable",
-	[MBX_STATUS_RATE_LIMITED] = "rate-limited",
-	[MBX_STATUS_SHUTTING_DOWN] = "shutting-down",
-	[MBX_STATUS_KERNEL_OWNED] = "kernel-owned",
-	[MBX_STATUS_RAW_DISABLED] = "raw-disabled",
-	[MBX_STATUS_CANCELLED] = "cancelled",
+    [MBX_STATUS_OK] = "ok",
+    [MBX_STATUS_DENIED] = "denied",
+    [MBX_STATUS_INVALID] = "invalid",
+    [MBX_STATUS_BUSY] = "busy",
+    [MBX_STATUS_TIMEOUT] = "timeout",
+    [MBX_STATUS_DEVICE_ERROR] = "device-error",
+    [MBX_STATUS_NO_DEVICE] = "no-such-device",
+    [MBX_STATUS_UNSUPPORTED] = "unsupported",
+    [MBX_STATUS_AUDIT_UNAVAILABLE] = "audit-unavailable",
+    [MBX_STATUS_RATE_LIMITED] = "rate-limited",
+    [MBX_STATUS_SHUTTING_DOWN] = "shutting-down",
+    [MBX_STATUS_KERNEL_OWNED] = "kernel-owned",
+    [MBX_STATUS_RAW_DISABLED] = "raw-disabled",
+    [MBX_STATUS_CANCELLED] = "cancelled",
 };
 
 static const char *const class_names[MBX_CLASS_COUNT] = {
-	[MBX_CLASS_READ] = "read",	   [MBX_CLASS_LOG] = "log",
-	[MBX_CLASS_CONFIG] = "config",	   [MBX_CLASS_DATA] = "data",
-	[MBX_CLASS_SECURITY] = "security", [MBX_CLASS_FABRIC] = "fabric",
-	[MBX_CLASS_VENDOR] = "vendor",
+    [MBX_CLASS_READ] = "read",     [MBX_CLASS_LOG] = "log",           [MBX_CLASS_CONFIG] = "config",
+    [MBX_CLASS_DATA] = "data",     [MBX_CLASS_SECURITY] = "security", [MBX_CLASS_FABRIC] = "fabric",
+    [MBX_CLASS_VENDOR] = "vendor",
 };
 
 static const char *const decision_names[] = {
-	[MBX_DECISION_ALLOW] = "allow",
-	[MBX_DECISION_DENY] = "deny",
-	[MBX_DECISION_INVALID] = "invalid",
+    [MBX_DECISION_ALLOW] = "allow",
+    [MBX_DECISION_DENY] = "deny",
+    [MBX_DECISION_INVALID] = "invalid",
 };
 
 /* Names a broker status. */

@@ -184,7 +184,7 @@ static uint32_t r_u32(struct reader *r)
 	const uint8_t *p = r_bytes(r, 4);
 
 	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			   (uint32_t)p[3] << 24
+		       (uint32_t)p[3] << 24
 		 : 0;
 }
 
@@ -524,8 +524,8 @@ int mbx_decode_event(const uint8_t *body, size_t len, struct mbx_event *m)
 	m->cxl_rc = r_u16(&r);
 	m->vendor_status = r_u16(&r);
 	m->audit_seq = r_u64(&r);
-	if (!r.err && ((m->kind != MBX_EVENT_PROGRESS && m->kind != MBX_EVENT_COMPLETE) ||
-		       m->percent > 100))
+	if (!r.err &&
+	    ((m->kind != MBX_EVENT_PROGRESS && m->kind != MBX_EVENT_COMPLETE) || m->percent > 100))
 		r_fail(&r);
 	return r_end(&r);
 }

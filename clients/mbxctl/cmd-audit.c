@@ -245,7 +245,8 @@ static void audit_tail_print(const struct ctl *ctl, const char *line)
 	}
 	rc = json_object_get(rec, "cxl_rc");
 	if (json_is_integer(rc))
-		snprintf(extra, sizeof(extra), " rc=%04" JSON_INTEGER_FORMAT "h", json_integer_value(rc));
+		snprintf(extra, sizeof(extra), " rc=%04" JSON_INTEGER_FORMAT "h",
+			 json_integer_value(rc));
 	if (json_is_string(json_object_get(rec, "background")))
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " background=%s",
 			 audit_str(rec, "background"));
@@ -343,7 +344,8 @@ static int audit_tail(const struct ctl *ctl, int argc, char **argv)
 		} else if (opt == 'n') {
 			n = strtol(optarg, &end, 10);
 			if (*end || n < 0 || n > 1000000) {
-				out_err("audit tail: -n wants a number of records, not \"%s\"", optarg);
+				out_err("audit tail: -n wants a number of records, not \"%s\"",
+					optarg);
 				return CTL_EXIT_USAGE;
 			}
 		} else {

@@ -106,8 +106,7 @@ static json_t *metrics_sample(const char *line, const char *type)
 	if (end == p)
 		goto fail;
 	/* Counters and most gauges are whole numbers: keep them integers in JSON. */
-	o = json_pack("{s:s, s:s, s:o, s:o}", "name", name, "type", type, "labels", labels,
-		      "value",
+	o = json_pack("{s:s, s:s, s:o, s:o}", "name", name, "type", type, "labels", labels, "value",
 		      v == (double)(json_int_t)v ? json_integer((json_int_t)v) : json_real(v));
 	return o;
 fail:

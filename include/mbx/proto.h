@@ -29,18 +29,18 @@ extern "C" {
 #define MBX_BODY_MAX (MBX_PAYLOAD_MAX + 4096u)
 
 /* Field sizes in decoded structs, NUL included. */
-#define MBX_NAME_MAX 32      /* device name */
+#define MBX_NAME_MAX      32 /* device name */
 #define MBX_TRANSPORT_MAX 16 /* transport name */
-#define MBX_KIND_MAX 16      /* "memdev", "switch" */
-#define MBX_MODEL_MAX 64
-#define MBX_SERIAL_MAX 32
-#define MBX_REASON_MAX 256
-#define MBX_RULE_MAX 64
-#define MBX_SOURCE_MAX 256 /* "file:line" */
-#define MBX_MESSAGE_MAX 512
-#define MBX_SOFTWARE_MAX 64
-#define MBX_DEVICES_MAX 256
-#define MBX_INNER_MAX 8 /* tunnel levels reported in a RESULT */
+#define MBX_KIND_MAX      16 /* "memdev", "switch" */
+#define MBX_MODEL_MAX     64
+#define MBX_SERIAL_MAX    32
+#define MBX_REASON_MAX    256
+#define MBX_RULE_MAX      64
+#define MBX_SOURCE_MAX    256 /* "file:line" */
+#define MBX_MESSAGE_MAX   512
+#define MBX_SOFTWARE_MAX  64
+#define MBX_DEVICES_MAX   256
+#define MBX_INNER_MAX     8 /* tunnel levels reported in a RESULT */
 
 enum mbx_msg_type {
 	MBX_MSG_HELLO = 1,   /* both ways, first message of a connection */
@@ -151,8 +151,8 @@ struct mbx_device_desc {
 struct mbx_submit {
 	char device[MBX_NAME_MAX];
 	uint16_t opcode;
-	uint16_t flags; /* reserved, must be 0 */
-	uint32_t timeout_ms; /* 0: the device's default */
+	uint16_t flags;              /* reserved, must be 0 */
+	uint32_t timeout_ms;         /* 0: the device's default */
 	char reason[MBX_REASON_MAX]; /* empty: no reason given */
 	const uint8_t *payload;
 	uint32_t payload_len;
@@ -161,20 +161,20 @@ struct mbx_submit {
 /* One level of a decoded tunnel, outermost first. */
 struct mbx_inner {
 	uint16_t opcode;
-	uint8_t cls;    /* enum mbx_class */
-	uint8_t depth;  /* 1 for the first inner message */
+	uint8_t cls;     /* enum mbx_class */
+	uint8_t depth;   /* 1 for the first inner message */
 	uint16_t target; /* port or LD id the level is sent to */
 };
 
 struct mbx_result {
-	uint16_t status;        /* enum mbx_status */
-	uint16_t cxl_rc;        /* the device's return code */
-	uint16_t vendor_status; /* the device's vendor status */
-	uint8_t cls;            /* enum mbx_class */
-	uint8_t decision;       /* enum mbx_decision */
-	uint64_t audit_seq;     /* 0 when not audited */
-	uint32_t duration_us;   /* time in the device */
-	uint32_t retry_after_ms; /* with BUSY and RATE_LIMITED */
+	uint16_t status;             /* enum mbx_status */
+	uint16_t cxl_rc;             /* the device's return code */
+	uint16_t vendor_status;      /* the device's vendor status */
+	uint8_t cls;                 /* enum mbx_class */
+	uint8_t decision;            /* enum mbx_decision */
+	uint64_t audit_seq;          /* 0 when not audited */
+	uint32_t duration_us;        /* time in the device */
+	uint32_t retry_after_ms;     /* with BUSY and RATE_LIMITED */
 	char rule[MBX_RULE_MAX];     /* deciding rule, "" for default deny */
 	char source[MBX_SOURCE_MAX]; /* its file:line, "" for default deny */
 	char message[MBX_MESSAGE_MAX];
@@ -230,7 +230,8 @@ void mbx_wbuf_free(struct mbx_wbuf *w);
 int mbx_encode_hello_req(struct mbx_wbuf *w, uint32_t tag, const struct mbx_hello_req *m);
 int mbx_encode_hello_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_hello_rep *m);
 int mbx_encode_devices_req(struct mbx_wbuf *w, uint32_t tag);
-int mbx_encode_devices_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_device_desc *d, size_t n);
+int mbx_encode_devices_rep(struct mbx_wbuf *w, uint32_t tag, const struct mbx_device_desc *d,
+			   size_t n);
 /* type is MBX_MSG_SUBMIT or MBX_MSG_EXPLAIN. */
 int mbx_encode_submit(struct mbx_wbuf *w, uint16_t type, uint32_t tag, const struct mbx_submit *m);
 

@@ -76,14 +76,10 @@ static void bench_usage(void)
 static void bench_parse_args(int argc, char **argv, struct bench_args *a)
 {
 	static const struct option longopts[] = {
-	    {"quick", no_argument, NULL, 'q'},
-	    {"no-pin", no_argument, NULL, 'P'},
-	    {"json", required_argument, NULL, 'j'},
-	    {"mbxd", required_argument, NULL, 'd'},
-	    {"mbxctl", required_argument, NULL, 'c'},
-	    {"only", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"quick", no_argument, NULL, 'q'},        {"no-pin", no_argument, NULL, 'P'},
+	    {"json", required_argument, NULL, 'j'},   {"mbxd", required_argument, NULL, 'd'},
+	    {"mbxctl", required_argument, NULL, 'c'}, {"only", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	int ch;
 

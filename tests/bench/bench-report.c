@@ -22,12 +22,23 @@ static char report_notes[2048];
 
 /* The fields issue 8 names: the JSON always holds them, quick or full. */
 static const char *const report_required[] = {
-    "rtt_p50_us",          "rtt_p99_us",        "floor_p50_us",
-    "floor_p99_us",        "dbus_p50_us",       "exec_p50_us",
-    "pipelined_rps",       "idle10k_rss_mib",   "idle10k_active_p99_us",
-    "decide_ns_10k_rules", "fair_alone_p99_us", "fair_quiet_p99_us",
-    "device_service_us",   "flood_alone_p99_us", "flood_quiet_p99_us",
-    "flood_rps",           "flood_audit_bytes_per_s",
+    "rtt_p50_us",
+    "rtt_p99_us",
+    "floor_p50_us",
+    "floor_p99_us",
+    "dbus_p50_us",
+    "exec_p50_us",
+    "pipelined_rps",
+    "idle10k_rss_mib",
+    "idle10k_active_p99_us",
+    "decide_ns_10k_rules",
+    "fair_alone_p99_us",
+    "fair_quiet_p99_us",
+    "device_service_us",
+    "flood_alone_p99_us",
+    "flood_quiet_p99_us",
+    "flood_rps",
+    "flood_audit_bytes_per_s",
 };
 
 /* One line of the table: a label and up to three fields shown together. */

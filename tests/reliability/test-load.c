@@ -39,7 +39,6 @@
 /* Memory may settle a little above where it began (allocator caches): this much. */
 #define RSS_SLACK_KIB 4096
 
-
 static struct harness h;
 
 /* Every request writes a record (audit.all_decisions), the daemon's heaviest audit load. */

@@ -40,7 +40,6 @@
 #endif
 #endif
 
-
 static struct harness h;
 
 static void setup(void)

@@ -12,12 +12,12 @@
 #include <sys/types.h>
 
 struct harness {
-	char dir[256];    /* temporary folder holding config, policy, socket, audit */
+	char dir[256]; /* temporary folder holding config, policy, socket, audit */
 	char config[320];
 	char policy[320];
 	char socket[320];
 	char audit[320];
-	char log[320];    /* mbxd's stderr */
+	char log[320]; /* mbxd's stderr */
 	pid_t mbxd;
 	const char *devices_yaml;
 	const char *limits_yaml; /* NULL: the harness's defaults */
@@ -25,9 +25,9 @@ struct harness {
 };
 
 /* Test users and the group they are in; created on first use. */
-#define H_OPERATOR "mbxtest-op"   /* in group H_OPS_GROUP */
-#define H_ADMIN "mbxtest-admin"
-#define H_OUTSIDER "mbxtest-nobody"
+#define H_OPERATOR  "mbxtest-op" /* in group H_OPS_GROUP */
+#define H_ADMIN     "mbxtest-admin"
+#define H_OUTSIDER  "mbxtest-nobody"
 #define H_OPS_GROUP "mbxtest-ops"
 
 /* Creates the users and group if missing; aborts the test with a reason if not root. */

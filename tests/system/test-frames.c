@@ -185,9 +185,9 @@ static int frames_stream(const char *socket, void *arg)
 
 		/* Keep the frames ahead of the writes: at least two writes' worth queued. */
 		while (w.len - off < 2 * n)
-			frames_append_explain(&w, ++frames,
-					      pl->frame_sizes[(unsigned)rand_r(&seed) %
-							      pl->n_frame_sizes]);
+			frames_append_explain(
+			    &w, ++frames,
+			    pl->frame_sizes[(unsigned)rand_r(&seed) % pl->n_frame_sizes]);
 		if (write(fd, w.data + off, n) != (ssize_t)n) {
 			fprintf(stderr, "%s: write failed after %.0f ms: %s\n", pl->name,
 				now_ms() - t0, strerror(errno));
@@ -213,8 +213,9 @@ static int frames_stream(const char *socket, void *arg)
 		frames_drain(fd, seen, 50);
 	if (seen->error || seen->eof || seen->answers != frames) {
 		fprintf(stderr, "%s: after %.0f ms: %u of %u frames answered%s%s%s\n", pl->name,
-			now_ms() - t0, seen->answers, frames, seen->eof ? ", connection closed" : "",
-			seen->error ? ", ERROR: " : "", seen->error ? seen->err.message : "");
+			now_ms() - t0, seen->answers, frames,
+			seen->eof ? ", connection closed" : "", seen->error ? ", ERROR: " : "",
+			seen->error ? seen->err.message : "");
 		return 1;
 	}
 	mbx_wbuf_free(&w);
@@ -244,8 +245,9 @@ START_TEST(test_fast_streamer_is_never_cut)
 		int rc = harness_as_user(H_OPERATOR, frames_stream, h.socket, &plan);
 		char *log = harness_read_file(h.log);
 
-		ck_assert_msg(rc == 0, "%s: the streamer was cut or not answered (exit %d); "
-				       "mbxd log:\n%s",
+		ck_assert_msg(rc == 0,
+			      "%s: the streamer was cut or not answered (exit %d); "
+			      "mbxd log:\n%s",
 			      plans[i].name, rc, log ? log : "");
 		free(log);
 	}

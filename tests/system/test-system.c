@@ -23,35 +23,34 @@
 #include "harness.h"
 
 static const char devices_yaml[] =
-	"  - name: mem0\n"
-	"    transport: sim\n"
-	"    options: { model: memdev, serial: 0x1111, sanitize_ms: 1500 }\n"
-	"  - name: switch0\n"
-	"    transport: sim\n"
-	"    options: { model: switch, ports: 4, tunnel_port: 1 }\n"
-	"  - name: mem2\n"
-	"    transport: sim\n"
-	"    options: { model: memdev, serial: 0x3333, sanitize_ms: 30000 }\n"
-	"  - name: mem1\n"
-	"    transport: sim\n"
-	"    timeout_ms: 300\n"
-	"    options: { model: memdev, serial: 0x2222, fault_opcode: 0x4200, fault: hang, "
-	"hang_ms: 3000 }\n";
+    "  - name: mem0\n"
+    "    transport: sim\n"
+    "    options: { model: memdev, serial: 0x1111, sanitize_ms: 1500 }\n"
+    "  - name: switch0\n"
+    "    transport: sim\n"
+    "    options: { model: switch, ports: 4, tunnel_port: 1 }\n"
+    "  - name: mem2\n"
+    "    transport: sim\n"
+    "    options: { model: memdev, serial: 0x3333, sanitize_ms: 30000 }\n"
+    "  - name: mem1\n"
+    "    transport: sim\n"
+    "    timeout_ms: 300\n"
+    "    options: { model: memdev, serial: 0x2222, fault_opcode: 0x4200, fault: hang, "
+    "hang_ms: 3000 }\n";
 
-static const char policy_yaml[] =
-	"version: 1\n"
-	"defaults:\n"
-	"  audit: [config, data, security, fabric, vendor]\n"
-	"  require_reason: [data, security, fabric]\n"
-	"rules:\n"
-	"  - name: operators-read\n"
-	"    who: { groups: [" H_OPS_GROUP "] }\n"
-	"    devices: [\"*\"]\n"
-	"    allow: [read]\n"
-	"  - name: admin-data\n"
-	"    who: { users: [" H_ADMIN "] }\n"
-	"    devices: [\"mem*\"]\n"
-	"    allow: [read, log, config, data]\n";
+static const char policy_yaml[] = "version: 1\n"
+				  "defaults:\n"
+				  "  audit: [config, data, security, fabric, vendor]\n"
+				  "  require_reason: [data, security, fabric]\n"
+				  "rules:\n"
+				  "  - name: operators-read\n"
+				  "    who: { groups: [" H_OPS_GROUP "] }\n"
+				  "    devices: [\"*\"]\n"
+				  "    allow: [read]\n"
+				  "  - name: admin-data\n"
+				  "    who: { users: [" H_ADMIN "] }\n"
+				  "    devices: [\"mem*\"]\n"
+				  "    allow: [read, log, config, data]\n";
 
 static struct harness h;
 
@@ -78,7 +77,7 @@ START_TEST(test_allowed_for_one_user_denied_for_another)
 {
 	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4000, NULL), 0);
 	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 1); /* denied */
-	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4400, "x"), 1); /* data: not operators' */
+	ck_assert_int_eq(status_as(H_OPERATOR, "mem0", 0x4400, "x"), 1);  /* data: not operators' */
 	ck_assert_int_eq(status_as(H_OPERATOR, "nosuch", 0x4000, NULL), 6);
 }
 END_TEST
@@ -93,8 +92,8 @@ START_TEST(test_mbxctl_as_two_users)
 	ck_assert_msg(strstr(out, "0x0000000000001111"), "serial not shown: %s", out);
 	rc = harness_mbxctl(&h, H_OUTSIDER, out, sizeof(out), "identify", "mem0", NULL);
 	ck_assert_msg(rc == 3, "outsider identify: exit %d (want 3, denied): %s", rc, out);
-	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "send", "mem0", "0x4400",
-			    "--reason", "ticket 1", NULL);
+	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "send", "mem0", "0x4400", "--reason",
+			    "ticket 1", NULL);
 	ck_assert_msg(rc == 3, "operator sanitize: exit %d (want 3): %s", rc, out);
 	rc = harness_mbxctl(&h, H_OPERATOR, out, sizeof(out), "--json", "health", "mem0", NULL);
 	ck_assert_msg(rc == 0, "operator health --json: exit %d: %s", rc, out);
@@ -154,7 +153,8 @@ START_TEST(test_malformed_frames_close_only_their_sender)
 	/* Unknown type 99. */
 	static const uint8_t bad_type[] = {0, 0, 0, 0, 99, 0, 0, 0, 1, 0, 0, 0};
 	/* A SUBMIT whose body says its device name is 200 bytes long, in a 6-byte body. */
-	static const uint8_t lie[] = {6, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 200, 0, 'm', 'e', 'm', '0'};
+	static const uint8_t lie[] = {6, 0, 0, 0,   3, 0,   0,   0,   2,
+				      0, 0, 0, 200, 0, 'm', 'e', 'm', '0'};
 	/* A header claiming a 64 MiB body. */
 	static const uint8_t huge[] = {0, 0, 0, 4, 3, 0, 0, 0, 3, 0, 0, 0};
 	struct mbx_client *good;
@@ -176,7 +176,8 @@ START_TEST(test_malformed_frames_close_only_their_sender)
 	ck_assert_msg(closed_with_error(fd), "oversized frame did not close with ERROR");
 	close(fd);
 
-	/* The well-behaved client (root: no rule, so denied), connected all along, is still served. */
+	/* The well-behaved client (root: no rule, so denied), connected all along, is still served.
+	 */
 	ck_assert_int_eq(mbx_submit(good, &req, &rep), 0);
 	ck_assert_int_eq(rep.result.status, MBX_STATUS_DENIED);
 	ck_assert_msg(rep.result.message[0] != '\0', "a denial without a message");
@@ -250,8 +251,10 @@ START_TEST(test_sighup_keeps_old_policy_when_new_one_is_broken)
 	ck_assert_int_eq(status_as(H_OUTSIDER, "mem0", 0x4000, NULL), 1);
 
 	/* A valid new policy that lets the outsider read is taken. */
-	snprintf(broken, sizeof(broken), "%s  - name: outsider-read\n    who: { users: [" H_OUTSIDER
-		 "] }\n    devices: [mem0]\n    allow: [read]\n", policy_yaml);
+	snprintf(broken, sizeof(broken),
+		 "%s  - name: outsider-read\n    who: { users: [" H_OUTSIDER
+		 "] }\n    devices: [mem0]\n    allow: [read]\n",
+		 policy_yaml);
 	harness_write_policy(&h, broken);
 	harness_signal(&h, SIGHUP);
 	wait_for_log("policy reloaded");
@@ -278,7 +281,8 @@ START_TEST(test_users_dir_change_reloads_without_sighup)
 	f = fopen(file, "w");
 	ck_assert(f != NULL);
 	fputs("version: 1\nrules:\n  - name: nobody-reads-mem0\n    devices: [mem0]\n"
-	      "    allow: [read]\n", f);
+	      "    allow: [read]\n",
+	      f);
 	fclose(f);
 	chmod(file, 0644);
 	wait_for_log("changed: reloading the policy");
@@ -295,8 +299,8 @@ END_TEST
 static int explain_set_feature(const char *socket, void *arg)
 {
 	uint8_t payload[32 + 4] = {0};
-	struct mbx_request req = {.device = "mem0", .opcode = 0x0502, .payload = payload,
-				  .payload_len = sizeof(payload)};
+	struct mbx_request req = {
+	    .device = "mem0", .opcode = 0x0502, .payload = payload, .payload_len = sizeof(payload)};
 	struct mbx_client *cl;
 	struct mbx_reply rep;
 	int cls;
@@ -315,22 +319,22 @@ static int explain_set_feature(const char *socket, void *arg)
 START_TEST(test_set_feature_class_follows_the_feature)
 {
 	static uint8_t reset_only[16] = {0x4b, 0x9c, 0x7e, 0x5a, 0x2f, 0x31, 0x4d, 0x0e,
-					       0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40};
+					 0x9a, 0x61, 0x5c, 0x3b, 0x8e, 0x27, 0xd1, 0x40};
 	static uint8_t data_now[16] = {0x7d, 0x2e, 0x91, 0xc4, 0x83, 0xb5, 0x4f, 0x6a,
-					     0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85};
+				       0xb0, 0xd2, 0x1e, 0x6f, 0x4a, 0x9c, 0x3b, 0x85};
 	static uint8_t unknown[16] = {0x01, 0x02, 0x03};
 
 	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket, reset_only),
 			 MBX_CLASS_DATA);
-	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket,
-					 data_now), MBX_CLASS_DATA);
-	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket,
-					 unknown), MBX_CLASS_VENDOR);
+	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket, data_now),
+			 MBX_CLASS_DATA);
+	ck_assert_int_eq(harness_as_user(H_ADMIN, explain_set_feature, h.socket, unknown),
+			 MBX_CLASS_VENDOR);
 }
 END_TEST
 
 #define LOAD_REQUESTS 3000
-#define LOAD_WINDOW 32
+#define LOAD_WINDOW   32
 
 /* As the operator: pipelined reads; every answer must come from a whole policy. */
 static int pipelined_reads(const char *socket, void *arg)
@@ -386,8 +390,9 @@ START_TEST(test_reload_under_load_is_atomic)
 		for (int i = 0;; i++) {
 			struct timespec pause = {0, 5 * 1000 * 1000};
 
-			harness_write_policy(&h, i % 3 == 0 ? b_policy : i % 3 == 1 ? broken
-										  : policy_yaml);
+			harness_write_policy(&h, i % 3 == 0   ? b_policy
+						 : i % 3 == 1 ? broken
+							      : policy_yaml);
 			kill(h.mbxd, SIGHUP);
 			nanosleep(&pause, NULL);
 		}
@@ -561,8 +566,8 @@ END_TEST
 static int set_timestamp_as(const char *user)
 {
 	static const uint8_t now[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
-	struct harness_call c = {.device = "mem0", .opcode = 0x0301, .payload = now,
-			 .payload_len = sizeof(now)};
+	struct harness_call c = {
+	    .device = "mem0", .opcode = 0x0301, .payload = now, .payload_len = sizeof(now)};
 
 	return harness_as_user(user, harness_submit_status, h.socket, &c);
 }
@@ -641,7 +646,8 @@ START_TEST(test_sigterm_finishes_in_flight_and_cancels_queued)
 		_exit(harness_as_user(H_OPERATOR, two_slow_reads, h.socket, NULL));
 	stopper = fork();
 	if (stopper == 0) {
-		struct timespec pause = {0, 150 * 1000 * 1000}; /* the first read is in the device */
+		struct timespec pause = {0,
+					 150 * 1000 * 1000}; /* the first read is in the device */
 
 		nanosleep(&pause, NULL);
 		kill(h.mbxd, SIGTERM);
@@ -661,8 +667,9 @@ static int flood_tunnels(const char *socket, void *arg)
 	struct cci_msg m = {.category = CCI_CATEGORY_REQUEST, .opcode = 0x0401, .payload_len = 24};
 	struct cci_tunnel_req t = {.target = 1, .msg = inner, .msg_len = sizeof(inner)};
 	struct mbx_request req = {.device = "switch0", .opcode = 0x5300, .payload = payload};
-	uint8_t log_in[24] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78, 0x8f, 0x79, 0x96,
-			      0xb1, 0x62, 0x3b, 0x3f, 0x17, 0, 0, 0, 0, 16, 0, 0, 0};
+	uint8_t log_in[24] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
+			      0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17,
+			      0,    0,    0,    0,    16,   0,    0,    0};
 	struct mbx_client *cl;
 	struct mbx_reply rep;
 	int busy = 0, named = 0;
@@ -713,8 +720,8 @@ END_TEST
 static int queue_and_leave(const char *socket, void *arg)
 {
 	static const uint8_t now[8] = {0, 0, 0x5e, 0x2f, 0x6d, 0x8a, 0x7c, 0x18};
-	struct mbx_request req = {.device = "memslow0", .opcode = 0x0301, .payload = now,
-				  .payload_len = sizeof(now)};
+	struct mbx_request req = {
+	    .device = "memslow0", .opcode = 0x0301, .payload = now, .payload_len = sizeof(now)};
 	struct mbx_client *cl;
 	uint32_t tag;
 

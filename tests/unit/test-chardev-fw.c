@@ -165,7 +165,8 @@ START_TEST(test_full_transfer)
 	with_class(&fw);
 	ck_assert_int_eq(transfer(&fw, &cmd, 0, 2, 0, image, 300), MBX_XPORT_OK);
 	ck_assert_uint_eq(cmd.cxl_rc, 0x01); /* background started */
-	ck_assert_msg(strstr(cmd.error, "activates slot 2 for the next cold reset"), "%s", cmd.error);
+	ck_assert_msg(strstr(cmd.error, "activates slot 2 for the next cold reset"), "%s",
+		      cmd.error);
 	ck_assert_int_eq(slot_calls, 1);
 	ck_assert_str_eq(get("loading", &n), "0"); /* "1", the data, then "0" */
 	data = get("data", &n);

@@ -39,8 +39,8 @@ static void fake_sysfs(void)
 	fake_file("bus/cxl/devices/mem0/serial", "0x2222\n");
 	fake_file("bus/cxl/devices/mem1/serial", "0x1111\n");
 	fake_file("bus/cxl/devices/mem1/payload_max", "2048\n");
-	fake_file("bus/cxl/devices/port1/serial", "0x1111\n");  /* not a memdev */
-	fake_file("bus/cxl/devices/memx/serial", "0x1111\n");   /* not a memdev name */
+	fake_file("bus/cxl/devices/port1/serial", "0x1111\n"); /* not a memdev */
+	fake_file("bus/cxl/devices/memx/serial", "0x1111\n");  /* not a memdev name */
 	fake_file("bus/cxl/devices/mem7/serial", "garbage\n");
 }
 
@@ -153,8 +153,7 @@ START_TEST(test_refusals_are_named)
 			 MBX_XPORT_TIMEOUT);
 	ck_assert_int_eq(chardev_errno_rc(&c, &named, 0x4103, ENOMEM, msg, sizeof(msg)),
 			 MBX_XPORT_TOO_BIG);
-	ck_assert_int_eq(chardev_errno_rc(&c, &named, 0x4103, EIO, msg, sizeof(msg)),
-			 MBX_XPORT_IO);
+	ck_assert_int_eq(chardev_errno_rc(&c, &named, 0x4103, EIO, msg, sizeof(msg)), MBX_XPORT_IO);
 	ck_assert_msg(strstr(msg, "/dev/cxl/mem0"), "%s", msg);
 }
 END_TEST
@@ -204,9 +203,11 @@ START_TEST(test_find_by_serial)
 	char name[64], err[256] = "";
 
 	fake_sysfs();
-	ck_assert_int_eq(chardev_find_serial(root, 0x1111, name, sizeof(name), err, sizeof(err)), 0);
+	ck_assert_int_eq(chardev_find_serial(root, 0x1111, name, sizeof(name), err, sizeof(err)),
+			 0);
 	ck_assert_str_eq(name, "mem1");
-	ck_assert_int_eq(chardev_find_serial(root, 0x2222, name, sizeof(name), err, sizeof(err)), 0);
+	ck_assert_int_eq(chardev_find_serial(root, 0x2222, name, sizeof(name), err, sizeof(err)),
+			 0);
 	ck_assert_str_eq(name, "mem0");
 	ck_assert_int_eq(chardev_find_serial(root, 0x3333, name, sizeof(name), err, sizeof(err)),
 			 -ENODEV);
@@ -216,7 +217,8 @@ START_TEST(test_find_by_serial)
 			 -EEXIST);
 	ck_assert_msg(strstr(err, "2 memory devices report serial 0x1111"), "%s", err);
 	rm_fake_sysfs();
-	ck_assert_int_lt(chardev_find_serial(root, 0x1111, name, sizeof(name), err, sizeof(err)), 0);
+	ck_assert_int_lt(chardev_find_serial(root, 0x1111, name, sizeof(name), err, sizeof(err)),
+			 0);
 	ck_assert_msg(strstr(err, "cxl_mem driver loaded"), "%s", err);
 }
 END_TEST
@@ -236,7 +238,7 @@ END_TEST
 static int open_with(const struct mbx_transport_option *opts, size_t n, char *err, size_t len)
 {
 	struct mbx_transport_config cfg = {
-		.device_name = "mem0", .config_file = "mbxd.yaml", .options = opts, .n_options = n};
+	    .device_name = "mem0", .config_file = "mbxd.yaml", .options = opts, .n_options = n};
 	struct chardev c;
 
 	err[0] = '\0';
@@ -474,9 +476,10 @@ START_TEST(test_missing_routes_are_named)
 	fake_file("bus/cxl/devices/mem1/security/sanitize", "");
 	with_sysfs(&c);
 	ck_assert_int_eq(run(&c, 0x4401, &cmd, out, sizeof(out)), MBX_XPORT_UNSUPPORTED);
-	ck_assert_msg(strstr(cmd.error, "secure erase through sysfs is not offered for "
-					"/dev/cxl/mem0 (no security/erase: the kernel shows it only "
-					"when the device's CEL lists Secure Erase)"),
+	ck_assert_msg(strstr(cmd.error,
+			     "secure erase through sysfs is not offered for "
+			     "/dev/cxl/mem0 (no security/erase: the kernel shows it only "
+			     "when the device's CEL lists Secure Erase)"),
 		      "%s", cmd.error);
 	ck_assert_int_eq(run(&c, 0x4400, &cmd, out, sizeof(out)), MBX_XPORT_OK);
 	chardev_close(&c);
@@ -499,8 +502,9 @@ START_TEST(test_route_refusals_are_named)
 	with_ids(&c, NULL, 0);
 	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[0], EBUSY, &cmd),
 			 MBX_XPORT_KERNEL_OWNED);
-	ck_assert_msg(strstr(cmd.error, CHARDEV_MSG_OWNED ": the kernel refused sanitize with "
-							  "EBUSY (/dev/cxl/mem0's security/sanitize)"),
+	ck_assert_msg(strstr(cmd.error,
+			     CHARDEV_MSG_OWNED ": the kernel refused sanitize with "
+					       "EBUSY (/dev/cxl/mem0's security/sanitize)"),
 		      "%s", cmd.error);
 	ck_assert_int_eq(chardev_sysfs_errno(&c, &chardev_sysfs[0], ETIMEDOUT, &cmd),
 			 MBX_XPORT_TIMEOUT);

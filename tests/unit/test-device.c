@@ -60,7 +60,7 @@ START_TEST(test_newcomer_waits_for_one_job)
 	for (uint16_t i = 1; i <= 4; i++)
 		queue(&d, 1000, i);
 	ck_assert_uint_eq(next(&d), 1); /* the flood's first job is running */
-	queue(&d, 2000, 100);            /* the quiet user arrives meanwhile */
+	queue(&d, 2000, 100);           /* the quiet user arrives meanwhile */
 	ck_assert_uint_eq(next(&d), 100);
 	ck_assert_uint_eq(next(&d), 2);
 	ck_assert_uint_eq(next(&d), 3);

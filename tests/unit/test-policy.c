@@ -748,11 +748,11 @@ END_TEST
 START_TEST(test_who_names_are_not_patterns)
 {
 	const char *path = put("glob.yaml",
-			       "version: 1\n"                                        /* 1 */
-			       "rules:\n"                                            /* 2 */
-			       "  - name: everyone\n"                                /* 3 */
+			       "version: 1\n"                                      /* 1 */
+			       "rules:\n"                                          /* 2 */
+			       "  - name: everyone\n"                              /* 3 */
 			       "    who: { users: [\"*\"], groups: [\"ops?\"] }\n" /* 4 */
-			       "    allow: [read]\n",                                /* 5 */
+			       "    allow: [read]\n",                              /* 5 */
 			       0644);
 
 	ck_assert_str_eq(load_errors(path, false),

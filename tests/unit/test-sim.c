@@ -1206,9 +1206,9 @@ END_TEST
 START_TEST(options_list)
 {
 	static const char *const keys[] = {
-	    "model",           "serial",        "latency_us",     "sanitize_ms", "ports",
-	    "tunnel_port",     "payload_max",   "fault_opcode",   "fault",       "fault_count",
-	    "hang_ms",         "fw_slots",      "fw_transfer_ms", "omit_opcode", "cel_effects",
+	    "model",           "serial",         "latency_us",     "sanitize_ms", "ports",
+	    "tunnel_port",     "payload_max",    "fault_opcode",   "fault",       "fault_count",
+	    "hang_ms",         "fw_slots",       "fw_transfer_ms", "omit_opcode", "cel_effects",
 	    "feature_effects", "features_twice", "ld_count"};
 	size_t n = 0;
 
