@@ -52,16 +52,10 @@ static void teardown(void)
 	harness_cleanup(&h);
 }
 
-/* How many times the log holds needle. */
+/* How many times mbxd's log holds needle. */
 static int log_count(const char *needle)
 {
-	char *log = harness_read_file(h.log);
-	int n = 0;
-
-	for (const char *p = log; p && (p = strstr(p, needle)); p++)
-		n++;
-	free(log);
-	return n;
+	return harness_file_count(h.log, needle);
 }
 
 /* Waits until the log says "policy reloaded" more than `before` times; fails on a failed reload. */

@@ -349,3 +349,36 @@ char *harness_read_file(const char *path)
 	fclose(f);
 	return buf;
 }
+
+/* Counts the places needle stands in text. */
+int harness_count(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Counts the places needle stands in a file. */
+int harness_file_count(const char *path, const char *needle)
+{
+	char *text = harness_read_file(path);
+	int n = harness_count(text, needle);
+
+	free(text);
+	return n;
+}
+
+/* Polls the file every 10 ms until it holds needle. */
+void harness_wait_file(const char *path, const char *needle)
+{
+	struct timespec pause = {0, 10 * 1000 * 1000};
+
+	for (int i = 0; i < 1000; i++) {
+		if (harness_file_count(path, needle) > 0)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	ck_abort_msg("%s never held \"%s\"", path, needle);
+}

@@ -84,5 +84,11 @@ struct harness_call {
 int harness_submit_status(const char *socket, void *arg);
 /* Reads a whole file into a malloc'ed string (NULL if absent). */
 char *harness_read_file(const char *path);
+/* How many times needle stands in text (0 for a NULL text). */
+int harness_count(const char *text, const char *needle);
+/* How many times needle stands in the file at path (0 if it is absent). */
+int harness_file_count(const char *path, const char *needle);
+/* Waits up to 10 s for needle to appear in the file at path; fails the test if it does not. */
+void harness_wait_file(const char *path, const char *needle);
 
 #endif

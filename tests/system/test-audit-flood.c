@@ -352,18 +352,7 @@ static void flood_as_outsider(int n)
 /* Waits until mbxd's log holds needle (at most 10 s). */
 static void wait_log(const char *needle)
 {
-	struct timespec pause = {0, 10 * 1000 * 1000};
-
-	for (int i = 0; i < 1000; i++) {
-		char *log = harness_read_file(h.log);
-		bool found = log && strstr(log, needle);
-
-		free(log);
-		if (found)
-			return;
-		nanosleep(&pause, NULL);
-	}
-	ck_abort_msg("mbxd never logged \"%s\"", needle);
+	harness_wait_file(h.log, needle);
 }
 
 START_TEST(test_counts_written_on_timer_and_at_rotation)
@@ -477,16 +466,10 @@ static void copy_log(const char *to)
 	free(text);
 }
 
-/* Times mbxd's log says needle. */
+/* How many times mbxd's log holds needle. */
 static int log_count(const char *needle)
 {
-	char *log = harness_read_file(h.log);
-	int n = 0;
-
-	for (const char *p = log; p && (p = strstr(p, needle)); p++)
-		n++;
-	free(log);
-	return n;
+	return harness_file_count(h.log, needle);
 }
 
 /* Verifies files (f3 may be NULL) as one chain, oldest first. */

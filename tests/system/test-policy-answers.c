@@ -62,16 +62,10 @@ static int ask(const char *user, struct ask a, int *cls)
 	return rc / 8;
 }
 
-/* How often mbxd has logged needle. */
+/* How many times mbxd's log holds needle. */
 static int log_count(const char *needle)
 {
-	char *log = harness_read_file(h.log);
-	int n = 0;
-
-	for (const char *p = log; p && (p = strstr(p, needle)); p++)
-		n++;
-	free(log);
-	return n;
+	return harness_file_count(h.log, needle);
 }
 
 /* Installs a policy and waits for mbxd to have reloaded it. */

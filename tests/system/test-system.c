@@ -225,18 +225,7 @@ END_TEST
 
 static void wait_for_log(const char *needle)
 {
-	struct timespec pause = {0, 20 * 1000 * 1000};
-
-	for (int i = 0; i < 250; i++) {
-		char *log = harness_read_file(h.log);
-		bool found = log && strstr(log, needle);
-
-		free(log);
-		if (found)
-			return;
-		nanosleep(&pause, NULL);
-	}
-	ck_abort_msg("mbxd never logged \"%s\"", needle);
+	harness_wait_file(h.log, needle);
 }
 
 START_TEST(test_sighup_keeps_old_policy_when_new_one_is_broken)
@@ -773,15 +762,6 @@ static int count_fds_settled(pid_t pid)
 	return n;
 }
 
-static int count_in(const char *text, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = text; (p = strstr(p, needle)); p++)
-		n++;
-	return n;
-}
-
 /* A client that leaves: the command in the device completes and is audited, queued ones dropped. */
 START_TEST(test_client_leaving_drops_queued_and_audits_in_flight)
 {
@@ -799,17 +779,17 @@ START_TEST(test_client_leaving_drops_queued_and_audits_in_flight)
 	for (int i = 0; i < 100; i++) {
 		free(audit);
 		audit = harness_read_file(h.audit);
-		if (audit && count_in(audit, "\"kind\":\"result\"") == 3)
+		if (audit && harness_count(audit, "\"kind\":\"result\"") == 3)
 			break;
 		nanosleep(&pause, NULL);
 	}
 	ck_assert(audit != NULL);
 	/* The log is printed on failure: which of the three ran is timing the test cannot see. */
-	ck_assert_msg(count_in(audit, "\"kind\":\"intent\"") == 3, "%s", audit);
-	ck_assert_msg(count_in(audit, "\"kind\":\"result\"") == 3, "%s", audit);
+	ck_assert_msg(harness_count(audit, "\"kind\":\"intent\"") == 3, "%s", audit);
+	ck_assert_msg(harness_count(audit, "\"kind\":\"result\"") == 3, "%s", audit);
 	/* 3 intents, 1 ran */
-	ck_assert_msg(count_in(audit, "\"status\":\"ok\",\"rule\"") == 4, "%s", audit);
-	ck_assert_msg(count_in(audit, "\"status\":\"cancelled\"") == 2, "%s", audit);
+	ck_assert_msg(harness_count(audit, "\"status\":\"ok\",\"rule\"") == 4, "%s", audit);
+	ck_assert_msg(harness_count(audit, "\"status\":\"cancelled\"") == 2, "%s", audit);
 	free(audit);
 	ck_assert_int_eq(count_fds_settled(h.mbxd), fds);
 	ck_assert_int_eq(harness_stop(&h), 0); /* under ASan, a leak fails this exit status */
